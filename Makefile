@@ -1,0 +1,80 @@
+# sharedprop: build, install and test. `make install` and `make test` are the two set-up commands.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+PLUGIN_NAME ?= sharedprop
+DATA_DIR ?= /var/lib/sharedprop
+PREFIX ?= /usr/local
+RUNTIME_INSTALL_DIR ?= $(PREFIX)/bin
+DAEMON_JSON ?= /etc/docker/daemon.json
+DOCKERD_PIDFILE ?= /var/run/docker.pid
+export PLUGIN_NAME DATA_DIR PREFIX RUNTIME_INSTALL_DIR DAEMON_JSON DOCKERD_PIDFILE
+
+NODE_MODULES := node_modules/.package-lock.json
+
+.PHONY: build plugin runtime install uninstall install-plugin uninstall-plugin \
+	install-runtime uninstall-runtime test lint typecheck test-unit test-integration test-e2e \
+	bench bench-smoke clean
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: $(NODE_MODULES)
+	npm run build
+
+# The managed plugin: build/plugin/{config.json,rootfs/}
+plugin: build
+	plugin/build.sh build/plugin
+
+# The OCI runtime wrapper: one self-contained executable, no Node needed on the host.
+runtime: $(NODE_MODULES)
+	scripts/build-runtime.sh build/sharedprop-runtime
+
+install: install-plugin install-runtime
+
+uninstall: uninstall-runtime uninstall-plugin
+
+install-plugin: plugin
+	scripts/install-plugin.sh build/plugin
+
+uninstall-plugin:
+	scripts/uninstall-plugin.sh
+
+install-runtime: runtime build
+	node dist/cli.js runtime install --binary build/sharedprop-runtime \
+		--dir "$(RUNTIME_INSTALL_DIR)" --daemon-json "$(DAEMON_JSON)" --pidfile "$(DOCKERD_PIDFILE)"
+
+uninstall-runtime: build
+	node dist/cli.js runtime uninstall --dir "$(RUNTIME_INSTALL_DIR)" \
+		--daemon-json "$(DAEMON_JSON)" --pidfile "$(DOCKERD_PIDFILE)"
+
+lint: $(NODE_MODULES)
+	npx eslint .
+	npx prettier --check .
+
+typecheck: $(NODE_MODULES)
+	npx tsc -p tsconfig.json --noEmit
+
+test-unit: $(NODE_MODULES)
+	npm run test:unit
+
+test-integration: build
+	scripts/require-root.sh integration
+	npm run test:integration
+
+test-e2e: build
+	scripts/require-root.sh e2e
+	npm run test:e2e
+
+# Everything, nothing skipped: the three tiers plus lint, types and a benchmark smoke run.
+test: lint typecheck test-unit test-integration test-e2e bench-smoke
+
+bench: build
+	npx tsx bench/run.ts
+
+bench-smoke: build
+	npx tsx bench/run.ts --smoke
+
+clean:
+	rm -rf dist build

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/** The `sharedprop` command line. */
+import { Command } from 'commander';
+import { createLogger } from './log.js';
+import { serve } from './serve.js';
+
+const program = new Command();
+program
+  .name('sharedprop')
+  .description('Docker volume plugin that gives named volumes rshared mount propagation')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the volume driver in the foreground (VolumeDriver protocol on a Unix socket)')
+  .option(
+    '--socket <path>',
+    'Unix socket to listen on',
+    process.env.SHAREDPROP_SOCKET ?? '/run/docker/plugins/sharedprop.sock',
+  )
+  .option(
+    '--data-root <dir>',
+    'directory that holds volume data and state',
+    process.env.SHAREDPROP_DATA_ROOT ?? '/var/lib/sharedprop',
+  )
+  .option(
+    '--mount-root <dir>',
+    'directory for the volumes\' shared mount points (default: <data-root>/mounts)',
+    process.env.SHAREDPROP_MOUNT_ROOT,
+  )
+  .action(async (options: { socket: string; dataRoot: string; mountRoot?: string }) => {
+    const log = createLogger();
+    try {
+      await serve(options, log);
+    } catch (error) {
+      log.error('cannot start', { error: (error as Error).message });
+      log.on('finish', () => process.exit(1));
+      log.end();
+    }
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,328 @@
+/**
+ * The sharedprop volume driver: a directory per volume, kept bind-mounted once at
+ * `<mountRoot>/<name>` with shared propagation, with durable per-ID mount counts.
+ */
+import { chmod, chown, lstat, mkdir, rmdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import AsyncLock from 'async-lock';
+import type { Logger } from '../log.js';
+import { MountSystem } from '../system/mounts.js';
+import { mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
+import { assertNoMountsWithin, deleteTree, MountBoundaryError } from '../system/safe-delete.js';
+import { VolumeStore, type BrokenVolume, type VolumeRecord } from '../state/volume-store.js';
+import { conflict, notFound, VolumeError } from './errors.js';
+import { addMount, removeMount, totalMounts } from './refcount.js';
+import type { VolumeDriver, VolumeInfo } from './types.js';
+import {
+  describeOptions,
+  parseOptions,
+  sameOptions,
+  validateMountId,
+  validateName,
+  type VolumeOptions,
+} from './validate.js';
+
+/** Marks a directory whose children are sharedprop mount points (read by the runtime wrapper). */
+export const MOUNT_ROOT_MARKER = '.sharedprop-mountroot';
+
+export interface DriverConfig {
+  /** Where volume data and state live. */
+  dataRoot: string;
+  /** Where the mount points live (the managed plugin's propagated mount). */
+  mountRoot: string;
+  logger: Logger;
+  mounts?: MountSystem;
+}
+
+export class SharedpropDriver implements VolumeDriver {
+  private readonly store: VolumeStore;
+  private readonly mounts: MountSystem;
+  private readonly log: Logger;
+  private readonly volumes = new Map<string, VolumeRecord>();
+  private readonly broken = new Map<string, BrokenVolume>();
+  private readonly lock = new AsyncLock({ maxPending: Number.MAX_SAFE_INTEGER });
+
+  constructor(private readonly config: DriverConfig) {
+    this.store = new VolumeStore(config.dataRoot);
+    this.mounts = config.mounts ?? new MountSystem();
+    this.log = config.logger;
+  }
+
+  mountpoint(name: string): string {
+    return path.join(this.config.mountRoot, name);
+  }
+
+  /** Loads state, finishes interrupted work, and puts back every volume's mount point once. */
+  async start(): Promise<void> {
+    await this.store.init();
+    await mkdir(this.config.mountRoot, { recursive: true, mode: 0o755 });
+    await writeFile(
+      path.join(this.config.mountRoot, MOUNT_ROOT_MARKER),
+      JSON.stringify({ dataRoot: this.config.dataRoot }) + '\n',
+    );
+    const loaded = await this.store.loadAll();
+    for (const bad of loaded.broken) {
+      this.broken.set(bad.name, bad);
+      this.log.error('volume state unreadable; volume skipped', {
+        volume: bad.name,
+        file: bad.file,
+        reason: bad.reason,
+      });
+    }
+    let entries = await this.mounts.read();
+    for (const leftover of loaded.leftovers) {
+      try {
+        await deleteTree(leftover, entries);
+        this.log.info('removed leftover of an interrupted operation', { path: leftover });
+      } catch (error) {
+        this.log.error('could not remove leftover', { path: leftover, error: String(error) });
+      }
+    }
+    let restored = 0;
+    for (const record of loaded.records) {
+      this.volumes.set(record.name, record);
+      const stack = mountsAt(entries, this.mountpoint(record.name));
+      if (stack.length === 1 && propagationOf(stack[0] as MountEntry).startsWith('shared')) continue;
+      try {
+        await this.ensureMounted(record);
+        restored++;
+      } catch (error) {
+        this.log.error('could not restore mount point', { volume: record.name, error: String(error) });
+      }
+    }
+    entries = await this.mounts.read();
+    this.log.info('driver started', {
+      dataRoot: this.config.dataRoot,
+      mountRoot: this.config.mountRoot,
+      volumes: this.volumes.size,
+      broken: this.broken.size,
+      mountsRestored: restored,
+      mountTableSize: entries.length,
+    });
+  }
+
+  capabilities(): { scope: 'local' } {
+    return { scope: 'local' };
+  }
+
+  async create(name: string, rawOptions: Record<string, string>): Promise<void> {
+    validateName(name);
+    const options = parseOptions(name, rawOptions);
+    await this.exclusive(name, async () => {
+      this.assertNotBroken(name);
+      const existing = this.volumes.get(name);
+      if (existing) {
+        if (sameOptions(existing.options, options)) return;
+        throw conflict(
+          `volume ${JSON.stringify(name)} already exists with different options (${describeOptions(existing.options)})`,
+        );
+      }
+      await this.createNew(name, options);
+    });
+  }
+
+  private async createNew(name: string, options: VolumeOptions): Promise<void> {
+    const record: VolumeRecord = {
+      name,
+      createdAt: new Date().toISOString(),
+      options,
+      mounts: {},
+    };
+    const staging = await this.store.makeStaging(name);
+    let published = false;
+    try {
+      const data = path.join(staging, '_data');
+      await mkdir(data);
+      await chmod(data, options.mode ?? 0o755);
+      if (options.uid !== undefined || options.gid !== undefined) {
+        await chown(data, options.uid ?? -1, options.gid ?? -1);
+      }
+      await this.store.save(record, staging);
+      await this.store.publish(staging, name).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') {
+          throw conflict(
+            `volume ${JSON.stringify(name)}: ${this.store.volumeDir(name)} exists but holds no volume state; move it away first`,
+          );
+        }
+        throw error;
+      });
+      published = true;
+      await this.ensureMounted(record);
+      this.volumes.set(name, record);
+      this.log.info('volume created', { volume: name, options: describeOptions(options) });
+    } catch (error) {
+      await this.undoCreate(name, published ? this.store.volumeDir(name) : staging);
+      throw error;
+    }
+  }
+
+  private async undoCreate(name: string, dir: string): Promise<void> {
+    try {
+      await this.mounts.detachAll(this.mountpoint(name), { includeSelf: true });
+      await rmdir(this.mountpoint(name)).catch(() => undefined);
+      const trash = dir === this.store.volumeDir(name) ? await this.store.retire(name) : dir;
+      await deleteTree(trash, await this.mounts.read());
+    } catch (error) {
+      this.log.error('could not undo a failed create', { volume: name, error: String(error) });
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    validateName(name);
+    await this.exclusive(name, async () => {
+      this.assertNotBroken(name);
+      const record = this.require(name);
+      const inUse = totalMounts(record.mounts);
+      if (inUse > 0) {
+        throw conflict(
+          `volume ${JSON.stringify(name)} is in use (${inUse} active mount${inUse > 1 ? 's' : ''}: ${Object.keys(record.mounts).join(', ')}); stop the containers that use it first`,
+        );
+      }
+      const mountpoint = this.mountpoint(name);
+      const volumeDir = this.store.volumeDir(name);
+      const below = await this.mounts.detachAll(mountpoint, { includeSelf: true });
+      const inData = await this.mounts.detachAll(volumeDir, { includeSelf: false });
+      const entries = await this.mounts.read();
+      try {
+        assertNoMountsWithin(entries, mountpoint);
+        assertNoMountsWithin(entries, volumeDir);
+      } catch (error) {
+        throw conflict(`volume ${JSON.stringify(name)} not removed: ${(error as Error).message}`);
+      }
+      await rmdir(mountpoint).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+      const trash = await this.store.retire(name);
+      this.volumes.delete(name);
+      try {
+        await deleteTree(trash, await this.mounts.read());
+      } catch (error) {
+        // The volume is gone from the store; the files stay in `trash` for the next start.
+        this.log.error('volume removed, but its files could not all be deleted', {
+          volume: name,
+          path: trash,
+          error: String(error),
+          boundary: error instanceof MountBoundaryError,
+        });
+      }
+      this.log.info('volume removed', {
+        volume: name,
+        submountsDetached: [...below.detached, ...inData.detached].filter((p) => p !== mountpoint),
+        lazilyDetached: [...below.lazy, ...inData.lazy],
+      });
+    });
+  }
+
+  async mount(name: string, id: string): Promise<string> {
+    validateName(name);
+    validateMountId(name, id);
+    return this.exclusive(name, async () => {
+      this.assertNotBroken(name);
+      const record = this.require(name);
+      if (!(await this.bindIsInPlace(name))) await this.ensureMounted(record);
+      await this.commit(record, { ...record, mounts: addMount(record.mounts, id) });
+      return this.mountpoint(name);
+    });
+  }
+
+  async unmount(name: string, id: string): Promise<void> {
+    validateName(name);
+    validateMountId(name, id);
+    await this.exclusive(name, async () => {
+      this.assertNotBroken(name);
+      const record = this.require(name);
+      const { counts, known } = removeMount(record.mounts, id);
+      if (!known) {
+        // dockerd may repeat an Unmount after a restart; nothing is counted for it.
+        this.log.warn('unmount for an ID with no mounts counted', { volume: name, id });
+        return;
+      }
+      await this.commit(record, { ...record, mounts: counts });
+    });
+  }
+
+  async path(name: string): Promise<string> {
+    validateName(name);
+    this.assertNotBroken(name);
+    this.require(name);
+    return this.mountpoint(name);
+  }
+
+  async get(name: string): Promise<VolumeInfo> {
+    validateName(name);
+    this.assertNotBroken(name);
+    return this.describe(this.require(name));
+  }
+
+  async list(): Promise<VolumeInfo[]> {
+    return [...this.volumes.values()].map((record) => this.describe(record));
+  }
+
+  private describe(record: VolumeRecord): VolumeInfo {
+    return {
+      name: record.name,
+      mountpoint: this.mountpoint(record.name),
+      createdAt: record.createdAt,
+      status: {
+        propagation: record.options.propagation,
+        activeMounts: totalMounts(record.mounts),
+        mountIds: { ...record.mounts },
+        dataPath: this.store.dataDir(record.name),
+      },
+    };
+  }
+
+  /** Saves `next` durably, then makes it the current record. */
+  private async commit(current: VolumeRecord, next: VolumeRecord): Promise<void> {
+    await this.store.save(next);
+    if (this.volumes.get(current.name) === current) this.volumes.set(next.name, next);
+  }
+
+  /**
+   * Cheap check that the mount point shows the volume's data directory: a bind mount shows the
+   * same inode. Anything else (host reboot, someone unmounted it) takes the full path.
+   */
+  private async bindIsInPlace(name: string): Promise<boolean> {
+    try {
+      const [shown, data] = await Promise.all([
+        stat(this.mountpoint(name)),
+        lstat(this.store.dataDir(name)),
+      ]);
+      return shown.ino === data.ino && shown.dev === data.dev;
+    } catch {
+      return false;
+    }
+  }
+
+  private async ensureMounted(record: VolumeRecord): Promise<void> {
+    const data = this.store.dataDir(record.name);
+    await stat(data).catch(() => {
+      throw new VolumeError(
+        'internal',
+        `volume ${JSON.stringify(record.name)}: its data directory ${data} is missing`,
+      );
+    });
+    await this.mounts.ensureSharedBind(data, this.mountpoint(record.name), record.options.propagation);
+  }
+
+  private require(name: string): VolumeRecord {
+    const record = this.volumes.get(name);
+    if (!record) throw notFound(name);
+    return record;
+  }
+
+  private assertNotBroken(name: string): void {
+    const bad = this.broken.get(name);
+    if (bad) {
+      throw new VolumeError(
+        'internal',
+        `volume ${JSON.stringify(name)}: its state file ${bad.file} is unreadable (${bad.reason}); repair or move it, then restart the plugin`,
+      );
+    }
+  }
+
+  private exclusive<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.lock.acquire(name, work);
+  }
+}
+

@@ -1,0 +1,168 @@
+/**
+ * The VolumeDriver protocol over HTTP (docker/cli docs/extend/plugins_volume.md). It knows the
+ * routes, the JSON shapes and the error mapping, and nothing about mounts.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import { VolumeError, type VolumeErrorKind } from '../driver/errors.js';
+import type { VolumeDriver, VolumeInfo } from '../driver/types.js';
+import { createRequest, describeIssues, mountRequest, nameRequest } from './schemas.js';
+
+export const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.1+json';
+export const BODY_LIMIT = 1024 * 1024;
+
+const STATUS: Record<VolumeErrorKind, number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  internal: 500,
+};
+
+class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Handler = (body: unknown) => Promise<object>;
+
+function parse<T>(schema: z.ZodType<T>, body: unknown, endpoint: string): T {
+  const result = schema.safeParse(body ?? {});
+  if (!result.success) {
+    throw new RequestError(400, `${endpoint}: invalid request: ${describeIssues(result.error)}`);
+  }
+  return result.data;
+}
+
+function volumeJson(info: VolumeInfo) {
+  return {
+    Name: info.name,
+    Mountpoint: info.mountpoint,
+    CreatedAt: info.createdAt,
+    Status: info.status,
+  };
+}
+
+export function routes(driver: VolumeDriver): Record<string, Handler> {
+  return {
+    '/Plugin.Activate': async () => ({ Implements: ['VolumeDriver'] }),
+    '/VolumeDriver.Capabilities': async () => ({
+      Capabilities: { Scope: driver.capabilities().scope },
+    }),
+    '/VolumeDriver.Create': async (body) => {
+      const req = parse(createRequest, body, 'Create');
+      await driver.create(req.Name, req.Opts ?? {});
+      return {};
+    },
+    '/VolumeDriver.Remove': async (body) => {
+      await driver.remove(parse(nameRequest, body, 'Remove').Name);
+      return {};
+    },
+    '/VolumeDriver.Mount': async (body) => {
+      const req = parse(mountRequest, body, 'Mount');
+      return { Mountpoint: await driver.mount(req.Name, req.ID) };
+    },
+    '/VolumeDriver.Unmount': async (body) => {
+      const req = parse(mountRequest, body, 'Unmount');
+      await driver.unmount(req.Name, req.ID);
+      return {};
+    },
+    '/VolumeDriver.Path': async (body) => ({
+      Mountpoint: await driver.path(parse(nameRequest, body, 'Path').Name),
+    }),
+    '/VolumeDriver.Get': async (body) => ({
+      Volume: volumeJson(await driver.get(parse(nameRequest, body, 'Get').Name)),
+    }),
+    '/VolumeDriver.List': async () => ({
+      Volumes: (await driver.list()).map((info) => ({
+        Name: info.name,
+        Mountpoint: info.mountpoint,
+        CreatedAt: info.createdAt,
+      })),
+    }),
+  };
+}
+
+export interface AppHooks {
+  /** Called when a request starts and when it ends, to track requests in flight. */
+  onRequest?: (delta: 1 | -1) => void;
+}
+
+export function createApp(driver: VolumeDriver, log: Logger, hooks: AppHooks = {}) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const table = routes(driver);
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    hooks.onRequest?.(1);
+    res.on('close', () => {
+      hooks.onRequest?.(-1);
+      const body: unknown = req.body;
+      const volume =
+        body && typeof body === 'object' && 'Name' in body && typeof body.Name === 'string'
+          ? body.Name.slice(0, 300)
+          : undefined;
+      const entry = {
+        endpoint: req.path,
+        volume,
+        status: res.statusCode,
+        outcome: res.statusCode === 200 ? 'ok' : 'error',
+        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+        error: res.locals.error as string | undefined,
+      };
+      if (res.statusCode >= 500) log.error('request', entry);
+      else if (res.statusCode !== 200) log.warn('request', entry);
+      else log.info('request', entry);
+    });
+    res.type(CONTENT_TYPE);
+    next();
+  });
+
+  // dockerd sends application/vnd.docker.plugins.v1.2+json (or nothing): accept any type.
+  app.use(express.json({ type: () => true, limit: BODY_LIMIT, strict: false }));
+
+  app.post(/.*/, (req: Request, res: Response, next: NextFunction) => {
+    const handler = table[req.path];
+    if (!handler) {
+      next(new RequestError(404, `unknown endpoint ${req.path}`));
+      return;
+    }
+    handler(req.body).then((answer) => res.status(200).json(answer), next);
+  });
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new RequestError(404, `unknown endpoint ${req.method} ${req.path}`));
+  });
+
+  // Express recognises an error handler by its four parameters.
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const { status, message } = toHttpError(error, log);
+    res.locals.error = message;
+    res.status(status).type(CONTENT_TYPE).json({ Err: message });
+  });
+
+  return app;
+}
+
+function toHttpError(error: unknown, log: Logger): { status: number; message: string } {
+  if (error instanceof VolumeError) return { status: STATUS[error.kind], message: error.message };
+  if (error instanceof RequestError) return { status: error.status, message: error.message };
+  const bodyError = error as { type?: string; status?: number; message?: string };
+  if (bodyError.type === 'entity.parse.failed') {
+    return { status: 400, message: `malformed JSON in request body: ${bodyError.message}` };
+  }
+  if (bodyError.type === 'entity.too.large') {
+    return { status: 413, message: `request body is larger than ${BODY_LIMIT} bytes` };
+  }
+  if (typeof bodyError.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
+    return { status: bodyError.status, message: `bad request: ${bodyError.message ?? 'unknown'}` };
+  }
+  log.error('unexpected error', { error: String(error), stack: (error as Error)?.stack });
+  return { status: 500, message: `internal error: ${(error as Error)?.message ?? String(error)}` };
+}

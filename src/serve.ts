@@ -1,0 +1,48 @@
+/** `sharedprop serve`: wires the driver to the protocol on a Unix socket, and shuts down cleanly. */
+import path from 'node:path';
+import { createLogger, type Logger } from './log.js';
+import { SharedpropDriver } from './driver/sharedprop-driver.js';
+import { createApp } from './protocol/app.js';
+import { listenUnix } from './protocol/unix-server.js';
+
+export interface ServeOptions {
+  socket: string;
+  dataRoot: string;
+  mountRoot?: string;
+  /** Milliseconds that in-flight requests get on SIGTERM. */
+  shutdownGraceMs?: number;
+}
+
+export async function serve(options: ServeOptions, log: Logger = createLogger()): Promise<void> {
+  const dataRoot = path.resolve(options.dataRoot);
+  const mountRoot = path.resolve(options.mountRoot ?? path.join(dataRoot, 'mounts'));
+  const driver = new SharedpropDriver({ dataRoot, mountRoot, logger: log });
+  await driver.start();
+
+  let inFlight = 0;
+  const app = createApp(driver, log, { onRequest: (delta) => (inFlight += delta) });
+  const server = await listenUnix(app, options.socket);
+  log.info('serving the VolumeDriver protocol', { socket: options.socket, pid: process.pid });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const grace = options.shutdownGraceMs ?? 8_000;
+    log.info('stopping', { signal, inFlight });
+    server.close();
+    server.closeIdleConnections();
+    const deadline = Date.now() + grace;
+    while (inFlight > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    server.closeAllConnections();
+    // Every change was saved durably when it was answered; nothing is left to flush.
+    log.info('stopped', { unfinished: inFlight });
+    log.on('finish', () => process.exit(0));
+    log.end();
+    setTimeout(() => process.exit(0), 500).unref();
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,101 @@
+/**
+ * Parser for /proc/<pid>/mountinfo (proc(5)). Paths are unescaped (\040 and friends), and the
+ * optional fields give each mount's propagation: shared:N, master:N, propagate_from:N, unbindable.
+ */
+import { readFile } from 'node:fs/promises';
+
+export interface MountEntry {
+  id: number;
+  parentId: number;
+  /** major:minor of the filesystem. */
+  device: string;
+  /** The path inside the filesystem that is mounted (the source of a bind mount). */
+  root: string;
+  mountPoint: string;
+  mountOptions: string;
+  /** Peer group this mount shares events with, when it is shared. */
+  sharedGroup?: number;
+  /** Peer group this mount receives events from, when it is a slave. */
+  masterGroup?: number;
+  unbindable: boolean;
+  fsType: string;
+  source: string;
+  superOptions: string;
+}
+
+export type Propagation = 'shared' | 'slave' | 'shared+slave' | 'private' | 'unbindable';
+
+/** Turns the kernel's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash) back. */
+export function unescapeMountPath(text: string): string {
+  return text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+export function parseMountinfoLine(line: string): MountEntry {
+  const fields = line.split(' ');
+  const separator = fields.indexOf('-', 6);
+  if (fields.length < 10 || separator < 0 || fields.length < separator + 3) {
+    throw new Error(`malformed mountinfo line: ${JSON.stringify(line)}`);
+  }
+  const entry: MountEntry = {
+    id: Number(fields[0]),
+    parentId: Number(fields[1]),
+    device: fields[2] ?? '',
+    root: unescapeMountPath(fields[3] ?? ''),
+    mountPoint: unescapeMountPath(fields[4] ?? ''),
+    mountOptions: fields[5] ?? '',
+    unbindable: false,
+    fsType: unescapeMountPath(fields[separator + 1] ?? ''),
+    source: unescapeMountPath(fields[separator + 2] ?? ''),
+    superOptions: fields.slice(separator + 3).join(' '),
+  };
+  for (const optional of fields.slice(6, separator)) {
+    const [tag, value] = optional.split(':');
+    if (tag === 'shared') entry.sharedGroup = Number(value);
+    else if (tag === 'master') entry.masterGroup = Number(value);
+    else if (tag === 'unbindable') entry.unbindable = true;
+  }
+  if (!Number.isInteger(entry.id) || !Number.isInteger(entry.parentId)) {
+    throw new Error(`malformed mountinfo line: ${JSON.stringify(line)}`);
+  }
+  return entry;
+}
+
+export function parseMountinfo(text: string): MountEntry[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map(parseMountinfoLine);
+}
+
+export async function readMountinfo(path = '/proc/self/mountinfo'): Promise<MountEntry[]> {
+  return parseMountinfo(await readFile(path, 'utf8'));
+}
+
+export function propagationOf(entry: MountEntry): Propagation {
+  if (entry.sharedGroup !== undefined && entry.masterGroup !== undefined) return 'shared+slave';
+  if (entry.sharedGroup !== undefined) return 'shared';
+  if (entry.masterGroup !== undefined) return 'slave';
+  return entry.unbindable ? 'unbindable' : 'private';
+}
+
+/** True when `path` is `dir` itself or lies beneath it (plain path comparison, no I/O). */
+export function isWithin(path: string, dir: string): boolean {
+  if (dir === '/') return path.startsWith('/');
+  return path === dir || path.startsWith(dir + '/');
+}
+
+/** Every mount whose mount point is `path` exactly, bottom of the stack first. */
+export function mountsAt(entries: readonly MountEntry[], path: string): MountEntry[] {
+  return entries.filter((e) => e.mountPoint === path);
+}
+
+/** Mounts strictly beneath `dir`, deepest first: the order in which they can be detached. */
+export function mountsBelow(entries: readonly MountEntry[], dir: string): MountEntry[] {
+  return entries
+    .filter((e) => e.mountPoint !== dir && isWithin(e.mountPoint, dir))
+    .sort((a, b) => depth(b.mountPoint) - depth(a.mountPoint) || b.id - a.id);
+}
+
+function depth(path: string): number {
+  return path.split('/').length;
+}

@@ -1,0 +1,106 @@
+/**
+ * The mount system layer: the only code that changes the mount table. Every decision is taken
+ * from a fresh read of mountinfo, never from device numbers.
+ */
+import { mkdir } from 'node:fs/promises';
+import { CommandError, run } from './exec.js';
+import { MountEntry, mountsAt, mountsBelow, readMountinfo } from './mountinfo.js';
+
+export type SharedMode = 'rshared' | 'shared';
+
+export interface MountTable {
+  read(): Promise<MountEntry[]>;
+}
+
+export const procMountTable: MountTable = { read: () => readMountinfo() };
+
+export interface DetachReport {
+  /** Mount points detached, deepest first. */
+  detached: string[];
+  /** Those that were busy and had to be detached lazily. */
+  lazy: string[];
+}
+
+export class MountSystem {
+  constructor(
+    private readonly table: MountTable = procMountTable,
+    private readonly mountBin = 'mount',
+    private readonly umountBin = 'umount',
+  ) {}
+
+  read(): Promise<MountEntry[]> {
+    return this.table.read();
+  }
+
+  /**
+   * Makes `target` a bind mount of `source` with shared propagation, exactly once. An existing
+   * mount at `target` is kept (made shared if it is not); extra mounts stacked on it are removed.
+   * A fresh bind that landed in its parent's peer group is moved to a peer group of its own,
+   * so that nothing propagated into it shows up twice.
+   */
+  async ensureSharedBind(source: string, target: string, mode: SharedMode): Promise<MountEntry> {
+    let entries = await this.read();
+    let stack = mountsAt(entries, target);
+    if (stack.length === 0) {
+      await mkdir(target, { recursive: true });
+      await this.mount(['--bind', source, target]);
+      entries = await this.read();
+      stack = mountsAt(entries, target);
+      const fresh = stack.at(-1);
+      if (!fresh) throw new Error(`bind mount of ${source} on ${target} did not appear in mountinfo`);
+      const parent = entries.find((e) => e.id === fresh.parentId);
+      if (fresh.sharedGroup !== undefined && fresh.sharedGroup === parent?.sharedGroup) {
+        await this.mount(['--make-private', target]);
+      }
+    }
+    while (stack.length > 1) {
+      // Our own mount stacked on itself (an older run, or a duplicate propagated back): peel the
+      // top ones off so that exactly one remains.
+      await this.umount([target]);
+      stack = mountsAt(await this.read(), target);
+    }
+    let top = stack[0];
+    if (!top) throw new Error(`no mount at ${target}`);
+    if (top.sharedGroup === undefined || mode === 'rshared') {
+      await this.mount([mode === 'rshared' ? '--make-rshared' : '--make-shared', target]);
+      top = mountsAt(await this.read(), target)[0] ?? top;
+    }
+    return top;
+  }
+
+  /** Detaches every mount beneath `dir` (deepest first), then every mount at `dir` itself. */
+  async detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport> {
+    const report: DetachReport = { detached: [], lazy: [] };
+    for (const entry of mountsBelow(await this.read(), dir)) {
+      await this.detachOne(entry.mountPoint, report);
+    }
+    if (options.includeSelf) {
+      for (let i = mountsAt(await this.read(), dir).length; i > 0; i--) {
+        await this.detachOne(dir, report);
+      }
+    }
+    return report;
+  }
+
+  private async detachOne(mountPoint: string, report: DetachReport): Promise<void> {
+    try {
+      await this.umount([mountPoint]);
+      report.detached.push(mountPoint);
+    } catch (error) {
+      if (!(error instanceof CommandError)) throw error;
+      if (/not mounted|no mount point|not found/i.test(error.stderr)) return;
+      // Busy: detach it from the tree now; the kernel frees it when the last user goes.
+      await this.umount(['-l', mountPoint]);
+      report.detached.push(mountPoint);
+      report.lazy.push(mountPoint);
+    }
+  }
+
+  private async mount(args: string[]): Promise<void> {
+    await run(this.mountBin, args);
+  }
+
+  private async umount(args: string[]): Promise<void> {
+    await run(this.umountBin, args);
+  }
+}
