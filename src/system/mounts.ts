@@ -88,7 +88,7 @@ export class MountSystem {
       report.detached.push(mountPoint);
     } catch (error) {
       if (!(error instanceof CommandError)) throw error;
-      if (/not mounted|no mount point|not found/i.test(error.stderr)) return;
+      if (/not mounted|no mount point|not found|invalid argument/i.test(error.stderr)) return;
       // Busy: detach it from the tree now; the kernel frees it when the last user goes.
       await this.umount(['-l', mountPoint]);
       report.detached.push(mountPoint);
