@@ -6,7 +6,10 @@ export function addMount(counts: MountCounts, id: string): MountCounts {
 }
 
 /** Returns the new counts, and whether the ID was known at all. */
-export function removeMount(counts: MountCounts, id: string): { counts: MountCounts; known: boolean } {
+export function removeMount(
+  counts: MountCounts,
+  id: string,
+): { counts: MountCounts; known: boolean } {
   const current = counts[id] ?? 0;
   if (current <= 0) return { counts, known: false };
   const next: Record<string, number> = { ...counts };

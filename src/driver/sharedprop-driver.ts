@@ -82,12 +82,16 @@ export class SharedpropDriver implements VolumeDriver {
     for (const record of loaded.records) {
       this.volumes.set(record.name, record);
       const stack = mountsAt(entries, this.mountpoint(record.name));
-      if (stack.length === 1 && propagationOf(stack[0] as MountEntry).startsWith('shared')) continue;
+      if (stack.length === 1 && propagationOf(stack[0] as MountEntry).startsWith('shared'))
+        continue;
       try {
         await this.ensureMounted(record);
         restored++;
       } catch (error) {
-        this.log.error('could not restore mount point', { volume: record.name, error: String(error) });
+        this.log.error('could not restore mount point', {
+          volume: record.name,
+          error: String(error),
+        });
       }
     }
     entries = await this.mounts.read();
@@ -302,7 +306,11 @@ export class SharedpropDriver implements VolumeDriver {
         `volume ${JSON.stringify(record.name)}: its data directory ${data} is missing`,
       );
     });
-    await this.mounts.ensureSharedBind(data, this.mountpoint(record.name), record.options.propagation);
+    await this.mounts.ensureSharedBind(
+      data,
+      this.mountpoint(record.name),
+      record.options.propagation,
+    );
   }
 
   private require(name: string): VolumeRecord {
@@ -325,4 +333,3 @@ export class SharedpropDriver implements VolumeDriver {
     return this.lock.acquire(name, work);
   }
 }
-

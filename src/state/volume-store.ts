@@ -132,10 +132,12 @@ export function parseRecord(text: string): VolumeRecord {
   }
   const parsed = recordSchema.safeParse(json);
   if (!parsed.success) {
-    throw new Error(`unexpected content: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `unexpected content: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
-  const { version: _version, ...record } = parsed.data;
-  return record;
+  const { name, createdAt, options, mounts } = parsed.data;
+  return { name, createdAt, options, mounts };
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -27,7 +27,9 @@ export type Propagation = 'shared' | 'slave' | 'shared+slave' | 'private' | 'unb
 
 /** Turns the kernel's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash) back. */
 export function unescapeMountPath(text: string): string {
-  return text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return text.replace(/\\([0-7]{3})/g, (_, octal: string) =>
+    String.fromCharCode(parseInt(octal, 8)),
+  );
 }
 
 export function parseMountinfoLine(line: string): MountEntry {

@@ -47,7 +47,8 @@ export class MountSystem {
       entries = await this.read();
       stack = mountsAt(entries, target);
       const fresh = stack.at(-1);
-      if (!fresh) throw new Error(`bind mount of ${source} on ${target} did not appear in mountinfo`);
+      if (!fresh)
+        throw new Error(`bind mount of ${source} on ${target} did not appear in mountinfo`);
       const parent = entries.find((e) => e.id === fresh.parentId);
       if (fresh.sharedGroup !== undefined && fresh.sharedGroup === parent?.sharedGroup) {
         await this.mount(['--make-private', target]);

@@ -1,0 +1,166 @@
+/** Runs `sharedprop serve` as a real process (as a user would), and talks to it over its socket. */
+import { execa, type ResultPromise } from 'execa';
+import http from 'node:http';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const CLI = path.resolve('dist/cli.js');
+
+export interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export class DriverProcess {
+  readonly socket: string;
+  readonly dataRoot: string;
+  readonly mountRoot: string;
+  readonly logFile: string;
+  private child?: ResultPromise;
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+  private constructor(readonly base: string) {
+    this.socket = path.join(base, 'sp.sock');
+    this.dataRoot = path.join(base, 'data');
+    this.mountRoot = path.join(base, 'data', 'mounts');
+    this.logFile = path.join(base, 'driver.log');
+  }
+
+  static async start(): Promise<DriverProcess> {
+    const driver = new DriverProcess(await mkdtemp(path.join(tmpdir(), 'sharedprop-it-')));
+    await driver.launch();
+    return driver;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async launch(): Promise<void> {
+    this.child = execa(
+      process.execPath,
+      [CLI, 'serve', '--socket', this.socket, '--data-root', this.dataRoot],
+      {
+        stdout: { file: this.logFile, append: true },
+        stderr: { file: this.logFile, append: true },
+        reject: false,
+        env: { LOG_LEVEL: 'debug' },
+      },
+    );
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const answer = await this.call('/Plugin.Activate', {});
+        if (answer.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (this.child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`driver did not start:\n${await this.log()}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Sends a signal and waits for the process to end; returns how long that took (ms). */
+  async stop(
+    signal: NodeJS.Signals = 'SIGTERM',
+  ): Promise<{ ms: number; exitCode?: number; signal?: string }> {
+    const child = this.child;
+    if (!child) return { ms: 0 };
+    this.agent.destroy();
+    const started = Date.now();
+    child.kill(signal);
+    const result = await child;
+    this.child = undefined;
+    return { ms: Date.now() - started, exitCode: result.exitCode, signal: result.signal };
+  }
+
+  async restart(): Promise<void> {
+    await this.launch();
+  }
+
+  log(): Promise<string> {
+    return readFile(this.logFile, 'utf8').catch(() => '');
+  }
+
+  call(endpoint: string, body: unknown, raw?: string): Promise<Answer> {
+    const payload = raw ?? JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: this.socket,
+          path: endpoint,
+          method: 'POST',
+          agent: this.agent,
+          headers: {
+            'Content-Type': 'application/vnd.docker.plugins.v1.2+json',
+            'Content-Length': Buffer.byteLength(payload),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            try {
+              resolve({
+                status: res.statusCode ?? 0,
+                body: JSON.parse(text) as Record<string, unknown>,
+              });
+            } catch {
+              reject(new Error(`not JSON (${res.statusCode}): ${text}`));
+            }
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  /** Calls an endpoint and fails the test with the driver's Err when it is not a 200. */
+  async ok(endpoint: string, body: unknown): Promise<Record<string, unknown>> {
+    const answer = await this.call(endpoint, body);
+    if (answer.status !== 200)
+      throw new Error(
+        `${endpoint} ${JSON.stringify(body)}: ${answer.status} ${JSON.stringify(answer.body)}`,
+      );
+    return answer.body;
+  }
+
+  /** Stops the driver, detaches every mount under its directory, and deletes it. */
+  async destroy(): Promise<void> {
+    if (this.child) await this.stop('SIGKILL');
+    await unmountUnder(this.base);
+    await rm(this.base, { recursive: true, force: true });
+  }
+}
+
+export async function hostMountinfo(pid: number | 'self' = 'self'): Promise<string[]> {
+  const text = await readFile(`/proc/${pid}/mountinfo`, 'utf8');
+  return text.split('\n').filter(Boolean);
+}
+
+/** Mount points (unescaped) of the host's mount table at exactly `target`. */
+export async function countMountsAt(
+  target: string,
+  pid: number | 'self' = 'self',
+): Promise<number> {
+  const { parseMountinfo } = await import('../../src/system/mountinfo.js');
+  const entries = parseMountinfo((await hostMountinfo(pid)).join('\n'));
+  return entries.filter((e) => e.mountPoint === target).length;
+}
+
+export async function unmountUnder(dir: string): Promise<void> {
+  const { parseMountinfo, mountsBelow } = await import('../../src/system/mountinfo.js');
+  for (let pass = 0; pass < 5; pass++) {
+    const entries = parseMountinfo((await hostMountinfo()).join('\n'));
+    const below = mountsBelow(entries, dir);
+    if (below.length === 0) return;
+    for (const entry of below) {
+      await execa('umount', ['-l', entry.mountPoint], { reject: false });
+    }
+  }
+}

@@ -1,0 +1,3 @@
+import { createLogger } from '../../src/log.js';
+
+export const silentLogger = () => createLogger({ silent: true });

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import {
+  isWithin,
+  mountsAt,
+  mountsBelow,
+  parseMountinfo,
+  parseMountinfoLine,
+  propagationOf,
+  unescapeMountPath,
+} from '../../src/system/mountinfo.js';
+
+const sample = readFileSync(
+  new URL('../fixtures/mountinfo-docker-host.txt', import.meta.url),
+  'utf8',
+);
+
+describe('mountinfo parser', () => {
+  const entries = parseMountinfo(sample);
+
+  it('reads every line of a real sample', () => {
+    expect(entries).toHaveLength(11);
+    expect(entries[0]).toMatchObject({
+      id: 22,
+      parentId: 1,
+      device: '8:1',
+      root: '/',
+      mountPoint: '/',
+      fsType: 'ext4',
+      source: '/dev/sda1',
+      sharedGroup: 1,
+    });
+  });
+
+  it('unescapes octal escapes in roots and mount points', () => {
+    expect(unescapeMountPath('my\\040vol/net\\011ns\\012x\\134y')).toBe('my vol/net\tns\nx\\y');
+    const volume = entries.find((e) => e.id === 27);
+    expect(volume?.root).toBe('/var/lib/sharedprop/volumes/my vol/_data');
+    expect(volume?.mountPoint).toBe('/var/lib/sharedprop/mounts/my vol');
+    expect(entries.find((e) => e.id === 32)?.mountPoint).toBe('/mnt/back\\slash');
+  });
+
+  it('reads the optional propagation fields', () => {
+    const byId = new Map(entries.map((e) => [e.id, e]));
+    expect(propagationOf(byId.get(27)!)).toBe('shared');
+    expect(byId.get(28)).toMatchObject({ sharedGroup: 241, masterGroup: 12 });
+    expect(propagationOf(byId.get(28)!)).toBe('shared+slave');
+    expect(propagationOf(byId.get(29)!)).toBe('unbindable');
+    expect(propagationOf(byId.get(31)!)).toBe('slave');
+    expect(propagationOf(byId.get(32)!)).toBe('private');
+  });
+
+  it('keeps super options with spaces-free commas intact', () => {
+    expect(entries.find((e) => e.id === 31)?.superOptions).toBe(
+      'rw,lowerdir=/a:/b,upperdir=/c,workdir=/d',
+    );
+  });
+
+  it('lines without optional fields parse', () => {
+    const entry = parseMountinfoLine('40 22 0:60 / /mnt/x rw - tmpfs tmpfs rw');
+    expect(entry).toMatchObject({ id: 40, mountPoint: '/mnt/x', fsType: 'tmpfs' });
+    expect(entry.sharedGroup).toBeUndefined();
+  });
+
+  it('rejects malformed lines', () => {
+    expect(() => parseMountinfoLine('garbage')).toThrow(/malformed/);
+    expect(() => parseMountinfoLine('1 2 3 4 5 6 7 8 9 10')).toThrow(/malformed/);
+  });
+
+  it('finds mounts at and below a path, deepest first', () => {
+    const at = mountsAt(entries, '/var/lib/sharedprop/mounts/my vol');
+    expect(at.map((e) => e.id)).toEqual([27]);
+    const below = mountsBelow(entries, '/var/lib/sharedprop/mounts/my vol');
+    expect(below.map((e) => e.id)).toEqual([28]);
+    expect(mountsBelow(entries, '/var/lib/sharedprop/mounts/my').map((e) => e.id)).toEqual([]);
+    const all = mountsBelow(entries, '/').map((e) => e.id);
+    expect(all).not.toContain(22);
+    expect(all.indexOf(28)).toBeLessThan(all.indexOf(27));
+  });
+
+  it('isWithin compares whole path components', () => {
+    expect(isWithin('/a/b', '/a')).toBe(true);
+    expect(isWithin('/a', '/a')).toBe(true);
+    expect(isWithin('/ab', '/a')).toBe(false);
+    expect(isWithin('/x', '/')).toBe(true);
+  });
+});

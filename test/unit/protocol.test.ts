@@ -1,0 +1,194 @@
+import request from 'supertest';
+import { createApp, CONTENT_TYPE } from '../../src/protocol/app.js';
+import { VolumeError } from '../../src/driver/errors.js';
+import type { VolumeDriver, VolumeInfo } from '../../src/driver/types.js';
+import { silentLogger } from '../support/silent-logger.js';
+
+/** A driver that records its calls and answers from a script. */
+class FakeDriver implements VolumeDriver {
+  calls: unknown[][] = [];
+  failWith?: Error;
+  info: VolumeInfo = {
+    name: 'v1',
+    mountpoint: '/m/v1',
+    createdAt: '2026-01-01T00:00:00Z',
+    status: { activeMounts: 0 },
+  };
+
+  private async record(...call: unknown[]) {
+    this.calls.push(call);
+    if (this.failWith) throw this.failWith;
+  }
+  async create(name: string, options: Record<string, string>) {
+    await this.record('create', name, options);
+  }
+  async remove(name: string) {
+    await this.record('remove', name);
+  }
+  async mount(name: string, id: string) {
+    await this.record('mount', name, id);
+    return `/m/${name}`;
+  }
+  async unmount(name: string, id: string) {
+    await this.record('unmount', name, id);
+  }
+  async path(name: string) {
+    await this.record('path', name);
+    return `/m/${name}`;
+  }
+  async get(name: string) {
+    await this.record('get', name);
+    return { ...this.info, name };
+  }
+  async list() {
+    await this.record('list');
+    return [this.info];
+  }
+  capabilities() {
+    return { scope: 'local' as const };
+  }
+}
+
+function setup() {
+  const driver = new FakeDriver();
+  const app = createApp(driver, silentLogger());
+  const post = (endpoint: string, body?: unknown) => {
+    const req = request(app)
+      .post(endpoint)
+      .set('Accept', 'application/vnd.docker.plugins.v1.2+json')
+      .set('Content-Type', 'application/vnd.docker.plugins.v1.2+json');
+    return body === undefined
+      ? req
+      : req.send(typeof body === 'string' ? body : JSON.stringify(body));
+  };
+  return { driver, post };
+}
+
+describe('VolumeDriver protocol routing', () => {
+  it('activates as a VolumeDriver with the plugin content type', async () => {
+    const { post } = setup();
+    const res = await post('/Plugin.Activate');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toContain(CONTENT_TYPE);
+    expect(JSON.parse(res.text)).toEqual({ Implements: ['VolumeDriver'] });
+  });
+
+  it('answers Capabilities with local scope', async () => {
+    const { post } = setup();
+    const res = await post('/VolumeDriver.Capabilities', 'null');
+    expect(JSON.parse(res.text)).toEqual({ Capabilities: { Scope: 'local' } });
+  });
+
+  it('routes every endpoint to the driver with its arguments', async () => {
+    const { driver, post } = setup();
+    expect(
+      JSON.parse((await post('/VolumeDriver.Create', { Name: 'v1', Opts: { uid: '1' } })).text),
+    ).toEqual({});
+    await post('/VolumeDriver.Create', { Name: 'v2', Opts: null });
+    expect(JSON.parse((await post('/VolumeDriver.Mount', { Name: 'v1', ID: 'c1' })).text)).toEqual({
+      Mountpoint: '/m/v1',
+    });
+    await post('/VolumeDriver.Unmount', { Name: 'v1', ID: 'c1' });
+    expect(JSON.parse((await post('/VolumeDriver.Path', { Name: 'v1' })).text)).toEqual({
+      Mountpoint: '/m/v1',
+    });
+    expect(JSON.parse((await post('/VolumeDriver.Get', { Name: 'v1' })).text)).toEqual({
+      Volume: {
+        Name: 'v1',
+        Mountpoint: '/m/v1',
+        CreatedAt: '2026-01-01T00:00:00Z',
+        Status: { activeMounts: 0 },
+      },
+    });
+    expect(JSON.parse((await post('/VolumeDriver.List', {})).text)).toEqual({
+      Volumes: [{ Name: 'v1', Mountpoint: '/m/v1', CreatedAt: '2026-01-01T00:00:00Z' }],
+    });
+    await post('/VolumeDriver.Remove', { Name: 'v1' });
+    expect(driver.calls).toEqual([
+      ['create', 'v1', { uid: '1' }],
+      ['create', 'v2', {}],
+      ['mount', 'v1', 'c1'],
+      ['unmount', 'v1', 'c1'],
+      ['path', 'v1'],
+      ['get', 'v1'],
+      ['list'],
+      ['remove', 'v1'],
+    ]);
+  });
+});
+
+describe('error mapping', () => {
+  it.each([
+    ['invalid', 400],
+    ['not_found', 404],
+    ['conflict', 409],
+    ['internal', 500],
+  ] as const)('a %s driver error becomes %d with Err verbatim', async (kind, status) => {
+    const { driver, post } = setup();
+    driver.failWith = new VolumeError(kind, `volume "v1": ${kind} happened`);
+    const res = await post('/VolumeDriver.Remove', { Name: 'v1' });
+    expect(res.status).toBe(status);
+    expect(JSON.parse(res.text)).toEqual({ Err: `volume "v1": ${kind} happened` });
+  });
+
+  it('an unexpected exception is a 500 with its message, and the server keeps serving', async () => {
+    const { driver, post } = setup();
+    driver.failWith = new Error('disk on fire');
+    const res = await post('/VolumeDriver.Get', { Name: 'v1' });
+    expect(res.status).toBe(500);
+    expect(JSON.parse(res.text).Err).toMatch(/disk on fire/);
+    driver.failWith = undefined;
+    expect((await post('/VolumeDriver.Get', { Name: 'v1' })).status).toBe(200);
+  });
+});
+
+describe('bad input', () => {
+  it('malformed JSON', async () => {
+    const { driver, post } = setup();
+    const res = await post('/VolumeDriver.Create', '{"Name": "v1"');
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text).Err).toMatch(/malformed JSON/);
+    expect(driver.calls).toEqual([]);
+  });
+
+  it.each([
+    ['/VolumeDriver.Create', { Name: 5 }, /Name must be a string/],
+    ['/VolumeDriver.Create', {}, /Name must be a string/],
+    ['/VolumeDriver.Create', { Name: 'v1', Opts: { uid: 5 } }, /option values must be strings/],
+    ['/VolumeDriver.Create', { Name: 'v1', Opts: [] }, /Opts/],
+    ['/VolumeDriver.Mount', { Name: 'v1' }, /ID must be a string/],
+    ['/VolumeDriver.Remove', [], /invalid request/],
+    ['/VolumeDriver.Get', 'null', /Name must be a string/],
+  ])('%s with %j is refused', async (endpoint, body, message) => {
+    const { driver, post } = setup();
+    const res = await post(endpoint, body);
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text).Err).toMatch(message);
+    expect(driver.calls).toEqual([]);
+  });
+
+  it('an oversized body is refused', async () => {
+    const { driver, post } = setup();
+    const res = await post('/VolumeDriver.Create', {
+      Name: 'v1',
+      Opts: { pad: 'x'.repeat(1024 * 1024 + 10) },
+    });
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.text).Err).toMatch(/larger than 1048576 bytes/);
+    expect(driver.calls).toEqual([]);
+  });
+
+  it('an unknown endpoint is a 404 with Err', async () => {
+    const { post } = setup();
+    const res = await post('/VolumeDriver.Explode', {});
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.text)).toEqual({ Err: 'unknown endpoint /VolumeDriver.Explode' });
+  });
+
+  it('GET is not part of the protocol', async () => {
+    const { driver } = setup();
+    const res = await request(createApp(driver, silentLogger())).get('/Plugin.Activate');
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.text).Err).toMatch(/unknown endpoint GET/);
+  });
+});

@@ -1,0 +1,89 @@
+import {
+  describeOptions,
+  parseOptions,
+  sameOptions,
+  validateMountId,
+  validateName,
+} from '../../src/driver/validate.js';
+import { VolumeError } from '../../src/driver/errors.js';
+
+describe('volume names', () => {
+  it.each(['ab', 'my-vol', 'vol_1.data', 'A9', 'x'.repeat(255)])('accepts %s', (name) => {
+    expect(() => validateName(name)).not.toThrow();
+  });
+
+  it.each([
+    ['..', /invalid volume name/],
+    ['.hidden', /starting with a letter or digit/],
+    ['a/b', /invalid volume name/],
+    ['a', /at least two characters/],
+    ['', /invalid volume name/],
+    ['nul\u0000x', /invalid volume name/],
+    ['x'.repeat(300), /longer than 255/],
+    ['-rf', /invalid/],
+    ['sp ace', /invalid/],
+    ['../../etc', /invalid/],
+  ])('rejects %j', (name, message) => {
+    let caught: unknown;
+    try {
+      validateName(name);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(VolumeError);
+    expect((caught as VolumeError).kind).toBe('invalid');
+    expect((caught as VolumeError).message).toMatch(message);
+  });
+});
+
+describe('create options', () => {
+  it('defaults to rshared', () => {
+    expect(parseOptions('v1', {})).toEqual({ propagation: 'rshared' });
+  });
+
+  it('parses uid, gid, mode and propagation', () => {
+    expect(
+      parseOptions('v1', { uid: '1000', gid: '0', mode: '0750', propagation: 'shared' }),
+    ).toEqual({
+      uid: 1000,
+      gid: 0,
+      mode: 0o750,
+      propagation: 'shared',
+    });
+    expect(parseOptions('v1', { mode: '1777' }).mode).toBe(0o1777);
+  });
+
+  it('rejects unknown options and lists the valid ones', () => {
+    expect(() => parseOptions('v1', { bogus: '1' })).toThrow(
+      'volume "v1": unknown option "bogus" (valid options: uid, gid, mode, propagation)',
+    );
+    expect(() => parseOptions('v1', { a: '1', b: '2' })).toThrow(/unknown options "a", "b"/);
+  });
+
+  it.each([
+    [{ uid: '-1' }, /uid="-1" is not a numeric id/],
+    [{ uid: 'root' }, /not a numeric id/],
+    [{ gid: '99999999999' }, /not a numeric id/],
+    [{ mode: '999' }, /not an octal mode/],
+    [{ mode: 'rwx' }, /not an octal mode/],
+    [{ propagation: 'private' }, /is not one of rshared, shared/],
+  ])('rejects %j', (opts, message) => {
+    expect(() => parseOptions('v1', opts as Record<string, string>)).toThrow(message);
+  });
+
+  it('compares options after defaults are filled in', () => {
+    expect(sameOptions(parseOptions('v', {}), parseOptions('v', { propagation: 'rshared' }))).toBe(
+      true,
+    );
+    expect(sameOptions(parseOptions('v', {}), parseOptions('v', { uid: '1' }))).toBe(false);
+    expect(describeOptions(parseOptions('v', { uid: '1', mode: '700' }))).toBe(
+      'propagation=rshared uid=1 mode=0700',
+    );
+  });
+
+  it('checks mount IDs', () => {
+    expect(() => validateMountId('v', 'abc123')).not.toThrow();
+    expect(() => validateMountId('v', '')).toThrow(/invalid mount ID/);
+    expect(() => validateMountId('v', 'a\nb')).toThrow(/invalid mount ID/);
+  });
+});
