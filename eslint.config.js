@@ -14,7 +14,10 @@ export default tseslint.config(
           paths: [
             { name: 'execa', message: 'Run commands through src/system/exec.ts only.' },
             { name: 'child_process', message: 'Run commands through src/system/exec.ts only.' },
-            { name: 'node:child_process', message: 'Run commands through src/system/exec.ts only.' },
+            {
+              name: 'node:child_process',
+              message: 'Run commands through src/system/exec.ts only.',
+            },
           ],
         },
       ],

@@ -25,7 +25,7 @@ program
   )
   .option(
     '--mount-root <dir>',
-    'directory for the volumes\' shared mount points (default: <data-root>/mounts)',
+    "directory for the volumes' shared mount points (default: <data-root>/mounts)",
     process.env.SHAREDPROP_MOUNT_ROOT,
   )
   .action(async (options: { socket: string; dataRoot: string; mountRoot?: string }) => {
