@@ -7,7 +7,8 @@ import path from 'node:path';
 import AsyncLock from 'async-lock';
 import type { Logger } from '../log.js';
 import { MountSystem } from '../system/mounts.js';
-import { mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
+import { MountSnapshot } from '../system/mount-snapshot.js';
+import { isWithin, mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
 import { assertNoMountsWithin, deleteTree, MountBoundaryError } from '../system/safe-delete.js';
 import { VolumeStore, type BrokenVolume, type VolumeRecord } from '../state/volume-store.js';
 import { conflict, notFound, VolumeError } from './errors.js';
@@ -41,11 +42,17 @@ export class SharedpropDriver implements VolumeDriver {
   private readonly volumes = new Map<string, VolumeRecord>();
   private readonly broken = new Map<string, BrokenVolume>();
   private readonly lock = new AsyncLock({ maxPending: Number.MAX_SAFE_INTEGER });
+  private readonly snapshot: MountSnapshot;
+  private submountIndex?: { entries: MountEntry[]; byVolume: Map<string, MountEntry[]> };
+  /** The data root as the host sees it (differs inside the managed plugin). */
+  private hostDataRoot: string;
 
   constructor(private readonly config: DriverConfig) {
     this.store = new VolumeStore(config.dataRoot);
     this.mounts = config.mounts ?? new MountSystem();
     this.log = config.logger;
+    this.snapshot = new MountSnapshot(this.mounts);
+    this.hostDataRoot = config.dataRoot;
   }
 
   mountpoint(name: string): string {
@@ -95,8 +102,10 @@ export class SharedpropDriver implements VolumeDriver {
       }
     }
     entries = await this.mounts.read();
+    this.hostDataRoot = hostPathOf(entries, this.config.dataRoot);
     this.log.info('driver started', {
       dataRoot: this.config.dataRoot,
+      hostDataRoot: this.hostDataRoot,
       mountRoot: this.config.mountRoot,
       volumes: this.volumes.size,
       broken: this.broken.size,
@@ -198,6 +207,7 @@ export class SharedpropDriver implements VolumeDriver {
       });
       const trash = await this.store.retire(name);
       this.volumes.delete(name);
+      this.snapshot.invalidate();
       try {
         await deleteTree(trash, await this.mounts.read());
       } catch (error) {
@@ -255,25 +265,60 @@ export class SharedpropDriver implements VolumeDriver {
   async get(name: string): Promise<VolumeInfo> {
     validateName(name);
     this.assertNotBroken(name);
-    return this.describe(this.require(name));
+    const record = this.require(name);
+    const index = await this.submounts();
+    return { ...this.summary(record), status: this.status(record, index.get(record.name) ?? []) };
   }
 
+  /** Name, mount point and creation time of every volume (dockerd's List needs no more). */
   async list(): Promise<VolumeInfo[]> {
-    return [...this.volumes.values()].map((record) => this.describe(record));
+    return [...this.volumes.values()].map((record) => ({ ...this.summary(record), status: {} }));
   }
 
-  private describe(record: VolumeRecord): VolumeInfo {
+  private summary(record: VolumeRecord): Omit<VolumeInfo, 'status'> {
     return {
       name: record.name,
       mountpoint: this.mountpoint(record.name),
       createdAt: record.createdAt,
-      status: {
-        propagation: record.options.propagation,
-        activeMounts: totalMounts(record.mounts),
-        mountIds: { ...record.mounts },
-        dataPath: this.store.dataDir(record.name),
-      },
     };
+  }
+
+  private status(record: VolumeRecord, mounts: MountEntry[]): Record<string, unknown> {
+    const mountpoint = this.mountpoint(record.name);
+    const own = mounts.filter((e) => e.mountPoint === mountpoint);
+    return {
+      propagation: record.options.propagation,
+      activeMounts: totalMounts(record.mounts),
+      mountIds: { ...record.mounts },
+      mountPoint: own.length === 1 ? propagationOf(own[0] as MountEntry) : `${own.length} mounts`,
+      submounts: mounts
+        .filter((e) => e.mountPoint !== mountpoint)
+        .map((e) => ({
+          path: e.mountPoint.slice(mountpoint.length) || '/',
+          fsType: e.fsType,
+          source: e.source,
+          root: e.root,
+        })),
+      dataPath: path.join(this.hostDataRoot, 'volumes', record.name, '_data'),
+    };
+  }
+
+  /** Mounts at or under each volume's mount point, from a recent snapshot of the mount table. */
+  private async submounts(): Promise<Map<string, MountEntry[]>> {
+    const { entries } = await this.snapshot.get();
+    if (this.submountIndex?.entries !== entries) {
+      const byVolume = new Map<string, MountEntry[]>();
+      const root = this.config.mountRoot;
+      for (const entry of entries) {
+        if (!isWithin(entry.mountPoint, root) || entry.mountPoint === root) continue;
+        const name = entry.mountPoint.slice(root.length + 1).split('/')[0] as string;
+        const list = byVolume.get(name);
+        if (list) list.push(entry);
+        else byVolume.set(name, [entry]);
+      }
+      this.submountIndex = { entries, byVolume };
+    }
+    return this.submountIndex.byVolume;
   }
 
   /** Saves `next` durably, then makes it the current record. */
@@ -332,4 +377,18 @@ export class SharedpropDriver implements VolumeDriver {
   private exclusive<T>(name: string, work: () => Promise<T>): Promise<T> {
     return this.lock.acquire(name, work);
   }
+}
+
+/**
+ * Where `dir` is on the host: mountinfo gives, for the mount that holds it, the path inside the
+ * filesystem that is mounted there (for the plugin's /data, the host directory bound to it).
+ */
+export function hostPathOf(entries: readonly MountEntry[], dir: string): string {
+  const holder = entries
+    .filter((e) => isWithin(dir, e.mountPoint))
+    .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
+  // Only a bind of a subdirectory says where it comes from; a whole filesystem's root does not.
+  if (!holder || holder.root === '/') return dir;
+  const relative = holder.mountPoint === '/' ? dir : dir.slice(holder.mountPoint.length);
+  return path.join(holder.root, relative);
 }
