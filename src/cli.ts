@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { createLogger } from './log.js';
 import { serve } from './serve.js';
+import { registerInspectCommands } from './commands/inspect.js';
 
 const program = new Command();
 program
@@ -38,5 +39,7 @@ program
       log.end();
     }
   });
+
+registerInspectCommands(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,57 @@
+/** Finds the dockerd process that serves a Unix socket, from /proc alone. */
+import { readFile, readdir, readlink } from 'node:fs/promises';
+
+/** The socket path DOCKER_HOST names, when it is a Unix socket. */
+export function unixSocketOf(dockerHost = process.env.DOCKER_HOST): string {
+  if (!dockerHost) return '/var/run/docker.sock';
+  return dockerHost.startsWith('unix://') ? dockerHost.slice('unix://'.length) : '';
+}
+
+/** Inodes of listening Unix sockets bound at `path` (from /proc/net/unix). */
+export function listeningInodes(procNetUnix: string, path: string): Set<string> {
+  const inodes = new Set<string>();
+  for (const line of procNetUnix.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // Num RefCount Protocol Flags Type St Inode Path; flag 0x10000 is "listening".
+    if (fields.length >= 8 && fields.slice(7).join(' ') === path) {
+      if ((parseInt(fields[3] ?? '0', 16) & 0x10000) !== 0) inodes.add(fields[6] ?? '');
+    }
+  }
+  return inodes;
+}
+
+/** The pid of the process named dockerd that holds the listening socket at `socketPath`. */
+export async function findDaemonPid(socketPath: string): Promise<number | undefined> {
+  if (!socketPath) return undefined;
+  const inodes = listeningInodes(await readFile('/proc/net/unix', 'utf8'), socketPath);
+  if (inodes.size === 0) return undefined;
+  const holders: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fds = await readdir(`/proc/${entry}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${entry}/fd/${fd}`).catch(() => '');
+      const match = /^socket:\[(\d+)\]$/.exec(target);
+      if (match && inodes.has(match[1] ?? '')) {
+        holders.push(Number(entry));
+        break;
+      }
+    }
+  }
+  for (const pid of holders) {
+    const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+    if (comm === 'dockerd') return pid;
+  }
+  return holders[0];
+}
+
+/** dockerd's --exec-root (where it keeps managed plugin sockets), from its command line. */
+export async function daemonExecRoot(pid: number): Promise<string> {
+  const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--exec-root') return args[i + 1] ?? '/var/run/docker';
+    if (arg.startsWith('--exec-root=')) return arg.slice('--exec-root='.length);
+  }
+  return '/var/run/docker';
+}

@@ -1,0 +1,177 @@
+/** Gathers the facts the doctor judges: from the engine's API, /proc and the driver's socket. */
+import { access, constants, readFile, readlink, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { activate } from '../docker/activate.js';
+import { daemonExecRoot, findDaemonPid, unixSocketOf } from '../docker/daemon-process.js';
+import { parseMountinfo, readMountinfo, type MountEntry } from '../system/mountinfo.js';
+import {
+  checkContainerMounts,
+  checkDaemonNamespace,
+  checkEngine,
+  checkPlugin,
+  checkRuntime,
+  checkVolume,
+  type CheckResult,
+  type PluginFacts,
+} from './checks.js';
+
+export interface DoctorOptions {
+  plugin: string;
+  runtime: string;
+}
+
+export interface VolumeFacts {
+  name: string;
+  driver: string;
+  mountpoint: string;
+  status: Record<string, unknown>;
+}
+
+/** True when a volume's driver is our plugin (dockerd may show it as `name` or `name:tag`). */
+export function isOurDriver(driver: string, plugin: string): boolean {
+  return driver === plugin || driver.startsWith(`${plugin}:`);
+}
+
+export async function listOurVolumes(docker: Docker, plugin: string): Promise<VolumeFacts[]> {
+  const { Volumes } = await docker.listVolumes();
+  const ours = (Volumes ?? []).filter((v) => isOurDriver(v.Driver, plugin));
+  return Promise.all(
+    ours.map(async (v) => {
+      const info = (await docker.getVolume(v.Name).inspect()) as unknown as {
+        Mountpoint: string;
+        Status?: Record<string, unknown>;
+      };
+      return {
+        name: v.Name,
+        driver: v.Driver,
+        mountpoint: info.Mountpoint,
+        status: info.Status ?? {},
+      };
+    }),
+  );
+}
+
+/** Devices (major:minor) of the root filesystems of every running container. */
+export async function runningRootDevices(docker: Docker): Promise<Set<string>> {
+  const devices = new Set<string>();
+  for (const summary of await docker.listContainers()) {
+    const pid = await containerPid(docker, summary.Id);
+    if (!pid) continue;
+    const mounts = await readMountinfo(`/proc/${pid}/mountinfo`).catch(() => [] as MountEntry[]);
+    const root = mounts.filter((e) => e.mountPoint === '/').at(-1);
+    if (root) devices.add(root.device);
+  }
+  return devices;
+}
+
+async function containerPid(docker: Docker, id: string): Promise<number | undefined> {
+  const info = await docker.getContainer(id).inspect();
+  return info.State.Running && info.State.Pid > 0 ? info.State.Pid : undefined;
+}
+
+async function pluginFacts(docker: Docker, name: string, daemonPid?: number): Promise<PluginFacts> {
+  const facts: PluginFacts = { name };
+  const plugins = await docker.listPlugins().catch(() => []);
+  const found = plugins.find((p) => p.Name === name || p.Name.startsWith(`${name}:`));
+  if (found) {
+    facts.plugin = { id: found.Id ?? '', enabled: found.Enabled, reference: found.Name };
+    const socketName = found.Config?.Interface?.Socket ?? `${name}.sock`;
+    if (daemonPid !== undefined) {
+      const execRoot = await daemonExecRoot(daemonPid);
+      facts.socket = `/proc/${daemonPid}/root${path.join(execRoot, 'plugins', facts.plugin.id, socketName)}`;
+    }
+  } else {
+    const hostSocket = `/run/docker/plugins/${name}.sock`;
+    if (
+      await stat(hostSocket)
+        .then((s) => s.isSocket())
+        .catch(() => false)
+    )
+      facts.socket = hostSocket;
+  }
+  if (facts.socket && (!facts.plugin || facts.plugin.enabled)) {
+    facts.activate = await activate(facts.socket).catch((error: Error) => error);
+  }
+  return facts;
+}
+
+export async function diagnose(docker: Docker, options: DoctorOptions): Promise<CheckResult[]> {
+  const version = await docker.version().catch((error: Error) => error);
+  const results: CheckResult[] = [checkEngine(version)];
+  if (version instanceof Error) return results;
+
+  const daemonPid = await findDaemonPid(unixSocketOf()).catch(() => undefined);
+  const plugin = await pluginFacts(docker, options.plugin, daemonPid);
+  results.push(checkPlugin(plugin));
+
+  const info = (await docker.info()) as {
+    DockerRootDir: string;
+    Runtimes?: Record<string, { path?: string }>;
+    DefaultRuntime?: string;
+  };
+  let daemonMounts: MountEntry[] | undefined;
+  let sameNamespace: boolean | undefined;
+  if (daemonPid !== undefined) {
+    daemonMounts = parseMountinfo(await readFile(`/proc/${daemonPid}/mountinfo`, 'utf8'));
+    const [mine, theirs] = await Promise.all([
+      readlink('/proc/self/ns/mnt'),
+      readlink(`/proc/${daemonPid}/ns/mnt`),
+    ]);
+    sameNamespace = mine === theirs;
+  }
+  results.push(
+    checkDaemonNamespace({
+      pid: daemonPid,
+      sameNamespace,
+      daemonMounts,
+      propagatedMount: plugin.plugin
+        ? path.join(info.DockerRootDir, 'plugins', plugin.plugin.id, 'propagated-mount')
+        : undefined,
+    }),
+  );
+
+  const runtimePath = info.Runtimes?.[options.runtime]?.path;
+  const executable = runtimePath
+    ? await access(runtimePath, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    : false;
+  results.push(
+    checkRuntime(
+      { runtimes: info.Runtimes, defaultRuntime: info.DefaultRuntime, executable },
+      options.runtime,
+    ),
+  );
+
+  const hostMounts = await readMountinfo();
+  const devices = await runningRootDevices(docker);
+  for (const volume of await listOurVolumes(docker, options.plugin)) {
+    results.push(checkVolume(volume.name, volume.mountpoint, hostMounts, devices));
+  }
+  return results;
+}
+
+export async function diagnoseContainer(
+  docker: Docker,
+  container: string,
+  plugin: string,
+): Promise<CheckResult[]> {
+  const info = await docker.getContainer(container).inspect();
+  if (!info.State.Running) {
+    return [{ check: `container ${container}`, verdict: 'fail', detail: 'is not running' }];
+  }
+  const mounts = (
+    info.Mounts as { Type: string; Name?: string; Driver?: string; Destination: string }[]
+  ).filter((m) => m.Type === 'volume' && m.Driver !== undefined && isOurDriver(m.Driver, plugin));
+  const table = await readMountinfo(`/proc/${info.State.Pid}/mountinfo`);
+  return checkContainerMounts(
+    info.Name.replace(/^\//, ''),
+    mounts.map((m) => ({
+      destination: m.Destination,
+      volume: m.Name ?? '?',
+      entry: table.filter((e) => e.mountPoint === m.Destination).at(-1),
+    })),
+  );
+}

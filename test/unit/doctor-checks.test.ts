@@ -1,0 +1,206 @@
+import {
+  checkContainerMounts,
+  checkDaemonNamespace,
+  checkEngine,
+  checkPlugin,
+  checkRuntime,
+  checkVolume,
+  classifySubmounts,
+} from '../../src/doctor/checks.js';
+import { exitCodeOf, toJson, toText } from '../../src/doctor/report.js';
+import { listeningInodes } from '../../src/docker/daemon-process.js';
+import { parseMountinfo } from '../../src/system/mountinfo.js';
+
+const PROP = '/var/lib/docker/plugins/0123abcd/propagated-mount';
+
+// Recorded from a host running the managed plugin: a volume mount point, a leaked bind of a
+// dead container's /etc (overlay 0:61), a live container's bind (overlay 0:62), a netns file.
+const host = parseMountinfo(`
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+90 22 8:1 /var/lib/docker/plugins/0123abcd/propagated-mount ${PROP} rw,relatime shared:300 - ext4 /dev/sda1 rw
+91 90 8:1 /var/lib/sharedprop/volumes/netns/_data ${PROP}/netns rw,relatime shared:301 - ext4 /dev/sda1 rw
+92 91 0:61 /etc ${PROP}/netns/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=/l1
+93 91 0:62 /srv ${PROP}/netns/srv rw,relatime shared:303 - overlay overlay rw,lowerdir=/l2
+94 91 0:4 net:[4026532281] ${PROP}/netns/qrouter-1 rw shared:304 - nsfs nsfs rw
+95 22 8:1 /var/lib/sharedprop/volumes/plain/_data ${PROP}/plain rw,relatime master:301 - ext4 /dev/sda1 rw
+96 22 8:1 /var/lib/sharedprop/volumes/dup/_data ${PROP}/dup rw,relatime shared:310 - ext4 /dev/sda1 rw
+97 96 8:1 /var/lib/sharedprop/volumes/dup/_data ${PROP}/dup rw,relatime shared:311 - ext4 /dev/sda1 rw
+98 22 8:1 /var/lib/sharedprop/volumes/twice/_data ${PROP}/twice rw,relatime shared:320 - ext4 /dev/sda1 rw
+99 98 8:1 /var/lib/sharedprop/volumes/twice/_data ${PROP}/twice rw,relatime shared:320 - ext4 /dev/sda1 rw
+`);
+
+describe('volume checks on a recorded host mount table', () => {
+  const running = new Set(['0:62']);
+
+  it('lists submounts and marks only a dead container root as leaked', () => {
+    const subs = classifySubmounts(host, `${PROP}/netns`, running);
+    expect(subs.map((s) => [s.path.slice(PROP.length), s.fsType, s.leaked])).toEqual([
+      ['/netns/etc', 'overlay', true],
+      ['/netns/srv', 'overlay', false],
+      ['/netns/qrouter-1', 'nsfs', false],
+    ]);
+  });
+
+  it('a shared mount point with a leak is a warning that names it', () => {
+    const result = checkVolume('netns', `${PROP}/netns`, host, running);
+    expect(result.verdict).toBe('warn');
+    expect(result.detail).toMatch(/3 submount\(s\), 1 leaked: .*netns\/etc/);
+    expect(result.fix).toMatch(/sharedprop prune/);
+  });
+
+  it('no leak when the container is running', () => {
+    expect(checkVolume('netns', `${PROP}/netns`, host, new Set(['0:61', '0:62'])).verdict).toBe(
+      'ok',
+    );
+  });
+
+  it('a slave mount point fails', () => {
+    const result = checkVolume('plain', `${PROP}/plain`, host, running);
+    expect(result).toMatchObject({ verdict: 'fail' });
+    expect(result.detail).toMatch(/is slave, not shared/);
+  });
+
+  it('a missing mount point fails', () => {
+    expect(checkVolume('gone', `${PROP}/gone`, host, running).detail).toMatch(/is not mounted/);
+  });
+
+  it('mounts stacked from different peer groups fail; one peer group shown twice is fine', () => {
+    expect(checkVolume('dup', `${PROP}/dup`, host, running).detail).toMatch(/2 mounts are stacked/);
+    expect(checkVolume('twice', `${PROP}/twice`, host, running).verdict).toBe('ok');
+  });
+});
+
+describe('daemon namespace check', () => {
+  const slaveNs = parseMountinfo(`
+500 400 8:1 / / rw,relatime master:1 - ext4 /dev/sda1 rw
+501 500 8:1 /var/lib/docker/plugins/0123abcd/propagated-mount ${PROP} rw shared:300 master:1 - ext4 /dev/sda1 rw
+`);
+
+  it('fails for a dockerd in a slave mount namespace and names MountFlags=slave', () => {
+    const result = checkDaemonNamespace({
+      pid: 42,
+      sameNamespace: false,
+      daemonMounts: slaveNs,
+      propagatedMount: PROP,
+    });
+    expect(result.verdict).toBe('fail');
+    expect(result.detail).toMatch(/slave of the host's/);
+    expect(result.detail).toMatch(/MountFlags=slave/);
+    expect(result.fix).toMatch(/systemctl/);
+  });
+
+  it('passes for a dockerd in the host namespace with a shared propagated mount', () => {
+    expect(
+      checkDaemonNamespace({
+        pid: 42,
+        sameNamespace: true,
+        daemonMounts: host,
+        propagatedMount: PROP,
+      }).verdict,
+    ).toBe('ok');
+  });
+
+  it('fails when the propagated mount is not shared', () => {
+    const privateProp = parseMountinfo(`22 1 8:1 / / rw - ext4 /dev/sda1 rw
+90 22 8:1 /x ${PROP} rw - ext4 /dev/sda1 rw`);
+    expect(
+      checkDaemonNamespace({
+        pid: 42,
+        sameNamespace: true,
+        daemonMounts: privateProp,
+        propagatedMount: PROP,
+      }).detail,
+    ).toMatch(/is private/);
+  });
+
+  it('warns when dockerd cannot be found', () => {
+    expect(checkDaemonNamespace({}).verdict).toBe('warn');
+  });
+});
+
+describe('engine, plugin and runtime checks', () => {
+  it('engine', () => {
+    expect(checkEngine({ Version: '20.10.24', ApiVersion: '1.41' }).detail).toBe(
+      'Docker Engine 20.10.24 (API 1.41)',
+    );
+    expect(checkEngine(new Error('connect ENOENT')).verdict).toBe('fail');
+  });
+
+  it('plugin', () => {
+    const plugin = { id: 'abc', enabled: true, reference: 'sharedprop:latest' };
+    expect(checkPlugin({ name: 'sharedprop' }).verdict).toBe('fail');
+    expect(checkPlugin({ name: 'sharedprop', plugin: { ...plugin, enabled: false } }).fix).toMatch(
+      /docker plugin enable/,
+    );
+    expect(
+      checkPlugin({ name: 'sharedprop', plugin, socket: '/s', activate: new Error('ECONNREFUSED') })
+        .verdict,
+    ).toBe('fail');
+    expect(
+      checkPlugin({
+        name: 'sharedprop',
+        plugin,
+        socket: '/s',
+        activate: { implements: ['VolumeDriver'] },
+      }).verdict,
+    ).toBe('ok');
+  });
+
+  it('runtime', () => {
+    expect(checkRuntime({ runtimes: { runc: { path: 'runc' } } }).verdict).toBe('fail');
+    expect(
+      checkRuntime({ runtimes: { sharedprop: { path: '/x' } }, executable: false }).detail,
+    ).toMatch(/not executable/);
+    expect(
+      checkRuntime({
+        runtimes: { sharedprop: { path: '/x' } },
+        executable: true,
+        defaultRuntime: 'sharedprop',
+      }).detail,
+    ).toMatch(/default runtime/);
+  });
+});
+
+describe('container check', () => {
+  const ctr = parseMountinfo(`
+700 600 0:62 / / rw - overlay overlay rw
+701 700 8:1 /var/lib/sharedprop/volumes/netns/_data /run/netns rw master:301 - ext4 /dev/sda1 rw
+702 700 8:1 /var/lib/sharedprop/volumes/other/_data /data rw shared:305 - ext4 /dev/sda1 rw
+`);
+  it('flags a slave mount as a container started without the runtime', () => {
+    const [slave, shared] = checkContainerMounts('agent', [
+      { destination: '/run/netns', volume: 'netns', entry: ctr[1] },
+      { destination: '/data', volume: 'other', entry: ctr[2] },
+    ]);
+    expect(slave?.verdict).toBe('fail');
+    expect(slave?.detail).toMatch(/started without --runtime sharedprop/);
+    expect(shared?.verdict).toBe('ok');
+  });
+});
+
+describe('report', () => {
+  const results = [
+    { check: 'engine', verdict: 'ok' as const, detail: 'fine' },
+    { check: 'runtime', verdict: 'fail' as const, detail: 'missing', fix: 'make install-runtime' },
+  ];
+  it('prints one line per check with the fix, without colour off a TTY', () => {
+    expect(toText(results, false)).toBe(
+      'ok    engine: fine\nfail  runtime: missing\n      fix: make install-runtime',
+    );
+    expect(exitCodeOf(results)).toBe(1);
+    expect(JSON.parse(toJson(results))).toMatchObject({
+      healthy: false,
+      summary: { ok: 1, fail: 1, warn: 0 },
+    });
+  });
+});
+
+describe('finding the daemon socket', () => {
+  it('reads listening sockets from /proc/net/unix', () => {
+    const table = `Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 31337 /tmp/x/docker.sock
+0000000000000000: 00000003 00000000 00000000 0001 03 31338 /tmp/x/docker.sock
+0000000000000000: 00000002 00000000 00010000 0001 01 31339 /run/other.sock`;
+    expect([...listeningInodes(table, '/tmp/x/docker.sock')]).toEqual(['31337']);
+  });
+});
