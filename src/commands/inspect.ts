@@ -1,6 +1,5 @@
 /** `sharedprop doctor`, `sharedprop ls` and `sharedprop prune`: what the engine and kernel say. */
 import type { Command } from 'commander';
-import Docker from 'dockerode';
 import pc from 'picocolors';
 import { diagnose, diagnoseContainer, listOurVolumes } from '../doctor/gather.js';
 import { pruneLeaks } from '../doctor/prune.js';
@@ -8,6 +7,12 @@ import { exitCodeOf, toJson, toText } from '../doctor/report.js';
 import { classifySubmounts } from '../doctor/checks.js';
 import { readMountinfo } from '../system/mountinfo.js';
 import { runningRootDevices } from '../doctor/gather.js';
+
+/** dockerode is loaded only by the commands that talk to the engine, not by `serve`. */
+async function engine() {
+  const { default: Docker } = await import('dockerode');
+  return new Docker();
+}
 
 const colour = () => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 
@@ -28,7 +33,7 @@ export function registerInspectCommands(program: Command): void {
     .option('--fix', 'detach leaked submounts (see `sharedprop prune`)')
     .option('--json', 'print a JSON document')
     .action(async (options: Common & { runtime: string; container?: string; fix?: boolean }) => {
-      const docker = new Docker();
+      const docker = await engine();
       if (options.fix) await pruneLeaks(docker, options.plugin);
       const results = options.container
         ? await diagnoseContainer(docker, options.container, options.plugin)
@@ -43,7 +48,7 @@ export function registerInspectCommands(program: Command): void {
     .option('--plugin <name>', 'name of the plugin (volume driver)', 'sharedprop')
     .option('--json', 'print JSON')
     .action(async (options: Common) => {
-      const docker = new Docker();
+      const docker = await engine();
       const [volumes, hostMounts, devices] = await Promise.all([
         listOurVolumes(docker, options.plugin),
         readMountinfo(),
@@ -84,7 +89,7 @@ export function registerInspectCommands(program: Command): void {
     .option('--dry-run', 'only say what would be detached')
     .option('--json', 'print JSON')
     .action(async (options: Common & { dryRun?: boolean }) => {
-      const results = await pruneLeaks(new Docker(), options.plugin, { dryRun: options.dryRun });
+      const results = await pruneLeaks(await engine(), options.plugin, { dryRun: options.dryRun });
       if (options.json) {
         process.stdout.write(JSON.stringify(results, null, 2) + '\n');
         return;

@@ -150,7 +150,7 @@ export class SharedpropDriver implements VolumeDriver {
       if (options.uid !== undefined || options.gid !== undefined) {
         await chown(data, options.uid ?? -1, options.gid ?? -1);
       }
-      await this.store.save(record, staging);
+      await this.store.save(record, staging, { syncDir: true });
       await this.store.publish(staging, name).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') {
           throw conflict(

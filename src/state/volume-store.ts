@@ -94,11 +94,19 @@ export class VolumeStore {
     return result;
   }
 
-  /** Writes `record` into `dir` (its volume directory, or a staging one) atomically. */
-  async save(record: VolumeRecord, dir = this.volumeDir(record.name)): Promise<void> {
+  /**
+   * Writes `record` into `dir` (its volume directory, or a staging one) atomically: temp file,
+   * fsync, rename. The directory is fsynced too when the file is new (`syncDir`); a rename over an
+   * existing file needs no directory sync to survive a crash of the driver.
+   */
+  async save(
+    record: VolumeRecord,
+    dir = this.volumeDir(record.name),
+    options: { syncDir: boolean } = { syncDir: false },
+  ): Promise<void> {
     const body = JSON.stringify({ version: 1, ...record }, null, 2) + '\n';
     await writeFileAtomic(path.join(dir, STATE_FILE), body, { mode: 0o600, fsync: true });
-    await fsyncDir(dir);
+    if (options.syncDir) await fsyncDir(dir);
   }
 
   /** A fresh staging directory for a Create, under the volumes root. */

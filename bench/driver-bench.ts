@@ -1,0 +1,260 @@
+/**
+ * Driver-level benchmarks over the socket with a keep-alive client: per-endpoint latency with few
+ * and many volumes, concurrent Mount/Unmount throughput, Create/Remove of many volumes, and the
+ * driver's resident memory. The driver runs in a private mount namespace (unshare -m), so that its
+ * thousands of mounts vanish with it and never touch the host's mount table.
+ */
+import { execa, type ResultPromise } from 'execa';
+import http from 'node:http';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { summarize, timed, type Summary } from './stats.js';
+
+export interface DriverBenchOptions {
+  smallVolumes: number;
+  largeVolumes: number;
+  latencySamples: number;
+  concurrent: number;
+  createRemove: number;
+}
+
+export interface DriverBenchResult {
+  latency: Record<string, Record<string, Summary>>;
+  concurrentMountUnmount: { calls: number; ms: number; callsPerSecond: number };
+  createRemove: {
+    volumes: number;
+    createMs: Summary;
+    removeMs: Summary;
+    totalCreateS: number;
+    totalRemoveS: number;
+  };
+  rssMiB: Record<string, number>;
+  targets: { name: string; value: number; limit: number; ok: boolean }[];
+}
+
+class Client {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  constructor(private readonly socket: string) {}
+  call(endpoint: string, body: unknown): Promise<{ status: number; body: string }> {
+    const payload = JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: this.socket,
+          path: endpoint,
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'Content-Length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+  async ok(endpoint: string, body: unknown): Promise<string> {
+    const answer = await this.call(endpoint, body);
+    if (answer.status !== 200) throw new Error(`${endpoint}: ${answer.status} ${answer.body}`);
+    return answer.body;
+  }
+  close() {
+    this.agent.destroy();
+  }
+}
+
+async function pool<T>(
+  items: readonly T[],
+  width: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await work(items[next++] as T);
+    }),
+  );
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+/** The Node flags the managed plugin runs with (config.json's entrypoint): a small young generation. */
+const NODE_FLAGS = (process.env.SHAREDPROP_BENCH_NODE_FLAGS ?? '--max-semi-space-size=2')
+  .split(' ')
+  .filter(Boolean);
+
+/** The pid of the node process (unshare execs it, so it is the child's own pid). */
+async function startDriver(
+  base: string,
+): Promise<{ child: ResultPromise; client: Client; pid: number }> {
+  const socket = path.join(base, 'sp.sock');
+  const child = execa(
+    'unshare',
+    [
+      '-m',
+      '--propagation',
+      'private',
+      process.execPath,
+      ...NODE_FLAGS,
+      path.resolve('dist/cli.js'),
+      'serve',
+      '--socket',
+      socket,
+      '--data-root',
+      path.join(base, 'data'),
+    ],
+    { env: { LOG_LEVEL: 'warn' }, stdout: 'ignore', stderr: 'inherit', reject: false },
+  );
+  const client = new Client(socket);
+  for (let i = 0; i < 300; i++) {
+    if ((await client.call('/Plugin.Activate', {}).catch(() => ({ status: 0 }))).status === 200) {
+      return { child, client, pid: child.pid as number };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error('driver did not start');
+}
+
+async function endpointLatency(
+  client: Client,
+  names: string[],
+  samples: number,
+): Promise<Record<string, Summary>> {
+  const pick = (i: number) => names[(i * 7919) % names.length] as string;
+  const measure = async (work: (i: number) => Promise<unknown>) => {
+    const out: number[] = [];
+    for (let i = 0; i < samples; i++) out.push((await timed(() => work(i))).ms);
+    return summarize(out);
+  };
+  return {
+    Activate: await measure(() => client.ok('/Plugin.Activate', {})),
+    Capabilities: await measure(() => client.ok('/VolumeDriver.Capabilities', {})),
+    Get: await measure((i) => client.ok('/VolumeDriver.Get', { Name: pick(i) })),
+    Path: await measure((i) => client.ok('/VolumeDriver.Path', { Name: pick(i) })),
+    Mount: await measure((i) => client.ok('/VolumeDriver.Mount', { Name: pick(i), ID: 'bench' })),
+    Unmount: await measure((i) =>
+      client.ok('/VolumeDriver.Unmount', { Name: pick(i), ID: 'bench' }),
+    ),
+    List: await measure(() => client.ok('/VolumeDriver.List', {})),
+  };
+}
+
+export async function runDriverBench(
+  options: DriverBenchOptions,
+  say: (line: string) => void,
+): Promise<DriverBenchResult> {
+  const base = await mkdtemp(path.join(tmpdir(), 'sharedprop-bench-'));
+  const { child, client, pid } = await startDriver(base);
+  try {
+    const result: DriverBenchResult = {
+      latency: {},
+      concurrentMountUnmount: { calls: 0, ms: 0, callsPerSecond: 0 },
+      createRemove: {
+        volumes: 0,
+        createMs: summarize([]),
+        removeMs: summarize([]),
+        totalCreateS: 0,
+        totalRemoveS: 0,
+      },
+      rssMiB: {},
+      targets: [],
+    };
+    result.rssMiB.idle = await rssMiB(pid);
+
+    // Create and Remove of N volumes, one at a time, timed per call.
+    const churn = Array.from({ length: options.createRemove }, (_, i) => `churn${i}`);
+    const createMs: number[] = [];
+    const removeMs: number[] = [];
+    const createAll = await timed(async () => {
+      for (const Name of churn)
+        createMs.push(
+          (await timed(() => client.ok('/VolumeDriver.Create', { Name, Opts: {} }))).ms,
+        );
+    });
+    const removeAll = await timed(async () => {
+      for (const Name of churn)
+        removeMs.push((await timed(() => client.ok('/VolumeDriver.Remove', { Name }))).ms);
+    });
+    result.createRemove = {
+      volumes: churn.length,
+      createMs: summarize(createMs),
+      removeMs: summarize(removeMs),
+      totalCreateS: createAll.ms / 1000,
+      totalRemoveS: removeAll.ms / 1000,
+    };
+    say(
+      `create/remove of ${churn.length} volumes: ${(createAll.ms / 1000).toFixed(1)} s / ${(removeAll.ms / 1000).toFixed(1)} s`,
+    );
+
+    const names: string[] = [];
+    const grow = async (target: number) => {
+      const fresh = Array.from(
+        { length: target - names.length },
+        (_, i) => `vol${names.length + i}`,
+      );
+      await pool(fresh, 4, async (Name) => {
+        await client.ok('/VolumeDriver.Create', { Name, Opts: {} });
+      });
+      names.push(...fresh);
+    };
+
+    await grow(options.smallVolumes);
+    result.latency[String(options.smallVolumes)] = await endpointLatency(
+      client,
+      names,
+      options.latencySamples,
+    );
+    result.rssMiB[String(options.smallVolumes)] = await rssMiB(pid);
+
+    const calls = Array.from({ length: options.concurrent }, (_, i) => ({
+      Name: names[i % names.length] as string,
+      ID: `c${i}`,
+    }));
+    const burst = await timed(async () => {
+      await Promise.all(calls.map((c) => client.ok('/VolumeDriver.Mount', c)));
+      await Promise.all(calls.map((c) => client.ok('/VolumeDriver.Unmount', c)));
+    });
+    result.concurrentMountUnmount = {
+      calls: calls.length * 2,
+      ms: burst.ms,
+      callsPerSecond: Math.round((calls.length * 2 * 1000) / burst.ms),
+    };
+    say(
+      `${calls.length} concurrent Mount + Unmount: ${burst.ms.toFixed(0)} ms (${result.concurrentMountUnmount.callsPerSecond} calls/s)`,
+    );
+
+    say(`growing to ${options.largeVolumes} volumes...`);
+    await grow(options.largeVolumes);
+    // Let the background mount snapshot settle, as it would on a quiet host.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const large = await endpointLatency(client, names, options.latencySamples);
+    result.latency[String(options.largeVolumes)] = large;
+    result.rssMiB[String(options.largeVolumes)] = await rssMiB(pid);
+
+    const target = (name: string, value: number, limit: number) =>
+      result.targets.push({ name, value, limit, ok: value <= limit });
+    const n = options.largeVolumes;
+    target(`Get p99 ms @${n}`, large.Get!.p99, 5);
+    target(`Path p99 ms @${n}`, large.Path!.p99, 5);
+    target(`List p99 ms @${n}`, large.List!.p99, 50);
+    target(`Mount p99 ms @${n}`, large.Mount!.p99, 10);
+    target(`Unmount p99 ms @${n}`, large.Unmount!.p99, 10);
+    target(`RSS MiB @${n}`, result.rssMiB[String(n)]!, 120);
+    return result;
+  } finally {
+    client.close();
+    child.kill('SIGTERM');
+    await child;
+    await rm(base, { recursive: true, force: true });
+  }
+}
