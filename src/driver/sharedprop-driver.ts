@@ -51,7 +51,7 @@ export class SharedpropDriver implements VolumeDriver {
     this.store = new VolumeStore(config.dataRoot);
     this.mounts = config.mounts ?? new MountSystem();
     this.log = config.logger;
-    this.snapshot = new MountSnapshot(this.mounts);
+    this.snapshot = new MountSnapshot({ read: () => this.mounts.readAbout(config.mountRoot) });
     this.hostDataRoot = config.dataRoot;
   }
 
@@ -174,7 +174,7 @@ export class SharedpropDriver implements VolumeDriver {
       await this.mounts.detachAll(this.mountpoint(name), { includeSelf: true });
       await rmdir(this.mountpoint(name)).catch(() => undefined);
       const trash = dir === this.store.volumeDir(name) ? await this.store.retire(name) : dir;
-      await deleteTree(trash, await this.mounts.read());
+      await deleteTree(trash, await this.mounts.readAbout(trash));
     } catch (error) {
       this.log.error('could not undo a failed create', { volume: name, error: String(error) });
     }
@@ -195,7 +195,10 @@ export class SharedpropDriver implements VolumeDriver {
       const volumeDir = this.store.volumeDir(name);
       const below = await this.mounts.detachAll(mountpoint, { includeSelf: true });
       const inData = await this.mounts.detachAll(volumeDir, { includeSelf: false });
-      const entries = await this.mounts.read();
+      const entries = [
+        ...(await this.mounts.readAbout(mountpoint)),
+        ...(await this.mounts.readAbout(volumeDir)),
+      ];
       try {
         assertNoMountsWithin(entries, mountpoint);
         assertNoMountsWithin(entries, volumeDir);
@@ -209,7 +212,7 @@ export class SharedpropDriver implements VolumeDriver {
       this.volumes.delete(name);
       this.snapshot.invalidate();
       try {
-        await deleteTree(trash, await this.mounts.read());
+        await deleteTree(trash, await this.mounts.readAbout(trash));
       } catch (error) {
         // The volume is gone from the store; the files stay in `trash` for the next start.
         this.log.error('volume removed, but its files could not all be deleted', {

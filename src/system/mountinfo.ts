@@ -32,6 +32,11 @@ export function unescapeMountPath(text: string): string {
   );
 }
 
+/** The kernel's escaping of a path in mountinfo: the inverse of unescapeMountPath. */
+export function escapeMountPath(path: string): string {
+  return path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
 export function parseMountinfoLine(line: string): MountEntry {
   const fields = line.split(' ');
   const separator = fields.indexOf('-', 6);
@@ -62,15 +67,31 @@ export function parseMountinfoLine(line: string): MountEntry {
   return entry;
 }
 
-export function parseMountinfo(text: string): MountEntry[] {
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map(parseMountinfoLine);
+/** Parses every line, or only the lines `keep` accepts (a cheap text test before parsing). */
+export function parseMountinfo(text: string, keep?: (line: string) => boolean): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '' || (keep && !keep(line))) continue;
+    entries.push(parseMountinfoLine(line));
+  }
+  return entries;
 }
 
-export async function readMountinfo(path = '/proc/self/mountinfo'): Promise<MountEntry[]> {
-  return parseMountinfo(await readFile(path, 'utf8'));
+export async function readMountinfo(
+  path = '/proc/self/mountinfo',
+  keep?: (line: string) => boolean,
+): Promise<MountEntry[]> {
+  return parseMountinfo(await readFile(path, 'utf8'), keep);
+}
+
+/**
+ * A line filter that keeps the mounts whose mount point may be `dir` or lie under it, and the
+ * mounts with the given ids: with tens of thousands of mounts, only these few get parsed.
+ */
+export function aboutPath(dir: string, ids: readonly number[] = []): (line: string) => boolean {
+  const needle = ` ${escapeMountPath(dir)}`;
+  const prefixes = ids.map((id) => `${id} `);
+  return (line) => line.includes(needle) || prefixes.some((p) => line.startsWith(p));
 }
 
 export function propagationOf(entry: MountEntry): Propagation {

@@ -4,15 +4,18 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { CommandError, run } from './exec.js';
-import { MountEntry, mountsAt, mountsBelow, readMountinfo } from './mountinfo.js';
+import { aboutPath, MountEntry, mountsAt, mountsBelow, readMountinfo } from './mountinfo.js';
 
 export type SharedMode = 'rshared' | 'shared';
 
 export interface MountTable {
-  read(): Promise<MountEntry[]>;
+  /** The mount table, or only the lines `keep` accepts. */
+  read(keep?: (line: string) => boolean): Promise<MountEntry[]>;
 }
 
-export const procMountTable: MountTable = { read: () => readMountinfo() };
+export const procMountTable: MountTable = {
+  read: (keep) => readMountinfo('/proc/self/mountinfo', keep),
+};
 
 export interface DetachReport {
   /** Mount points detached, deepest first. */
@@ -28,8 +31,13 @@ export class MountSystem {
     private readonly umountBin = 'umount',
   ) {}
 
-  read(): Promise<MountEntry[]> {
-    return this.table.read();
+  read(keep?: (line: string) => boolean): Promise<MountEntry[]> {
+    return this.table.read(keep);
+  }
+
+  /** The mounts at or under `dir` (and those with the given ids), parsing nothing else. */
+  readAbout(dir: string, ids: readonly number[] = []): Promise<MountEntry[]> {
+    return this.table.read(aboutPath(dir, ids));
   }
 
   /**
@@ -58,13 +66,13 @@ export class MountSystem {
       // Our own mount stacked on itself (an older run, or a duplicate propagated back): peel the
       // top ones off so that exactly one remains.
       await this.umount([target]);
-      stack = mountsAt(await this.read(), target);
+      stack = mountsAt(await this.readAbout(target), target);
     }
     let top = stack[0];
     if (!top) throw new Error(`no mount at ${target}`);
     if (top.sharedGroup === undefined || mode === 'rshared') {
       await this.mount([mode === 'rshared' ? '--make-rshared' : '--make-shared', target]);
-      top = mountsAt(await this.read(), target)[0] ?? top;
+      top = mountsAt(await this.readAbout(target), target)[0] ?? top;
     }
     return top;
   }
@@ -72,11 +80,11 @@ export class MountSystem {
   /** Detaches every mount beneath `dir` (deepest first), then every mount at `dir` itself. */
   async detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport> {
     const report: DetachReport = { detached: [], lazy: [] };
-    for (const entry of mountsBelow(await this.read(), dir)) {
+    for (const entry of mountsBelow(await this.readAbout(dir), dir)) {
       await this.detachOne(entry.mountPoint, report);
     }
     if (options.includeSelf) {
-      for (let i = mountsAt(await this.read(), dir).length; i > 0; i--) {
+      for (let i = mountsAt(await this.readAbout(dir), dir).length; i > 0; i--) {
         await this.detachOne(dir, report);
       }
     }

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import {
+  aboutPath,
+  escapeMountPath,
   isWithin,
   mountsAt,
   mountsBelow,
@@ -82,5 +84,15 @@ describe('mountinfo parser', () => {
     expect(isWithin('/a', '/a')).toBe(true);
     expect(isWithin('/ab', '/a')).toBe(false);
     expect(isWithin('/x', '/')).toBe(true);
+  });
+
+  it('escapes paths the way the kernel does', () => {
+    expect(escapeMountPath('/a b\\c\td')).toBe('/a\\040b\\134c\\011d');
+    expect(unescapeMountPath(escapeMountPath('/x y/\n'))).toBe('/x y/\n');
+  });
+
+  it('parses only the lines about a path when asked', () => {
+    const about = parseMountinfo(sample, aboutPath('/var/lib/sharedprop/mounts/my vol', [22]));
+    expect(about.map((e) => e.id)).toEqual([22, 27, 28]);
   });
 });
