@@ -88,7 +88,9 @@ async function rssMiB(pid: number): Promise<number> {
 }
 
 /** The Node flags the managed plugin runs with (config.json's entrypoint): a small young generation. */
-const NODE_FLAGS = (process.env.SHAREDPROP_BENCH_NODE_FLAGS ?? '--max-semi-space-size=2')
+const NODE_FLAGS = (
+  process.env.SHAREDPROP_BENCH_NODE_FLAGS ?? '--max-semi-space-size=2 --max-old-space-size=64'
+)
   .split(' ')
   .filter(Boolean);
 

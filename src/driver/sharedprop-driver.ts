@@ -43,6 +43,7 @@ export class SharedpropDriver implements VolumeDriver {
   private readonly broken = new Map<string, BrokenVolume>();
   private readonly lock = new AsyncLock({ maxPending: Number.MAX_SAFE_INTEGER });
   private readonly snapshot: MountSnapshot;
+  private listing?: readonly VolumeInfo[];
   private submountIndex?: { entries: MountEntry[]; byVolume: Map<string, MountEntry[]> };
   /** The data root as the host sees it (differs inside the managed plugin). */
   private hostDataRoot: string;
@@ -86,6 +87,7 @@ export class SharedpropDriver implements VolumeDriver {
       }
     }
     let restored = 0;
+    this.listing = undefined;
     for (const record of loaded.records) {
       this.volumes.set(record.name, record);
       const stack = mountsAt(entries, this.mountpoint(record.name));
@@ -162,6 +164,7 @@ export class SharedpropDriver implements VolumeDriver {
       published = true;
       await this.ensureMounted(record);
       this.volumes.set(name, record);
+      this.listing = undefined;
       this.log.info('volume created', { volume: name, options: describeOptions(options) });
     } catch (error) {
       await this.undoCreate(name, published ? this.store.volumeDir(name) : staging);
@@ -210,6 +213,7 @@ export class SharedpropDriver implements VolumeDriver {
       });
       const trash = await this.store.retire(name);
       this.volumes.delete(name);
+      this.listing = undefined;
       this.snapshot.invalidate();
       try {
         await deleteTree(trash, await this.mounts.readAbout(trash));
@@ -273,9 +277,15 @@ export class SharedpropDriver implements VolumeDriver {
     return { ...this.summary(record), status: this.status(record, index.get(record.name) ?? []) };
   }
 
-  /** Name, mount point and creation time of every volume (dockerd's List needs no more). */
-  async list(): Promise<VolumeInfo[]> {
-    return [...this.volumes.values()].map((record) => ({ ...this.summary(record), status: {} }));
+  /**
+   * Name, mount point and creation time of every volume (dockerd's List needs no more). The
+   * array is rebuilt only when a volume is created or removed, so callers may cache by identity.
+   */
+  async list(): Promise<readonly VolumeInfo[]> {
+    this.listing ??= Object.freeze(
+      [...this.volumes.values()].map((record) => ({ ...this.summary(record), status: {} })),
+    );
+    return this.listing;
   }
 
   private summary(record: VolumeRecord): Omit<VolumeInfo, 'status'> {

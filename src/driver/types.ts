@@ -14,6 +14,7 @@ export interface VolumeDriver {
   unmount(name: string, id: string): Promise<void>;
   path(name: string): Promise<string>;
   get(name: string): Promise<VolumeInfo>;
-  list(): Promise<VolumeInfo[]>;
+  /** Every volume. The same array is returned until the set of volumes changes. */
+  list(): Promise<readonly VolumeInfo[]>;
   capabilities(): { scope: 'local' | 'global' };
 }

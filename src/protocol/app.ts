@@ -28,6 +28,11 @@ class RequestError extends Error {
   }
 }
 
+/** An answer already serialised: the List of thousands of volumes is built once per change. */
+class Serialized {
+  constructor(readonly json: string) {}
+}
+
 type Handler = (body: unknown) => Promise<object>;
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, endpoint: string): T {
@@ -48,6 +53,18 @@ function volumeJson(info: VolumeInfo) {
 }
 
 export function routes(driver: VolumeDriver): Record<string, Handler> {
+  // The driver hands out the same list until its volumes change; serialise each list once.
+  const listBodies = new WeakMap<readonly VolumeInfo[], Serialized>();
+  const serializeList = (volumes: readonly VolumeInfo[]) =>
+    new Serialized(
+      JSON.stringify({
+        Volumes: volumes.map((info) => ({
+          Name: info.name,
+          Mountpoint: info.mountpoint,
+          CreatedAt: info.createdAt,
+        })),
+      }),
+    );
   return {
     '/Plugin.Activate': async () => ({ Implements: ['VolumeDriver'] }),
     '/VolumeDriver.Capabilities': async () => ({
@@ -77,13 +94,15 @@ export function routes(driver: VolumeDriver): Record<string, Handler> {
     '/VolumeDriver.Get': async (body) => ({
       Volume: volumeJson(await driver.get(parse(nameRequest, body, 'Get').Name)),
     }),
-    '/VolumeDriver.List': async () => ({
-      Volumes: (await driver.list()).map((info) => ({
-        Name: info.name,
-        Mountpoint: info.mountpoint,
-        CreatedAt: info.createdAt,
-      })),
-    }),
+    '/VolumeDriver.List': async () => {
+      const volumes = await driver.list();
+      let body = listBodies.get(volumes);
+      if (!body) {
+        body = serializeList(volumes);
+        listBodies.set(volumes, body);
+      }
+      return body;
+    },
   };
 }
 
@@ -133,7 +152,10 @@ export function createApp(driver: VolumeDriver, log: Logger, hooks: AppHooks = {
       next(new RequestError(404, `unknown endpoint ${req.path}`));
       return;
     }
-    handler(req.body).then((answer) => res.status(200).json(answer), next);
+    handler(req.body).then((answer) => {
+      if (answer instanceof Serialized) res.status(200).type(CONTENT_TYPE).send(answer.json);
+      else res.status(200).json(answer);
+    }, next);
   });
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
