@@ -6,7 +6,7 @@ import { pruneLeaks } from '../doctor/prune.js';
 import { exitCodeOf, toJson, toText } from '../doctor/report.js';
 import { classifySubmounts } from '../doctor/checks.js';
 import { readMountinfo } from '../system/mountinfo.js';
-import { runningRootDevices } from '../doctor/gather.js';
+import { runningRoots } from '../doctor/gather.js';
 
 /** dockerode is loaded only by the commands that talk to the engine, not by `serve`. */
 async function engine() {
@@ -49,17 +49,17 @@ export function registerInspectCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: Common) => {
       const docker = await engine();
-      const [volumes, hostMounts, devices] = await Promise.all([
+      const [volumes, hostMounts, running] = await Promise.all([
         listOurVolumes(docker, options.plugin),
         readMountinfo(),
-        runningRootDevices(docker),
+        runningRoots(docker),
       ]);
       const rows = volumes.map((v) => ({
         name: v.name,
         activeMounts: Number(v.status.activeMounts ?? 0),
         mountpoint: v.mountpoint,
         dataPath: String(v.status.dataPath ?? ''),
-        submounts: classifySubmounts(hostMounts, v.mountpoint, devices).map((s) => ({
+        submounts: classifySubmounts(hostMounts, v.mountpoint, running).map((s) => ({
           path: s.path.slice(v.mountpoint.length),
           fsType: s.fsType,
           leaked: s.leaked,

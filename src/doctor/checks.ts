@@ -180,31 +180,54 @@ export interface Submount {
   reason?: string;
 }
 
+/** What identifies the root filesystems of the containers that are running now. */
+export interface RunningRoots {
+  /** Devices (major:minor) of their root mounts: an overlay per container. */
+  devices: ReadonlySet<string>;
+  /** Paths (mountinfo roots) of their root mounts: a directory per container with vfs & co. */
+  roots: readonly string[];
+  /** The storage driver's directory (`<DockerRootDir>/<Driver>`), where container layers live. */
+  layerDir?: string;
+}
+
 /**
- * Submounts under a volume's mount point, each judged leaked or not. A leak is a mount whose
- * filesystem is a container root (overlay) that no running container has as its root any more:
- * it pins the files of a dead container. Everything else (tmpfs, nsfs files, FUSE, NFS, binds
- * from the host) is listed but not judged: a running container may rely on it.
+ * Whether a submount is a leak: a mount of (part of) a container's root filesystem when that
+ * container is no longer running. It pins the dead container's files. Everything else (tmpfs,
+ * nsfs files, FUSE, NFS, binds from the host or of volumes) is listed but never judged leaked,
+ * because a running container may rely on it.
  */
+export function leakReason(entry: MountEntry, running: RunningRoots): string | undefined {
+  if (entry.fsType === 'overlay') {
+    return running.devices.has(entry.device)
+      ? undefined
+      : `its filesystem (overlay ${entry.device}) is the root of a container that is no longer running`;
+  }
+  if (running.layerDir && isWithin(entry.root, running.layerDir)) {
+    const held = running.roots.some((root) => isWithin(entry.root, root));
+    return held
+      ? undefined
+      : `it comes from ${entry.root}, the layer of a container that is no longer running`;
+  }
+  return undefined;
+}
+
 export function classifySubmounts(
   hostMounts: readonly MountEntry[],
   mountpoint: string,
-  runningRootDevices: ReadonlySet<string>,
+  running: RunningRoots,
 ): Submount[] {
   return mountsBelow(hostMounts, mountpoint)
     .reverse()
     .map((e) => {
-      const leaked = e.fsType === 'overlay' && !runningRootDevices.has(e.device);
+      const reason = leakReason(e, running);
       return {
         path: e.mountPoint,
         fsType: e.fsType,
         source: e.source,
         root: e.root,
         device: e.device,
-        leaked,
-        reason: leaked
-          ? `its filesystem (${e.device}) is the root of a container that is no longer running`
-          : undefined,
+        leaked: reason !== undefined,
+        reason,
       };
     });
 }
@@ -213,11 +236,11 @@ export function checkVolume(
   name: string,
   mountpoint: string,
   hostMounts: readonly MountEntry[],
-  runningRootDevices: ReadonlySet<string>,
+  running: RunningRoots,
 ): CheckResult {
   const check = `volume ${name}`;
   const stack = hostMounts.filter((e) => e.mountPoint === mountpoint);
-  const submounts = classifySubmounts(hostMounts, mountpoint, runningRootDevices);
+  const submounts = classifySubmounts(hostMounts, mountpoint, running);
   const leaks = submounts.filter((s) => s.leaked);
   const data = { mountpoint, submounts };
   if (stack.length === 0) {

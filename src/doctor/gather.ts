@@ -14,6 +14,7 @@ import {
   checkVolume,
   type CheckResult,
   type PluginFacts,
+  type RunningRoots,
 } from './checks.js';
 
 export interface DoctorOptions {
@@ -52,17 +53,24 @@ export async function listOurVolumes(docker: Docker, plugin: string): Promise<Vo
   );
 }
 
-/** Devices (major:minor) of the root filesystems of every running container. */
-export async function runningRootDevices(docker: Docker): Promise<Set<string>> {
+/** The root filesystems of every running container, and where container layers live. */
+export async function runningRoots(docker: Docker): Promise<RunningRoots> {
   const devices = new Set<string>();
+  const roots: string[] = [];
   for (const summary of await docker.listContainers()) {
     const pid = await containerPid(docker, summary.Id);
     if (!pid) continue;
     const mounts = await readMountinfo(`/proc/${pid}/mountinfo`).catch(() => [] as MountEntry[]);
     const root = mounts.filter((e) => e.mountPoint === '/').at(-1);
-    if (root) devices.add(root.device);
+    if (root) {
+      devices.add(root.device);
+      roots.push(root.root);
+    }
   }
-  return devices;
+  const info = (await docker.info()) as { DockerRootDir?: string; Driver?: string };
+  const layerDir =
+    info.DockerRootDir && info.Driver ? path.join(info.DockerRootDir, info.Driver) : undefined;
+  return { devices, roots, layerDir };
 }
 
 async function containerPid(docker: Docker, id: string): Promise<number | undefined> {
@@ -146,9 +154,9 @@ export async function diagnose(docker: Docker, options: DoctorOptions): Promise<
   );
 
   const hostMounts = await readMountinfo();
-  const devices = await runningRootDevices(docker);
+  const running = await runningRoots(docker);
   for (const volume of await listOurVolumes(docker, options.plugin)) {
-    results.push(checkVolume(volume.name, volume.mountpoint, hostMounts, devices));
+    results.push(checkVolume(volume.name, volume.mountpoint, hostMounts, running));
   }
   return results;
 }

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { MountSystem } from '../system/mounts.js';
 import { readMountinfo } from '../system/mountinfo.js';
 import { classifySubmounts, type Submount } from './checks.js';
-import { listOurVolumes, runningRootDevices } from './gather.js';
+import { listOurVolumes, runningRoots } from './gather.js';
 
 export interface PruneResult {
   volume: string;
@@ -19,8 +19,8 @@ export async function pruneLeaks(
   const results: PruneResult[] = [];
   for (const volume of await listOurVolumes(docker, plugin)) {
     // Judge afresh for each volume: containers may have started meanwhile.
-    const devices = await runningRootDevices(docker);
-    const leaks = classifySubmounts(await readMountinfo(), volume.mountpoint, devices).filter(
+    const running = await runningRoots(docker);
+    const leaks = classifySubmounts(await readMountinfo(), volume.mountpoint, running).filter(
       (s) => s.leaked,
     );
     if (!options.dryRun) {

@@ -29,8 +29,14 @@ const host = parseMountinfo(`
 99 98 8:1 /var/lib/sharedprop/volumes/twice/_data ${PROP}/twice rw,relatime shared:320 - ext4 /dev/sda1 rw
 `);
 
+const runningWith = (devices: string[], roots: string[] = []) => ({
+  devices: new Set(devices),
+  roots,
+  layerDir: '/var/lib/docker/vfs',
+});
+
 describe('volume checks on a recorded host mount table', () => {
-  const running = new Set(['0:62']);
+  const running = runningWith(['0:62']);
 
   it('lists submounts and marks only a dead container root as leaked', () => {
     const subs = classifySubmounts(host, `${PROP}/netns`, running);
@@ -49,7 +55,7 @@ describe('volume checks on a recorded host mount table', () => {
   });
 
   it('no leak when the container is running', () => {
-    expect(checkVolume('netns', `${PROP}/netns`, host, new Set(['0:61', '0:62'])).verdict).toBe(
+    expect(checkVolume('netns', `${PROP}/netns`, host, runningWith(['0:61', '0:62'])).verdict).toBe(
       'ok',
     );
   });
@@ -67,6 +73,29 @@ describe('volume checks on a recorded host mount table', () => {
   it('mounts stacked from different peer groups fail; one peer group shown twice is fine', () => {
     expect(checkVolume('dup', `${PROP}/dup`, host, running).detail).toMatch(/2 mounts are stacked/);
     expect(checkVolume('twice', `${PROP}/twice`, host, running).verdict).toBe('ok');
+  });
+});
+
+describe('leaks with a directory storage driver (vfs)', () => {
+  const table = parseMountinfo(`
+91 22 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw shared:301 - ext4 /dev/sda1 rw
+92 91 8:1 /var/lib/docker/vfs/dir/dead/etc ${PROP}/v/etc rw shared:301 - ext4 /dev/sda1 rw
+93 91 8:1 /var/lib/docker/vfs/dir/alive/etc ${PROP}/v/etc2 rw shared:301 - ext4 /dev/sda1 rw
+94 91 8:1 /var/lib/docker/volumes/local1/_data ${PROP}/v/local rw shared:301 - ext4 /dev/sda1 rw
+95 91 8:1 /srv/host-dir ${PROP}/v/host rw shared:301 - ext4 /dev/sda1 rw
+`);
+  it('judges only binds from a dead container layer as leaked', () => {
+    const subs = classifySubmounts(
+      table,
+      `${PROP}/v`,
+      runningWith([], ['/var/lib/docker/vfs/dir/alive']),
+    );
+    expect(subs.map((s) => [s.path.slice(PROP.length), s.leaked])).toEqual([
+      ['/v/etc', true],
+      ['/v/etc2', false],
+      ['/v/local', false],
+      ['/v/host', false],
+    ]);
   });
 });
 

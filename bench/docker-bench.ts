@@ -1,0 +1,104 @@
+/**
+ * Docker-level benchmarks on private, throwaway dockerds (the end-to-end harness): what sharedprop
+ * adds to `docker run` and to `docker volume` commands, measured side by side, alternating A and B.
+ */
+import type Docker from 'dockerode';
+import { E2eEnvironment } from '../test/e2e/harness/index.js';
+import { DockerDaemon } from '../test/e2e/harness/docker-daemon.js';
+import { ms, sideBySide, type Summary } from './stats.js';
+
+export interface DockerBenchResult {
+  comparisons: { name: string; a: Summary; b: Summary; ratio: number; limit: number }[];
+  targets: { name: string; value: number; limit: number; ok: boolean }[];
+}
+
+async function pool<T>(items: readonly T[], width: number, work: (item: T) => Promise<unknown>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await work(items[next++] as T);
+    }),
+  );
+}
+
+async function createVolumes(client: Docker, prefix: string, count: number, driver: string) {
+  const names = Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+  await pool(names, 4, (Name) => client.createVolume({ Name, Driver: driver }));
+  return names;
+}
+
+export async function runDockerBench(
+  options: { smoke: boolean },
+  say: (line: string) => void,
+): Promise<DockerBenchResult> {
+  const rounds = options.smoke ? 2 : 30;
+  const many = options.smoke ? 10 : 1000;
+  const inspected = options.smoke ? 5 : 100;
+  const result: DockerBenchResult = { comparisons: [], targets: [] };
+  const compare = async (
+    name: string,
+    limit: number,
+    a: () => Promise<unknown>,
+    b: () => Promise<unknown>,
+  ) => {
+    await a(); // warm both paths once
+    await b();
+    const r = await sideBySide(rounds, a, b);
+    result.comparisons.push({ name, ...r, limit });
+    result.targets.push({ name, value: r.ratio, limit, ok: r.ratio <= limit });
+    say(
+      `${name}: A p50 ${ms(r.a.p50)} ms [${ms(r.a.min)}..${ms(r.a.max)}], B p50 ${ms(r.b.p50)} ms [${ms(r.b.min)}..${ms(r.b.max)}], ratio ${r.ratio.toFixed(3)} (target <= ${limit})`,
+    );
+  };
+
+  const env = await E2eEnvironment.start();
+  // A second daemon with local volumes only, for the `docker volume ls` comparison.
+  let plain: DockerDaemon | undefined;
+  try {
+    const run = (args: string[]) => env.runOk(args, ['true']);
+    await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'benchsp']);
+    await env.dockerOk(['volume', 'create', 'benchlocal']);
+
+    await compare(
+      'docker run, sharedprop volume / local volume',
+      1.05,
+      () => run(['-v', 'benchsp:/mnt']),
+      () => run(['-v', 'benchlocal:/mnt']),
+    );
+    await compare(
+      'runtime wrapper, no sharedprop volume: sharedprop / runc',
+      1.05,
+      () => run(['--runtime', 'sharedprop']),
+      () => run([]),
+    );
+    await compare(
+      'runtime wrapper, with a sharedprop volume: sharedprop / runc',
+      1.1,
+      () => run(['--runtime', 'sharedprop', '-v', 'benchsp:/mnt']),
+      () => run(['-v', 'benchsp:/mnt']),
+    );
+
+    say(`creating ${many} sharedprop and ${many} local volumes...`);
+    const sp = await createVolumes(env.client, 'sp', many, 'sharedprop');
+    const local = await createVolumes(env.client, 'lo', many, 'local');
+    await compare(
+      `docker volume inspect of ${inspected} volumes among ${many}: sharedprop / local`,
+      2.0,
+      () => env.dockerOk(['volume', 'inspect', ...sp.slice(0, inspected)]),
+      () => env.dockerOk(['volume', 'inspect', ...local.slice(0, inspected)]),
+    );
+
+    plain = await DockerDaemon.start();
+    await createVolumes(plain.client, 'lo', many, 'local');
+    await compare(
+      `docker volume ls, ${many} local + ${many} sharedprop / ${many} local only`,
+      2.5,
+      () => env.dockerOk(['volume', 'ls']),
+      () => plain!.dockerOk(['volume', 'ls']),
+    );
+    return result;
+  } finally {
+    await plain?.stop();
+    await env.stop();
+  }
+}
