@@ -44,14 +44,3 @@ export async function findDaemonPid(socketPath: string): Promise<number | undefi
   }
   return holders[0];
 }
-
-/** dockerd's --exec-root (where it keeps managed plugin sockets), from its command line. */
-export async function daemonExecRoot(pid: number): Promise<string> {
-  const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    if (arg === '--exec-root') return args[i + 1] ?? '/var/run/docker';
-    if (arg.startsWith('--exec-root=')) return arg.slice('--exec-root='.length);
-  }
-  return '/var/run/docker';
-}

@@ -3,7 +3,7 @@ import { access, constants, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { activate } from '../docker/activate.js';
-import { daemonExecRoot, findDaemonPid, unixSocketOf } from '../docker/daemon-process.js';
+import { findDaemonPid, unixSocketOf } from '../docker/daemon-process.js';
 import { parseMountinfo, readMountinfo, type MountEntry } from '../system/mountinfo.js';
 import {
   checkContainerMounts,
@@ -34,20 +34,56 @@ export function isOurDriver(driver: string, plugin: string): boolean {
   return driver === plugin || driver.startsWith(`${plugin}:`);
 }
 
+/** The managed plugin named `plugin`, when one is installed. */
+export async function findPlugin(docker: Docker, plugin: string) {
+  const plugins = await docker.listPlugins().catch(() => []);
+  return plugins.find((p) => p.Name === plugin || p.Name.startsWith(`${plugin}:`));
+}
+
+/**
+ * The host path of a volume's mount point. dockerd reports a managed plugin's Mountpoint as the
+ * plugin sees it (under its propagatedMount); the host has it under
+ * `<DockerRootDir>/plugins/<id>/propagated-mount`. Other paths are host paths already.
+ */
+export function hostMountpoint(
+  mountpoint: string,
+  plugin: { id: string; propagatedMount?: string } | undefined,
+  dockerRoot: string,
+): string {
+  const inside = plugin?.propagatedMount?.replace(/\/+$/, '');
+  if (!plugin || !inside || !(mountpoint === inside || mountpoint.startsWith(`${inside}/`))) {
+    return mountpoint;
+  }
+  return path.join(
+    dockerRoot,
+    'plugins',
+    plugin.id,
+    'propagated-mount',
+    mountpoint.slice(inside.length),
+  );
+}
+
 export async function listOurVolumes(docker: Docker, plugin: string): Promise<VolumeFacts[]> {
-  const { Volumes } = await docker.listVolumes();
+  const [{ Volumes }, found, info] = await Promise.all([
+    docker.listVolumes(),
+    findPlugin(docker, plugin),
+    docker.info() as Promise<{ DockerRootDir: string }>,
+  ]);
+  const where = found
+    ? { id: found.Id ?? '', propagatedMount: found.Config?.PropagatedMount }
+    : undefined;
   const ours = (Volumes ?? []).filter((v) => isOurDriver(v.Driver, plugin));
   return Promise.all(
     ours.map(async (v) => {
-      const info = (await docker.getVolume(v.Name).inspect()) as unknown as {
+      const inspected = (await docker.getVolume(v.Name).inspect()) as unknown as {
         Mountpoint: string;
         Status?: Record<string, unknown>;
       };
       return {
         name: v.Name,
         driver: v.Driver,
-        mountpoint: info.Mountpoint,
-        status: info.Status ?? {},
+        mountpoint: hostMountpoint(inspected.Mountpoint, where, info.DockerRootDir),
+        status: inspected.Status ?? {},
       };
     }),
   );
@@ -78,25 +114,32 @@ async function containerPid(docker: Docker, id: string): Promise<number | undefi
   return info.State.Running && info.State.Pid > 0 ? info.State.Pid : undefined;
 }
 
-async function pluginFacts(docker: Docker, name: string, daemonPid?: number): Promise<PluginFacts> {
+async function pluginFacts(
+  docker: Docker,
+  name: string,
+  daemon: { pid?: number; sameNamespace?: boolean },
+): Promise<PluginFacts> {
   const facts: PluginFacts = { name };
-  const plugins = await docker.listPlugins().catch(() => []);
-  const found = plugins.find((p) => p.Name === name || p.Name.startsWith(`${name}:`));
+  const found = await findPlugin(docker, name);
   if (found) {
     facts.plugin = { id: found.Id ?? '', enabled: found.Enabled, reference: found.Name };
     const socketName = found.Config?.Interface?.Socket ?? `${name}.sock`;
-    if (daemonPid !== undefined) {
-      const execRoot = await daemonExecRoot(daemonPid);
-      facts.socket = `/proc/${daemonPid}/root${path.join(execRoot, 'plugins', facts.plugin.id, socketName)}`;
-    }
+    // dockerd keeps managed plugin sockets in /run/docker/plugins/<id>/, whatever its exec root.
+    const socket = path.join('/run/docker/plugins', facts.plugin.id, socketName);
+    facts.socket =
+      daemon.pid !== undefined && daemon.sameNamespace === false
+        ? `/proc/${daemon.pid}/root${socket}`
+        : socket;
   } else {
     const hostSocket = `/run/docker/plugins/${name}.sock`;
     if (
-      await stat(hostSocket)
-        .then((s) => s.isSocket())
-        .catch(() => false)
-    )
+      await stat(hostSocket).then(
+        (s) => s.isSocket(),
+        () => false,
+      )
+    ) {
       facts.socket = hostSocket;
+    }
   }
   if (facts.socket && (!facts.plugin || facts.plugin.enabled)) {
     facts.activate = await activate(facts.socket).catch((error: Error) => error);
@@ -110,14 +153,6 @@ export async function diagnose(docker: Docker, options: DoctorOptions): Promise<
   if (version instanceof Error) return results;
 
   const daemonPid = await findDaemonPid(unixSocketOf()).catch(() => undefined);
-  const plugin = await pluginFacts(docker, options.plugin, daemonPid);
-  results.push(checkPlugin(plugin));
-
-  const info = (await docker.info()) as {
-    DockerRootDir: string;
-    Runtimes?: Record<string, { path?: string }>;
-    DefaultRuntime?: string;
-  };
   let daemonMounts: MountEntry[] | undefined;
   let sameNamespace: boolean | undefined;
   if (daemonPid !== undefined) {
@@ -128,6 +163,14 @@ export async function diagnose(docker: Docker, options: DoctorOptions): Promise<
     ]);
     sameNamespace = mine === theirs;
   }
+  const plugin = await pluginFacts(docker, options.plugin, { pid: daemonPid, sameNamespace });
+  results.push(checkPlugin(plugin));
+
+  const info = (await docker.info()) as {
+    DockerRootDir: string;
+    Runtimes?: Record<string, { path?: string }>;
+    DefaultRuntime?: string;
+  };
   results.push(
     checkDaemonNamespace({
       pid: daemonPid,

@@ -43,23 +43,27 @@ export class MountSystem {
   /**
    * Makes `target` a bind mount of `source` with shared propagation, exactly once. An existing
    * mount at `target` is kept (made shared if it is not); extra mounts stacked on it are removed.
-   * A fresh bind that landed in its parent's peer group is moved to a peer group of its own,
-   * so that nothing propagated into it shows up twice.
+   * A fresh bind that joined an existing peer group is given a peer group of its own, so that
+   * nothing propagated into it shows up twice.
    */
   async ensureSharedBind(source: string, target: string, mode: SharedMode): Promise<MountEntry> {
-    let entries = await this.read();
-    let stack = mountsAt(entries, target);
+    let stack = mountsAt(await this.readAbout(target), target);
     if (stack.length === 0) {
       await mkdir(target, { recursive: true });
       await this.mount(['--bind', source, target]);
-      entries = await this.read();
-      stack = mountsAt(entries, target);
+      stack = mountsAt(await this.readAbout(target), target);
       const fresh = stack.at(-1);
-      if (!fresh)
+      if (!fresh) {
         throw new Error(`bind mount of ${source} on ${target} did not appear in mountinfo`);
-      const parent = entries.find((e) => e.id === fresh.parentId);
-      if (fresh.sharedGroup !== undefined && fresh.sharedGroup === parent?.sharedGroup) {
-        await this.mount(['--make-private', target]);
+      }
+      // A bind joins the peer group of its source's mount when that is shared (on systemd hosts,
+      // the root's): whatever is later mounted in the volume would then also appear at the source
+      // and at every peer. A group that only this mount has in this namespace is new (in the
+      // managed plugin, shared with the host's view of the propagated mount) and is kept.
+      const group = fresh.sharedGroup;
+      if (group !== undefined) {
+        const peers = await this.read((line) => line.includes(` shared:${group} `));
+        if (peers.some((e) => e.id !== fresh.id)) await this.mount(['--make-private', target]);
       }
     }
     while (stack.length > 1) {

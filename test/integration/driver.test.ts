@@ -132,6 +132,28 @@ describe('propagation between mount namespaces', () => {
   });
 });
 
+describe('on a host whose mounts are shared (systemd)', () => {
+  it('a volume gets a peer group of its own: a submount appears once, not also under the data root', async () => {
+    // Make the driver's directory a shared mount, as / is on systemd hosts.
+    await execa('mount', ['--bind', driver.base, driver.base]);
+    await execa('mount', ['--make-shared', driver.base]);
+    try {
+      await driver.ok('/VolumeDriver.Create', { Name: 'peered', Opts: {} });
+      const mp = mountpointOf('peered');
+      await mkdir(path.join(mp, 'sub'));
+      await execa('mount', ['-t', 'tmpfs', 'sp-peer-test', path.join(mp, 'sub')]);
+      const copies = parseMountinfo((await hostMountinfo()).join('\n')).filter(
+        (e) => e.source === 'sp-peer-test',
+      );
+      expect(copies.map((e) => e.mountPoint)).toEqual([path.join(mp, 'sub')]);
+      await driver.ok('/VolumeDriver.Remove', { Name: 'peered' });
+    } finally {
+      await unmountUnder(driver.base);
+      await execa('umount', ['-l', driver.base], { reject: false });
+    }
+  });
+});
+
 describe('Mount and Unmount', () => {
   it('count per ID, durably across kill -9 and restart', async () => {
     await driver.ok('/VolumeDriver.Create', { Name: 'counted', Opts: {} });
