@@ -6,6 +6,7 @@ const common = {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
   testEnvironment: 'node',
+  modulePathIgnorePatterns: ['<rootDir>/build/'],
 };
 
 export default {

@@ -1,0 +1,344 @@
+/**
+ * A throwaway dockerd of the test run's own: its own data root, exec root, socket, pidfile,
+ * config file and containerd namespaces, all under two fresh directories in /tmp. stop() always
+ * removes everything it made, whatever state the tests left it in.
+ */
+import Docker from 'dockerode';
+import { execa, type ResultPromise } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { assertPrivateDockerHost, assertRoot } from './guard.js';
+import { unmountEverythingUnder } from './host-mounts.js';
+import {
+  processTable,
+  readProcess,
+  settlesWithin,
+  signalAll,
+  sleep,
+  treesOf,
+  waitUntilGone,
+  type ProcessInfo,
+} from './proc.js';
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface DaemonOptions {
+  /** Storage drivers to try in order: the first one dockerd starts with is kept. */
+  storageDrivers?: string[];
+  /** How long dockerd gets to answer /_ping after it starts. */
+  readyTimeoutMs?: number;
+  /** stop() copies dockerd's log (which holds the plugin's output) here before deleting it. */
+  keepLogAs?: string;
+}
+
+/** Where dockerd 20.10 puts managed plugins' sockets (not under --exec-root). */
+const PLUGIN_EXEC_ROOT = '/run/docker/plugins';
+
+/** Environment variables of the docker CLI that could point it somewhere else. */
+const FOREIGN_CLI_ENV = ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH'];
+
+export class DockerDaemon {
+  /** Everything but the exec root: data root, plugin data, logs, config. */
+  readonly base: string;
+  /** Short, for the exec root and the API socket: Unix socket paths must fit in 107 bytes. */
+  readonly shortBase: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly socketPath: string;
+  readonly dockerHost: string;
+  readonly pidFile: string;
+  readonly configFile: string;
+  readonly logFile: string;
+  readonly namespace: string;
+  readonly client: Docker;
+  private readonly cliConfigDir: string;
+  private child?: ResultPromise;
+  private childInfo?: ProcessInfo;
+  private storage?: string;
+
+  private constructor(
+    base: string,
+    shortBase: string,
+    private readonly keepLogAs?: string,
+  ) {
+    this.base = base;
+    this.shortBase = shortBase;
+    this.dataRoot = path.join(base, 'docker');
+    this.execRoot = path.join(shortBase, 'x');
+    this.socketPath = path.join(shortBase, 'docker.sock');
+    this.dockerHost = `unix://${this.socketPath}`;
+    this.pidFile = path.join(base, 'dockerd.pid');
+    this.configFile = path.join(base, 'daemon.json');
+    this.logFile = path.join(base, 'dockerd.log');
+    this.cliConfigDir = path.join(base, 'cli-config');
+    this.namespace = `sharedprop-e2e-${randomBytes(4).toString('hex')}`;
+    assertPrivateDockerHost(this.dockerHost);
+    this.client = new Docker({ socketPath: this.socketPath });
+  }
+
+  /** Starts a daemon; on failure everything made so far is removed before the error is thrown. */
+  static async start(options: DaemonOptions = {}): Promise<DockerDaemon> {
+    assertRoot();
+    const base = await mkdtemp('/tmp/sharedprop-e2e-');
+    const shortBase = await mkdtemp('/tmp/spe-');
+    const daemon = new DockerDaemon(base, shortBase, options.keepLogAs);
+    try {
+      await daemon.prepare();
+      await daemon.launchFirstWorking(
+        options.storageDrivers ?? ['overlay2', 'vfs'],
+        options.readyTimeoutMs ?? 60_000,
+      );
+      return daemon;
+    } catch (error) {
+      await daemon.stop().catch((cleanup: unknown) => {
+        console.error(`e2e: clean-up after a failed start also failed: ${String(cleanup)}`);
+      });
+      throw error;
+    }
+  }
+
+  /** The storage driver dockerd runs with. */
+  get storageDriver(): string {
+    return this.storage ?? 'none';
+  }
+
+  /** True while the dockerd this object started has not exited. */
+  get running(): boolean {
+    return (
+      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+    );
+  }
+
+  /** The dockerd process (pid and start time), while it runs. */
+  get process(): ProcessInfo | undefined {
+    return this.childInfo;
+  }
+
+  /** What the docker CLI (and make, and the install scripts) get: this daemon and no other. */
+  cliEnv(): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(process.env)) {
+      if (value !== undefined && !FOREIGN_CLI_ENV.includes(key)) env[key] = value;
+    }
+    return { ...env, DOCKER_HOST: this.dockerHost, DOCKER_CONFIG: this.cliConfigDir };
+  }
+
+  /** Runs the docker CLI against this daemon; never throws for a non-zero exit. */
+  async docker(args: string[], options: { timeoutMs?: number } = {}): Promise<CommandResult> {
+    const result = await execa('docker', args, {
+      env: this.cliEnv(),
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      timeout: options.timeoutMs ?? 120_000,
+    });
+    return {
+      stdout: String(result.stdout ?? '').trim(),
+      stderr: String(result.stderr ?? '').trim(),
+      exitCode: result.exitCode ?? (result.timedOut ? 124 : 1),
+    };
+  }
+
+  /** Runs the docker CLI and returns its stdout; throws with its stderr on failure. */
+  async dockerOk(args: string[], options: { timeoutMs?: number } = {}): Promise<string> {
+    const result = await this.docker(args, options);
+    if (result.exitCode !== 0) {
+      throw new Error(`docker ${args.join(' ')} exited ${result.exitCode}: ${result.stderr}`);
+    }
+    return result.stdout;
+  }
+
+  /** Stops dockerd (SIGTERM) and starts it again with the same directories and options. */
+  async restart(readyTimeoutMs = 60_000): Promise<void> {
+    await this.terminate();
+    await this.launch(this.storageDriver, readyTimeoutMs);
+  }
+
+  async logTail(lines = 60): Promise<string> {
+    const text = await readFile(this.logFile, 'utf8').catch(() => '');
+    return text.split('\n').slice(-lines).join('\n');
+  }
+
+  /**
+   * Processes of this run: dockerd and its descendants, and every process whose command line
+   * names this run's directories (containerd shims are reparented to init) with theirs.
+   */
+  async ownedProcesses(): Promise<ProcessInfo[]> {
+    const table = await processTable();
+    const dockerd = this.childInfo;
+    const mentionsUs = (info: ProcessInfo) =>
+      info.cmdline.some((arg) => arg.includes(this.shortBase) || arg.includes(this.base));
+    return treesOf(
+      table,
+      (info) =>
+        (dockerd !== undefined &&
+          info.pid === dockerd.pid &&
+          info.startTime === dockerd.startTime) ||
+        mentionsUs(info),
+    ).filter((info) => info.pid !== process.pid);
+  }
+
+  /**
+   * Removes containers, stops dockerd (SIGTERM, then SIGKILL), ends every process of this run
+   * that is left, detaches every mount under its directories (deepest first), and deletes them.
+   * Each step runs even when an earlier one failed; the failures are reported together.
+   */
+  async stop(): Promise<void> {
+    const problems: string[] = [];
+    const step = async (what: string, work: () => Promise<void>) => {
+      try {
+        await work();
+      } catch (error) {
+        problems.push(`${what}: ${(error as Error).message}`);
+      }
+    };
+    if (this.running) await step('removing containers', () => this.removeAllContainers());
+    let owned: ProcessInfo[] = [];
+    await step('listing processes', async () => {
+      owned = await this.ownedProcesses();
+    });
+    await step('stopping dockerd', () => this.terminate());
+    await step('ending leftover processes', async () => {
+      const left = [...owned, ...(await this.ownedProcesses())];
+      await signalAll(left, 'SIGKILL');
+      if (!(await waitUntilGone(left, 10_000))) throw new Error('some did not exit');
+    });
+    if (this.keepLogAs) {
+      const keep = this.keepLogAs;
+      await step(`keeping the log as ${keep}`, async () => {
+        await mkdir(path.dirname(keep), { recursive: true });
+        await copyFile(this.logFile, keep);
+      });
+    }
+    await step('cleaning plugin sockets', () => this.removePluginExecDirs());
+    for (const dir of [this.base, this.shortBase]) {
+      await step(`cleaning ${dir}`, async () => {
+        const stuck = await unmountEverythingUnder(dir);
+        if (stuck.length > 0) {
+          throw new Error(`still mounted, so not deleted: ${stuck.join(', ')}`);
+        }
+        await rm(dir, { recursive: true, force: true });
+      });
+    }
+    if (problems.length > 0) throw new Error(`e2e clean-up: ${problems.join('; ')}`);
+  }
+
+  /**
+   * dockerd 20.10 keeps managed plugins' sockets in /run/docker/plugins/<id>, whatever the exec
+   * root; it removes them when a plugin stops, but not when it is killed. Only the ids of this
+   * daemon's plugins are touched.
+   */
+  private async removePluginExecDirs(): Promise<void> {
+    const ids = await readdir(path.join(this.dataRoot, 'plugins')).catch(() => [] as string[]);
+    for (const id of ids.filter((name) => /^[0-9a-f]{64}$/.test(name))) {
+      const dir = path.join(PLUGIN_EXEC_ROOT, id);
+      const stuck = await unmountEverythingUnder(dir);
+      if (stuck.length > 0) throw new Error(`still mounted: ${stuck.join(', ')}`);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async prepare(): Promise<void> {
+    await mkdir(this.execRoot, { recursive: true });
+    await mkdir(this.cliConfigDir, { recursive: true });
+    await writeFile(path.join(this.cliConfigDir, 'config.json'), '{}\n');
+    const config = { 'log-level': 'info', 'live-restore': false, 'userland-proxy': false };
+    await writeFile(this.configFile, JSON.stringify(config, null, 2) + '\n');
+  }
+
+  private async launchFirstWorking(drivers: string[], readyTimeoutMs: number): Promise<void> {
+    const failures: string[] = [];
+    for (const driver of drivers) {
+      try {
+        await this.launch(driver, readyTimeoutMs);
+        return;
+      } catch (error) {
+        failures.push(`${driver}: ${(error as Error).message}`);
+        await this.terminate();
+        await unmountEverythingUnder(this.dataRoot);
+        await rm(this.dataRoot, { recursive: true, force: true });
+      }
+    }
+    throw new Error(`dockerd did not start with any storage driver:\n${failures.join('\n')}`);
+  }
+
+  private async launch(driver: string, readyTimeoutMs: number): Promise<void> {
+    const args = [
+      '--data-root',
+      this.dataRoot,
+      '--exec-root',
+      this.execRoot,
+      '-H',
+      this.dockerHost,
+      '--pidfile',
+      this.pidFile,
+      '--config-file',
+      this.configFile,
+      '--containerd-namespace',
+      this.namespace,
+      '--containerd-plugins-namespace',
+      `${this.namespace}-plugins`,
+      '--bridge=none',
+      '--iptables=false',
+      '--ip-masq=false',
+      '--ip6tables=false',
+      '--storage-driver',
+      driver,
+    ];
+    await writeFile(this.logFile, `--- dockerd ${args.join(' ')}\n`, { flag: 'a' });
+    const child = execa('dockerd', args, {
+      stdin: 'ignore',
+      stdout: { file: this.logFile, append: true },
+      stderr: { file: this.logFile, append: true },
+      reject: false,
+      env: this.cliEnv(),
+      extendEnv: false,
+      // terminate() decides when SIGTERM has had long enough: plugins get 10 s to stop.
+      forceKillAfterDelay: false,
+    });
+    this.child = child;
+    this.storage = driver;
+    this.childInfo = child.pid === undefined ? undefined : await readProcess(child.pid);
+    const deadline = Date.now() + readyTimeoutMs;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        this.child = undefined;
+        this.childInfo = undefined;
+        throw new Error(`dockerd exited while starting:\n${await this.logTail(15)}`);
+      }
+      try {
+        await this.client.ping();
+        return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`dockerd did not answer /_ping in ${readyTimeoutMs} ms`);
+      }
+      await sleep(100);
+    }
+  }
+
+  private async removeAllContainers(): Promise<void> {
+    const ids = (await this.dockerOk(['ps', '-aq'])).split('\n').filter(Boolean);
+    if (ids.length > 0) await this.dockerOk(['rm', '-f', ...ids], { timeoutMs: 60_000 });
+  }
+
+  /** SIGTERM to dockerd, SIGKILL after a minute; waits for it to exit. */
+  private async terminate(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill('SIGTERM');
+    if (!(await settlesWithin(child, 60_000))) {
+      child.kill('SIGKILL');
+      await child;
+    }
+    this.child = undefined;
+    this.childInfo = undefined;
+  }
+}

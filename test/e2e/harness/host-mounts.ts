@@ -1,0 +1,55 @@
+/** The host's mount table (this process's, which is the host's), and clean-up of mounts. */
+import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
+import {
+  isWithin,
+  mountsBelow,
+  parseMountinfo,
+  type MountEntry,
+} from '../../../src/system/mountinfo.js';
+
+export async function hostMountTable(): Promise<MountEntry[]> {
+  return parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
+}
+
+/** Mounts whose mount point is exactly `target`, bottom of the stack first. */
+export async function hostMountsAt(target: string): Promise<MountEntry[]> {
+  return (await hostMountTable()).filter((e) => e.mountPoint === target);
+}
+
+/** Mounts at `dir` or beneath it. */
+export async function hostMountsWithin(dir: string): Promise<MountEntry[]> {
+  return (await hostMountTable()).filter((e) => isWithin(e.mountPoint, dir));
+}
+
+export async function mountTmpfs(target: string, sizeKb = 1024): Promise<void> {
+  await execa('mount', [
+    '-t',
+    'tmpfs',
+    '-o',
+    `size=${sizeKb}k,mode=0755`,
+    'sharedprop-e2e',
+    target,
+  ]);
+}
+
+export async function unmount(target: string): Promise<void> {
+  await execa('umount', [target]);
+}
+
+/**
+ * Detaches every mount at or beneath `dir`, deepest first; a busy one is detached lazily.
+ * Returns the mount points still there afterwards (none, unless something keeps re-mounting).
+ */
+export async function unmountEverythingUnder(dir: string): Promise<string[]> {
+  for (let pass = 0; pass < 10; pass++) {
+    const entries = await hostMountsWithin(dir);
+    if (entries.length === 0) return [];
+    const order = [...mountsBelow(entries, dir), ...entries.filter((e) => e.mountPoint === dir)];
+    for (const entry of order) {
+      const plain = await execa('umount', [entry.mountPoint], { reject: false });
+      if (plain.exitCode !== 0) await execa('umount', ['-l', entry.mountPoint], { reject: false });
+    }
+  }
+  return (await hostMountsWithin(dir)).map((e) => e.mountPoint);
+}

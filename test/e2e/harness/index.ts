@@ -1,0 +1,159 @@
+/**
+ * The end-to-end environment: a private dockerd, a busybox image, and the sharedprop plugin
+ * installed the way users install it. One per test file:
+ *
+ *   let env: E2eEnvironment;
+ *   beforeAll(async () => { env = await E2eEnvironment.start({ name: 'my-scenarios' }); }, 600_000);
+ *   afterAll(() => env?.stop(), 600_000);
+ */
+import type Docker from 'dockerode';
+import path from 'node:path';
+import type { MountEntry } from '../../../src/system/mountinfo.js';
+import { buildBusyboxImage } from './busybox-image.js';
+import { DockerDaemon, type CommandResult, type DaemonOptions } from './docker-daemon.js';
+import { hostMountsAt } from './host-mounts.js';
+import {
+  REPO_ROOT,
+  installPlugin,
+  pluginPid,
+  pluginState,
+  volumeHostPath,
+  waitForPlugin,
+  type PluginState,
+} from './plugin.js';
+
+export { BUSYBOX_IMAGE } from './busybox-image.js';
+export { DockerDaemon, type CommandResult } from './docker-daemon.js';
+export {
+  hostMountTable,
+  hostMountsAt,
+  hostMountsWithin,
+  mountTmpfs,
+  unmount,
+} from './host-mounts.js';
+export { INSTALL_TARGET, PLUGIN_NAME, REPO_ROOT } from './plugin.js';
+
+export class E2eEnvironment {
+  private constructor(
+    readonly daemon: DockerDaemon,
+    readonly image: string,
+    /** The plugin's data directory on the host (DATA_DIR of the install). */
+    readonly dataDir: string,
+  ) {}
+
+  /**
+   * `name` (the test file's, say) keeps dockerd's log, which holds the plugin's output too, as
+   * build/e2e-logs/NAME.dockerd.log; the next run of the same file replaces it.
+   */
+  static async start(options: DaemonOptions & { name?: string } = {}): Promise<E2eEnvironment> {
+    const { name, ...daemonOptions } = options;
+    const keepLogAs = name
+      ? path.join(REPO_ROOT, 'build', 'e2e-logs', `${name}.dockerd.log`)
+      : undefined;
+    const daemon = await DockerDaemon.start({ keepLogAs, ...daemonOptions });
+    try {
+      const image = await buildBusyboxImage(daemon);
+      const env = new E2eEnvironment(daemon, image, path.join(daemon.base, 'plugin-data'));
+      await env.installPlugin();
+      return env;
+    } catch (error) {
+      await daemon.stop().catch((cleanup: unknown) => {
+        console.error(`e2e: clean-up after a failed start also failed: ${String(cleanup)}`);
+      });
+      throw error;
+    }
+  }
+
+  get dockerHost(): string {
+    return this.daemon.dockerHost;
+  }
+
+  get client(): Docker {
+    return this.daemon.client;
+  }
+
+  docker(args: string[], options?: { timeoutMs?: number }): Promise<CommandResult> {
+    return this.daemon.docker(args, options);
+  }
+
+  dockerOk(args: string[], options?: { timeoutMs?: number }): Promise<string> {
+    return this.daemon.dockerOk(args, options);
+  }
+
+  /** `docker run --rm --network none ARGS... IMAGE COMMAND...` (never privileged). */
+  run(args: string[], command: string[]): Promise<CommandResult> {
+    return this.docker(['run', '--rm', '--network', 'none', ...args, this.image, ...command]);
+  }
+
+  /** Same as run(), and returns stdout; throws with stderr when the container fails. */
+  async runOk(args: string[], command: string[]): Promise<string> {
+    const result = await this.run(args, command);
+    if (result.exitCode !== 0) {
+      throw new Error(`container ${command.join(' ')} exited ${result.exitCode}: ${result.stderr}`);
+    }
+    return result.stdout;
+  }
+
+  /** Starts a long-running container (`sleep`), detached; returns its name. */
+  async startContainer(name: string, args: string[]): Promise<string> {
+    const command = ['sleep', '3600'];
+    await this.dockerOk([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'none',
+      ...args,
+      this.image,
+      ...command,
+    ]);
+    return name;
+  }
+
+  /** Runs `make install-plugin` (see INSTALL_TARGET) again, and waits for the plugin. */
+  async installPlugin(): Promise<string> {
+    const output = await installPlugin(this.daemon, this.dataDir);
+    await waitForPlugin(this.daemon);
+    return output;
+  }
+
+  /** Restarts dockerd with the same directories and waits until the plugin answers again. */
+  async restart(): Promise<void> {
+    await this.daemon.restart();
+    await waitForPlugin(this.daemon);
+  }
+
+  /** The pid of this daemon's plugin process, or undefined when none runs. */
+  pluginPid(): Promise<number | undefined> {
+    return pluginPid(this.daemon);
+  }
+
+  /** Waits for the plugin to be up, with a process other than `notPid` when given. */
+  waitForPlugin(options?: { notPid?: number; timeoutMs?: number }): Promise<number> {
+    return waitForPlugin(this.daemon, options);
+  }
+
+  plugin(): Promise<PluginState> {
+    return pluginState(this.daemon);
+  }
+
+  volumeHostPath(volume: string): Promise<string> {
+    return volumeHostPath(this.daemon, volume);
+  }
+
+  /** The host's mounts whose mount point is exactly `target`. */
+  hostMountsAt(target: string): Promise<MountEntry[]> {
+    return hostMountsAt(target);
+  }
+
+  /** The Status document the driver returns for `volume`. */
+  async volumeStatus(volume: string): Promise<Record<string, unknown>> {
+    const text = await this.dockerOk(['volume', 'inspect', '--format', '{{json .Status}}', volume]);
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+
+  stop(): Promise<void> {
+    return this.daemon.stop();
+  }
+}
