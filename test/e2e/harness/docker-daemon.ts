@@ -60,6 +60,7 @@ export class DockerDaemon {
   private child?: ResultPromise;
   private childInfo?: ProcessInfo;
   private storage?: string;
+  private wrapCommand: string[] = [];
 
   private constructor(
     base: string,
@@ -89,6 +90,7 @@ export class DockerDaemon {
     const daemon = new DockerDaemon(base, shortBase, options.keepLogAs);
     try {
       await daemon.prepare();
+      daemon.wrapCommand = options.wrapCommand ?? [];
       await daemon.launchFirstWorking(
         options.storageDrivers ?? ['overlay2', 'vfs'],
         options.readyTimeoutMs ?? 60_000,
@@ -291,7 +293,8 @@ export class DockerDaemon {
       driver,
     ];
     await writeFile(this.logFile, `--- dockerd ${args.join(' ')}\n`, { flag: 'a' });
-    const child = execa('dockerd', args, {
+    const [command, ...prefix] = [...this.wrapCommand, 'dockerd'];
+    const child = execa(command as string, [...prefix, ...args], {
       stdin: 'ignore',
       stdout: { file: this.logFile, append: true },
       stderr: { file: this.logFile, append: true },
