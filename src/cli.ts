@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { createLogger } from './log.js';
 import { serve } from './serve.js';
 import { registerInspectCommands } from './commands/inspect.js';
+import { registerRuntimeCommands } from './commands/runtime.js';
 
 const program = new Command();
 program
@@ -41,5 +42,6 @@ program
   });
 
 registerInspectCommands(program);
+registerRuntimeCommands(program);
 
 await program.parseAsync(process.argv);

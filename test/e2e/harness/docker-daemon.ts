@@ -34,6 +34,11 @@ export interface DaemonOptions {
   readyTimeoutMs?: number;
   /** stop() copies dockerd's log (which holds the plugin's output) here before deleting it. */
   keepLogAs?: string;
+  /**
+   * A command that runs dockerd, e.g. `['unshare', '-m', '--propagation', 'slave']` for a daemon
+   * in a slave mount namespace, as systemd's MountFlags=slave makes. It must exec dockerd.
+   */
+  wrapCommand?: string[];
 }
 
 /** Where dockerd 20.10 puts managed plugins' sockets (not under --exec-root). */

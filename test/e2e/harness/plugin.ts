@@ -16,7 +16,7 @@ export const PLUGIN_NAME = 'sharedprop';
  * joins in (`install` = install-plugin + install-runtime). The environment below already points
  * the runtime's daemon.json, pidfile and install directory at the test daemon.
  */
-export const INSTALL_TARGET = 'install-plugin';
+export const INSTALL_TARGET = 'install';
 
 export interface PluginState {
   id: string;

@@ -1,0 +1,88 @@
+/**
+ * What `create` does before runc runs: rewrite the bundle's spec when it has sharedprop mounts,
+ * and log the decision. node:fs comes in as a parameter (see spec-file.ts for why).
+ */
+import type * as NodeFs from 'node:fs';
+import type { RuncInvocation } from './argv.js';
+import type { RuntimeConfig } from './config.js';
+import { stringifyJson } from './json.js';
+import { appendLogLine, formatLogLine, type LogFields } from './log.js';
+import { join } from './paths.js';
+import { sharedpropSources } from './sources.js';
+import { rewriteSpec, specChanged, type SpecRewrite } from './spec.js';
+import { readSpecFile, writeFileAtomically, type SpecFs } from './spec-file.js';
+
+export type CreateFs = SpecFs & Pick<typeof NodeFs, 'existsSync'>;
+export type LogFs = Parameters<typeof appendLogLine>[0];
+
+export const LOG_PREFIX = 'sharedprop-runtime: ';
+
+export interface Decision {
+  specFile: string;
+  rewrite: SpecRewrite;
+}
+
+/** Rewrites `<bundle>/config.json` if it has sharedprop mounts; throws a readable Error if not possible. */
+export function rewriteBundleSpec(
+  fs: CreateFs,
+  bundle: string,
+  roots: readonly string[],
+): Decision {
+  const specFile = join(bundle, 'config.json');
+  const { spec, ...owner } = readSpecFile(fs, specFile);
+  let rewrite: SpecRewrite;
+  try {
+    rewrite = rewriteSpec(spec, sharedpropSources(roots, fs.existsSync));
+  } catch (error) {
+    throw new Error(`${specFile}: ${(error as Error).message}`);
+  }
+  if (specChanged(rewrite)) writeFileAtomically(fs, specFile, stringifyJson(rewrite.spec), owner);
+  return { specFile, rewrite };
+}
+
+export function describeDecision({ specFile, rewrite }: Decision): {
+  msg: string;
+  fields: LogFields;
+} {
+  const fields: LogFields = { spec: specFile };
+  if (rewrite.matched === 0) return { msg: 'no sharedprop mounts; spec unchanged', fields };
+  if (!specChanged(rewrite)) {
+    return { msg: 'sharedprop mounts already rshared; spec unchanged', fields };
+  }
+  fields.mounts = rewrite.changed.map((c) => `${c.source}:${c.destination}`);
+  if (rewrite.rootfsPropagation) {
+    const { before, after } = rewrite.rootfsPropagation;
+    fields.rootfsPropagation = `${before ?? '(unset)'} -> ${after}`;
+  }
+  return { msg: `rshared propagation for ${rewrite.matched} sharedprop mount(s)`, fields };
+}
+
+/**
+ * Appends the decision to runc's `--log` (in runc's log format), else to the configuration's
+ * `log` (JSON), else nowhere. Returns a problem to report, if the log could not be written.
+ */
+export function logDecision(
+  fs: LogFs,
+  invocation: RuncInvocation,
+  config: RuntimeConfig,
+  decision: Decision,
+  now: Date,
+): string | undefined {
+  const target = invocation.logFile
+    ? { file: invocation.logFile, format: invocation.logFormat }
+    : config.log
+      ? { file: config.log, format: 'json' }
+      : undefined;
+  if (!target) return undefined;
+  const { msg, fields } = describeDecision(decision);
+  try {
+    appendLogLine(
+      fs,
+      target.file,
+      formatLogLine(target.format, 'info', LOG_PREFIX + msg, fields, now),
+    );
+    return undefined;
+  } catch (error) {
+    return `cannot append to the log ${target.file}: ${(error as Error).message}`;
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The wrapper's file-system needs on its hot path, served by Bun's native APIs: loading Bun's
+ * node:fs costs about 2 ms, which every runc command would pay (see spec-file.ts). Bun only.
+ */
+import type { ReadText } from './config.js';
+import type { RuncLookupOps } from './runc.js';
+
+interface BunFile {
+  text(): Promise<string>;
+  stat(): Promise<{ dev: number; ino: number }>;
+}
+
+export interface BunSubprocess {
+  readonly exited: Promise<number>;
+  readonly signalCode: NodeJS.Signals | null;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** The part of Bun's global `Bun` the wrapper uses. */
+export interface BunApi {
+  file(path: string): BunFile;
+  which(command: string, options: { PATH: string }): string | null;
+  spawn(
+    cmd: string[],
+    options: {
+      stdio: ['inherit', 'inherit', 'inherit'];
+      env: Readonly<Record<string, string | undefined>>;
+    },
+  ): BunSubprocess;
+}
+
+export function bun(): BunApi {
+  const api = (globalThis as { Bun?: BunApi }).Bun;
+  if (!api) throw new Error('sharedprop-runtime must run under Bun (it is compiled with it)');
+  return api;
+}
+
+export const readText: ReadText = (file) => bun().file(file).text();
+
+export const runcOps: RuncLookupOps = {
+  which: (command, searchPath) => bun().which(command, { PATH: searchPath }),
+  async sameFile(a, b) {
+    try {
+      const [x, y] = await Promise.all([bun().file(a).stat(), bun().file(b).stat()]);
+      return x.dev === y.dev && x.ino === y.ino;
+    } catch {
+      return false;
+    }
+  },
+};

@@ -1,0 +1,84 @@
+/**
+ * sharedprop-runtime: an OCI runtime that dockerd calls instead of runc. On `create` it gives
+ * the container's mounts of sharedprop volumes rshared propagation in the bundle's config.json,
+ * then becomes runc with the same arguments; every other command goes to runc untouched.
+ * It never writes to stdout (runc's output is the caller's), and it never hands runc a spec it
+ * did not fully write.
+ *
+ * Start-up time is part of every container start: nothing here loads node:fs or node:path
+ * unless it is needed (create, or an error to report).
+ */
+import { parseRuncArgs, type RuncInvocation } from './argv.js';
+import { configFile, loadConfig } from './config.js';
+import { LOG_PREFIX, logDecision, rewriteBundleSpec } from './create.js';
+import { execRunc } from './exec.js';
+import { readText, runcOps } from './host.js';
+import { findRunc } from './runc.js';
+
+type Env = NodeJS.ProcessEnv;
+
+/** One line on stderr, written synchronously. */
+async function say(message: string): Promise<void> {
+  const { writeSync } = await import('node:fs');
+  writeSync(2, `${LOG_PREFIX}${message}\n`);
+}
+
+async function fail(message: string): Promise<never> {
+  await say(message);
+  process.exit(1);
+}
+
+const errorMessage = (error: unknown) =>
+  error instanceof Error ? error.message : `unexpected error: ${String(error)}`;
+
+/** The runc for a command other than create: a broken configuration does not block it. */
+async function passthroughRunc(env: Env): Promise<string> {
+  let configured: string | undefined;
+  if (!env.SHAREDPROP_RUNC) {
+    try {
+      configured = (await loadConfig(configFile(env), readText)).runc;
+    } catch (error) {
+      await say(`ignoring ${errorMessage(error)}`);
+    }
+  }
+  return findRunc({ env, configured, self: process.execPath, ops: runcOps });
+}
+
+/** Rewrites the bundle's spec for create; returns the runc to run. */
+async function prepareCreate(invocation: RuncInvocation, env: Env): Promise<string> {
+  const config = await loadConfig(configFile(env), readText);
+  const runc = await findRunc({
+    env,
+    configured: config.runc,
+    self: process.execPath,
+    ops: runcOps,
+  });
+  const fs = await import('node:fs');
+  const decision = rewriteBundleSpec(fs, invocation.bundle ?? process.cwd(), config.roots);
+  const problem = logDecision(fs, invocation, config, decision, new Date());
+  if (problem) await say(problem);
+  return runc;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2); // [bun, /$bunfs/root/..., ...arguments]
+  const env = process.env;
+  const invocation = parseRuncArgs(args, process.cwd());
+  let runc: string;
+  try {
+    runc =
+      invocation.subcommand === 'create'
+        ? await prepareCreate(invocation, env)
+        : await passthroughRunc(env);
+  } catch (error) {
+    return fail(errorMessage(error));
+  }
+  try {
+    await execRunc(runc, args, env);
+  } catch (error) {
+    await fail(`cannot run ${runc}: ${errorMessage(error)}`);
+  }
+}
+
+// No top-level await: the executable is compiled to bytecode, which needs CommonJS output.
+void main();

@@ -1,0 +1,37 @@
+/**
+ * Which mount sources are sharedprop volumes: a direct child of a directory holding the driver's
+ * marker file, or anything below a root listed in the runtime's configuration.
+ */
+import { dirname, isAbsolute, join, normalize } from './paths.js';
+import type { SourcePredicate } from './spec.js';
+
+/**
+ * The file the driver writes into its mount root (src/driver/sharedprop-driver.ts
+ * MOUNT_ROOT_MARKER; repeated here so the wrapper does not pull the driver into its binary).
+ */
+export const MOUNT_ROOT_MARKER = '.sharedprop-mountroot';
+
+const trimSlash = (p: string) => (p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p);
+
+/** `roots` must be absolute; `exists` tells whether a file exists (fs.existsSync). */
+export function sharedpropSources(
+  roots: readonly string[],
+  exists: (file: string) => boolean,
+): SourcePredicate {
+  const prefixes = roots.map((root) => trimSlash(normalize(root)) + '/');
+  const markerIn = new Map<string, boolean>();
+  return (source) => {
+    // Relative sources ("proc", "tmpfs", "shm") name no directory; never look them up.
+    if (!isAbsolute(source)) return false;
+    const normal = trimSlash(normalize(source));
+    if (prefixes.some((prefix) => normal.startsWith(prefix))) return true;
+    const parent = dirname(normal);
+    if (parent === normal) return false;
+    let marked = markerIn.get(parent);
+    if (marked === undefined) {
+      marked = exists(join(parent, MOUNT_ROOT_MARKER));
+      markerIn.set(parent, marked);
+    }
+    return marked;
+  };
+}

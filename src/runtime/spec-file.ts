@@ -1,0 +1,101 @@
+/**
+ * Reading a bundle's config.json and replacing it atomically: the new text goes to a temporary
+ * file in the same directory (same mode and owner), is flushed to disk, and is renamed over the
+ * old file, so runc reads either the old spec or the new one, never a mix.
+ *
+ * node:fs is passed in rather than imported: the wrapper loads it only for `create`, because
+ * loading it costs Bun about 2 ms, and every other runc command must stay as fast as possible.
+ */
+import type * as NodeFs from 'node:fs';
+import { parseJson, type JsonValue } from './json.js';
+import { basename, dirname, join } from './paths.js';
+
+export type SpecFs = Pick<
+  typeof NodeFs,
+  | 'closeSync'
+  | 'fchmodSync'
+  | 'fchownSync'
+  | 'fstatSync'
+  | 'fsyncSync'
+  | 'openSync'
+  | 'readFileSync'
+  | 'renameSync'
+  | 'statSync'
+  | 'unlinkSync'
+  | 'writeSync'
+>;
+
+export class SpecFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SpecFileError';
+  }
+}
+
+export interface FileOwner {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface SpecFile extends FileOwner {
+  spec: JsonValue;
+}
+
+const reason = (error: unknown) =>
+  (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+
+export function readSpecFile(fs: SpecFs, file: string): SpecFile {
+  let text: string;
+  let stat: NodeFs.Stats;
+  try {
+    stat = fs.statSync(file);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new SpecFileError(`cannot read the OCI spec ${file} (${reason(error)})`);
+  }
+  try {
+    return { spec: parseJson(text), mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid };
+  } catch (error) {
+    throw new SpecFileError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Replaces `file` with `text`; on failure the old file is left as it was. */
+export function writeFileAtomically(
+  fs: SpecFs,
+  file: string,
+  text: string,
+  owner: FileOwner,
+): void {
+  const random = Math.floor(Math.random() * 0x100000000).toString(16);
+  const temp = join(dirname(file), `.${basename(file)}.sharedprop-${process.pid}-${random}`);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(temp, 'wx', owner.mode);
+    fs.fchmodSync(fd, owner.mode); // the umask may have narrowed it
+    const created = fs.fstatSync(fd);
+    if (created.uid !== owner.uid || created.gid !== owner.gid) {
+      fs.fchownSync(fd, owner.uid, owner.gid);
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    let written = 0;
+    while (written < bytes.length) written += fs.writeSync(fd, bytes, written);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(temp, file);
+  } catch (error) {
+    try {
+      if (fd !== undefined) fs.closeSync(fd);
+    } catch {
+      // the error below says what went wrong first
+    }
+    try {
+      fs.unlinkSync(temp);
+    } catch {
+      // never created, or already gone
+    }
+    throw new SpecFileError(`cannot write the OCI spec ${file} (${reason(error)})`);
+  }
+}

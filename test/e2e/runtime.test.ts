@@ -1,0 +1,243 @@
+/**
+ * Container-to-container propagation through the sharedprop runtime wrapper, on a private dockerd
+ * with the plugin and the runtime installed by `make install`: the seed scenario, Kolla-style
+ * network namespaces, and docker-compose.
+ */
+import { jest } from '@jest/globals';
+import { execa } from 'execa';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
+
+jest.setTimeout(300_000);
+
+/** What a container needs to mount: CAP_SYS_ADMIN, without seccomp/AppArmor vetoes. */
+const CAN_MOUNT = [
+  '--cap-add',
+  'SYS_ADMIN',
+  '--security-opt',
+  'seccomp=unconfined',
+  '--security-opt',
+  'apparmor=unconfined',
+];
+const WITH_RUNTIME = ['--runtime', 'sharedprop', ...CAN_MOUNT];
+
+let env: E2eEnvironment;
+beforeAll(async () => {
+  env = await E2eEnvironment.start();
+}, 600_000);
+afterAll(() => env?.stop(), 600_000);
+
+async function waitForFile(file: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (
+      await stat(file).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${file} did not appear within ${timeoutMs} ms`);
+}
+
+/**
+ * Starts container A: it marks its own /etc, bind-mounts it onto /mnt/etc in the volume, says
+ * so with /mnt/ready, and unmounts when /mnt/done appears (or stays, when `leak`).
+ */
+async function startMounter(name: string, volume: string, runtime: string[], marker: string) {
+  await env.dockerOk([
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--network',
+    'none',
+    ...runtime,
+    '-v',
+    `${volume}:/mnt`,
+    env.image,
+    'sh',
+    '-c',
+    `echo ${marker} > /etc/sharedprop-marker && mkdir -p /mnt/etc && mount --bind /etc /mnt/etc && touch /mnt/ready && ` +
+      'while [ ! -e /mnt/done ]; do sleep 0.1; done; umount /mnt/etc; rm -f /mnt/ready /mnt/done',
+  ]);
+}
+
+async function finishMounter(name: string, host: string): Promise<void> {
+  await writeFile(path.join(host, 'done'), '');
+  await env.dockerOk(['wait', name]);
+  await env.dockerOk(['rm', name]);
+}
+
+describe('the seed scenario', () => {
+  it('a bind mount made in A (with the runtime) is seen by B (default runtime) and the host, three times over without growth', async () => {
+    await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'seed']);
+    const host = await env.volumeHostPath('seed');
+    const counts: number[] = [];
+    for (let round = 1; round <= 3; round++) {
+      await startMounter(`seed-a${round}`, 'seed', WITH_RUNTIME, `round-${round}`);
+      await waitForFile(path.join(host, 'ready'));
+      const seenByB = await env.runOk(['-v', 'seed:/mnt'], ['cat', '/mnt/etc/sharedprop-marker']);
+      expect(seenByB.trim()).toBe(`round-${round}`);
+      expect((await readFile(path.join(host, 'etc', 'sharedprop-marker'), 'utf8')).trim()).toBe(
+        `round-${round}`,
+      );
+      counts.push((await hostMountsAt(path.join(host, 'etc'))).length);
+      await finishMounter(`seed-a${round}`, host);
+      expect(await hostMountsAt(path.join(host, 'etc'))).toHaveLength(0);
+    }
+    expect(counts[0]).toBeGreaterThan(0);
+    expect(new Set(counts).size).toBe(1); // the same count every round: no growth
+    expect(await hostMountsWithin(path.join(host, 'etc'))).toEqual([]);
+  });
+
+  it('without the runtime, B and the host see nothing: why the wrapper exists', async () => {
+    await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'nowrapper']);
+    const host = await env.volumeHostPath('nowrapper');
+    await startMounter('nowrap-a', 'nowrapper', CAN_MOUNT, 'hidden');
+    try {
+      await waitForFile(path.join(host, 'ready'));
+      const seenByB = await env.run(
+        ['-v', 'nowrapper:/mnt'],
+        ['cat', '/mnt/etc/sharedprop-marker'],
+      );
+      expect(seenByB.exitCode).not.toBe(0);
+      expect(await hostMountsAt(path.join(host, 'etc'))).toHaveLength(0);
+      await expect(readFile(path.join(host, 'etc', 'sharedprop-marker'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await finishMounter('nowrap-a', host);
+    }
+  });
+
+  it('a container without a sharedprop volume runs unchanged with the runtime', async () => {
+    const out = await env.runOk(['--runtime', 'sharedprop'], ['sh', '-c', 'echo hi; exit 0']);
+    expect(out.trim()).toBe('hi');
+    const code = await env.run(['--runtime', 'sharedprop'], ['sh', '-c', 'exit 7']);
+    expect(code.exitCode).toBe(7);
+  });
+});
+
+describe('Kolla-style network namespaces', () => {
+  it('"l3" makes /run/netns/qrouter-1; "dhcp" enters it and is in another namespace than its own', async () => {
+    await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'netns']);
+    const host = await env.volumeHostPath('netns');
+    await env.dockerOk([
+      'run',
+      '-d',
+      '--name',
+      'l3',
+      '--network',
+      'none',
+      ...WITH_RUNTIME,
+      '-v',
+      'netns:/run/netns',
+      env.image,
+      'sh',
+      '-c',
+      'unshare -n sleep 3600 & child=$!; sleep 0.5; touch /run/netns/qrouter-1 && ' +
+        'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
+        'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
+    ]);
+    try {
+      await waitForFile(path.join(host, 'qrouter-1.id'));
+      const routerNs = (await readFile(path.join(host, 'qrouter-1.id'), 'utf8')).trim();
+      const out = await env.runOk(
+        [
+          '--cap-add',
+          'SYS_ADMIN',
+          '--security-opt',
+          'seccomp=unconfined',
+          '--security-opt',
+          'apparmor=unconfined',
+          '-v',
+          'netns:/run/netns',
+        ],
+        [
+          'sh',
+          '-c',
+          'readlink /proc/self/ns/net; nsenter --net=/run/netns/qrouter-1 readlink /proc/self/ns/net',
+        ],
+      );
+      const [own, entered] = out.trim().split('\n');
+      expect(entered).toBe(routerNs);
+      expect(own).toMatch(/^net:\[\d+\]$/);
+      expect(entered).not.toBe(own);
+      const onHost = await hostMountsAt(path.join(host, 'qrouter-1'));
+      expect(onHost.length).toBeGreaterThan(0);
+      expect(onHost[0]?.fsType).toBe('nsfs');
+    } finally {
+      await env.docker(['rm', '-f', 'l3']);
+    }
+    // The namespace file outlives l3 (kernel semantics); removing the volume detaches it.
+    expect((await hostMountsAt(path.join(host, 'qrouter-1'))).length).toBeGreaterThan(0);
+    await env.dockerOk(['volume', 'rm', 'netns']);
+    expect(await hostMountsWithin(host)).toEqual([]);
+  });
+});
+
+describe('docker-compose', () => {
+  it('driver: sharedprop + runtime: sharedprop; down -v removes everything, leaked submount included, host files intact', async () => {
+    const dir = await mkdtemp(path.join(env.daemon.base, 'compose-'));
+    const sentinel = path.join(dir, 'host-files');
+    await mkdir(sentinel);
+    await writeFile(path.join(sentinel, 'precious'), 'keep me');
+    const project = 'spcompose';
+    await writeFile(
+      path.join(dir, 'docker-compose.yml'),
+      [
+        'version: "2.4"',
+        'services:',
+        '  mounter:',
+        `    image: ${env.image}`,
+        '    runtime: sharedprop',
+        '    network_mode: none',
+        '    cap_add: [SYS_ADMIN]',
+        '    security_opt: [seccomp=unconfined, apparmor=unconfined]',
+        '    volumes:',
+        '      - shared:/mnt',
+        `      - ${sentinel}:/sentinel`,
+        '    command: ["sh", "-c", "mkdir -p /mnt/host && mount --bind /sentinel /mnt/host && touch /mnt/ready && sleep 3600"]',
+        '  watcher:',
+        `    image: ${env.image}`,
+        '    network_mode: none',
+        '    volumes:',
+        '      - shared:/mnt',
+        '    command: ["sleep", "3600"]',
+        'volumes:',
+        '  shared:',
+        '    driver: sharedprop',
+        '',
+      ].join('\n'),
+    );
+    const compose = (args: string[]) =>
+      execa('docker-compose', ['-p', project, ...args], {
+        cwd: dir,
+        env: { ...env.daemon.cliEnv(), COMPOSE_INTERACTIVE_NO_CLI: '1' },
+        extendEnv: false,
+        reject: false,
+        timeout: 180_000,
+      });
+    try {
+      const up = await compose(['up', '-d']);
+      expect(up.exitCode).toBe(0);
+      const host = await env.volumeHostPath(`${project}_shared`);
+      await waitForFile(path.join(host, 'ready'));
+      const seen = await compose(['exec', '-T', 'watcher', 'cat', '/mnt/host/precious']);
+      expect(seen.stdout.trim()).toBe('keep me');
+      expect((await hostMountsAt(path.join(host, 'host'))).length).toBeGreaterThan(0);
+
+      const down = await compose(['down', '-v']);
+      expect(down.exitCode).toBe(0);
+      expect(await hostMountsWithin(host)).toEqual([]);
+      const volumes = await env.dockerOk(['volume', 'ls', '-q']);
+      expect(volumes.split('\n')).not.toContain(`${project}_shared`);
+      expect(await readFile(path.join(sentinel, 'precious'), 'utf8')).toBe('keep me');
+    } finally {
+      await compose(['down', '-v', '-t', '1']);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

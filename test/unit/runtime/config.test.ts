@@ -1,0 +1,81 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  ConfigError,
+  configFile,
+  DEFAULT_CONFIG_FILE,
+  loadConfig,
+  parseConfig,
+} from '../../../src/runtime/config.js';
+
+const readText = (file: string) => readFile(file, 'utf8');
+
+describe('the runtime configuration file', () => {
+  it('is SHAREDPROP_RUNTIME_CONFIG, else /etc/sharedprop/runtime.json', () => {
+    expect(configFile({ SHAREDPROP_RUNTIME_CONFIG: '/x.json' })).toBe('/x.json');
+    expect(configFile({ SHAREDPROP_RUNTIME_CONFIG: '' })).toBe(DEFAULT_CONFIG_FILE);
+    expect(configFile({})).toBe('/etc/sharedprop/runtime.json');
+  });
+
+  it('accepts runc, roots and log', () => {
+    const text = '{"runc":"/opt/runc","roots":["/srv/a","/srv/b/"],"log":"/var/log/sp.log"}';
+    expect(parseConfig(text, 'f')).toEqual({
+      runc: '/opt/runc',
+      roots: ['/srv/a', '/srv/b/'],
+      log: '/var/log/sp.log',
+    });
+    expect(parseConfig('{"runc":"runc.real"}', 'f')).toEqual({ runc: 'runc.real', roots: [] });
+    expect(parseConfig('{}', 'f')).toEqual({ roots: [] });
+  });
+
+  it.each([
+    ['{', /f: not valid JSON/],
+    ['[]', /must be a JSON object/],
+    ['null', /must be a JSON object/],
+    ['{"root":["/srv"]}', /unknown key\(s\) "root"/],
+    ['{"runc":""}', /"runc" must be a non-empty string/],
+    ['{"runc":7}', /"runc" must be a non-empty string/],
+    ['{"runc":"bin/runc"}', /absolute path or a bare command name/],
+    ['{"roots":"/srv"}', /"roots" must be a list/],
+    ['{"roots":["srv"]}', /"srv" is not an absolute path/],
+    ['{"roots":["//"]}', /must not contain "\/"/],
+    ['{"log":"log.json"}', /"log" must be an absolute path/],
+  ])('rejects %s', (text, message) => {
+    expect(() => parseConfig(text, 'f')).toThrow(ConfigError);
+    expect(() => parseConfig(text, 'f')).toThrow(message);
+  });
+
+  describe('on disk', () => {
+    let dir: string;
+    beforeAll(() => (dir = mkdtempSync(path.join(tmpdir(), 'sharedprop-config-'))));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('gives the defaults when it does not exist', async () => {
+      await expect(loadConfig(path.join(dir, 'missing.json'), readText)).resolves.toEqual({
+        roots: [],
+      });
+    });
+
+    it('is read and validated', async () => {
+      const file = path.join(dir, 'ok.json');
+      writeFileSync(file, '{"roots":["/srv/x"]}');
+      await expect(loadConfig(file, readText)).resolves.toEqual({ roots: ['/srv/x'] });
+      writeFileSync(file, 'garbled');
+      await expect(loadConfig(file, readText)).rejects.toThrow(
+        `configuration file ${file}: not valid JSON`,
+      );
+    });
+
+    it('is an error when it cannot be read', async () => {
+      await expect(loadConfig(dir, readText)).rejects.toThrow(ConfigError);
+      await expect(loadConfig(dir, readText)).rejects.toThrow(/cannot be read \(EISDIR\)/);
+      if (process.getuid?.() === 0) return; // root reads mode 000 files
+      const file = path.join(dir, 'locked.json');
+      writeFileSync(file, '{}');
+      chmodSync(file, 0);
+      await expect(loadConfig(file, readText)).rejects.toThrow(/cannot be read \(EACCES\)/);
+    });
+  });
+});
