@@ -91,8 +91,22 @@ export interface DaemonNamespaceFacts {
   sameNamespace?: boolean;
   /** dockerd's mount table. */
   daemonMounts?: MountEntry[];
+  /** This command's (the host's) mount table. */
+  hostMounts?: MountEntry[];
+  /** dockerd's data root (DockerRootDir). */
+  dataRoot?: string;
   /** The plugin's propagated mount directory on the host, when there is a managed plugin. */
   propagatedMount?: string;
+}
+
+/** The mount that holds `path` in `mounts`: the deepest mount point above it (top of a stack). */
+export function holderOf(mounts: readonly MountEntry[], path: string): MountEntry | undefined {
+  let best: MountEntry | undefined;
+  for (const e of mounts) {
+    if (!isWithin(path, e.mountPoint)) continue;
+    if (!best || e.mountPoint.length >= best.mountPoint.length) best = e;
+  }
+  return best;
 }
 
 export function checkDaemonNamespace(facts: DaemonNamespaceFacts): CheckResult {
@@ -106,20 +120,28 @@ export function checkDaemonNamespace(facts: DaemonNamespaceFacts): CheckResult {
       fix: 'run doctor as root on the engine host',
     };
   }
-  const root = facts.daemonMounts.find((e) => e.mountPoint === '/' && e.parentId !== e.id);
-  const rootMount = facts.daemonMounts.filter((e) => e.mountPoint === '/').at(-1) ?? root;
-  if (!facts.sameNamespace && rootMount && propagationOf(rootMount) === 'slave') {
-    return {
-      check,
-      verdict: 'fail',
-      detail: `dockerd (pid ${facts.pid}) runs in a mount namespace that is a slave of the host's: mounts made in containers never reach the host. This is what systemd's MountFlags=slave does`,
-      fix: 'remove MountFlags=slave from docker.service (systemctl edit docker: add [Service] and MountFlags=shared), then systemctl daemon-reload && systemctl restart docker',
-      data: { pid: facts.pid, rootPropagation: 'slave' },
-    };
+  if (!facts.sameNamespace) {
+    // dockerd's namespace is a slave of the host's when its mounts receive from host peer groups.
+    const hostGroups = new Set((facts.hostMounts ?? []).map((e) => e.sharedGroup));
+    const candidates = [
+      holderOf(facts.daemonMounts, '/'),
+      facts.dataRoot ? holderOf(facts.daemonMounts, facts.dataRoot) : undefined,
+    ];
+    const slave = candidates.find(
+      (e) => e?.masterGroup !== undefined && hostGroups.has(e.masterGroup),
+    );
+    if (slave) {
+      return {
+        check,
+        verdict: 'fail',
+        detail: `dockerd (pid ${facts.pid}) runs in a mount namespace that is a slave of the host's (its ${slave.mountPoint} receives from the host's peer group ${slave.masterGroup} but never sends back): mounts made in containers never reach the host. This is what systemd's MountFlags=slave does`,
+        fix: 'remove MountFlags=slave from docker.service (systemctl edit docker: add [Service] and MountFlags=shared), then systemctl daemon-reload && systemctl restart docker',
+        data: { pid: facts.pid, mount: slave.mountPoint, masterGroup: slave.masterGroup },
+      };
+    }
   }
   if (facts.propagatedMount) {
-    const own = facts.daemonMounts.filter((e) => e.mountPoint === facts.propagatedMount);
-    const top = own.at(-1);
+    const top = facts.daemonMounts.filter((e) => e.mountPoint === facts.propagatedMount).at(-1);
     if (!top || top.sharedGroup === undefined) {
       return {
         check,
@@ -134,7 +156,7 @@ export function checkDaemonNamespace(facts: DaemonNamespaceFacts): CheckResult {
     verdict: 'ok',
     detail: facts.sameNamespace
       ? `dockerd (pid ${facts.pid}) shares this mount namespace${facts.propagatedMount ? ", and the plugin's propagated mount is shared" : ''}`
-      : `dockerd (pid ${facts.pid}) has its own mount namespace, which is not a slave`,
+      : `dockerd (pid ${facts.pid}) has its own mount namespace, which is not a slave of this one`,
   };
 }
 
@@ -216,8 +238,17 @@ export function classifySubmounts(
   mountpoint: string,
   running: RunningRoots,
 ): Submount[] {
+  // Docker's managed-plugin layout shows each mount twice on the host (one peer group, one
+  // copy hidden beneath the other): list each mount once.
+  const seen = new Set<string>();
   return mountsBelow(hostMounts, mountpoint)
     .reverse()
+    .filter((e) => {
+      const key = `${e.mountPoint}\0${e.device}\0${e.root}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    })
     .map((e) => {
       const reason = leakReason(e, running);
       return {

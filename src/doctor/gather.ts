@@ -171,11 +171,14 @@ export async function diagnose(docker: Docker, options: DoctorOptions): Promise<
     Runtimes?: Record<string, { path?: string }>;
     DefaultRuntime?: string;
   };
+  const hostMounts = await readMountinfo();
   results.push(
     checkDaemonNamespace({
       pid: daemonPid,
       sameNamespace,
       daemonMounts,
+      hostMounts,
+      dataRoot: info.DockerRootDir,
       propagatedMount: plugin.plugin
         ? path.join(info.DockerRootDir, 'plugins', plugin.plugin.id, 'propagated-mount')
         : undefined,
@@ -196,7 +199,6 @@ export async function diagnose(docker: Docker, options: DoctorOptions): Promise<
     ),
   );
 
-  const hostMounts = await readMountinfo();
   const running = await runningRoots(docker);
   for (const volume of await listOurVolumes(docker, options.plugin)) {
     results.push(checkVolume(volume.name, volume.mountpoint, hostMounts, running));

@@ -184,6 +184,7 @@ describe('doctor on an engine in a slave mount namespace', () => {
   it('exits non-zero and names MountFlags=slave', async () => {
     const slave = await DockerDaemon.start({
       wrapCommand: ['unshare', '-m', '--propagation', 'slave'],
+      sharedBase: true,
     });
     try {
       const result = await sharedprop(['doctor'], slave.dockerHost);

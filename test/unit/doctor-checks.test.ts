@@ -110,12 +110,28 @@ describe('daemon namespace check', () => {
       pid: 42,
       sameNamespace: false,
       daemonMounts: slaveNs,
+      hostMounts: host,
+      dataRoot: '/var/lib/docker',
       propagatedMount: PROP,
     });
     expect(result.verdict).toBe('fail');
     expect(result.detail).toMatch(/slave of the host's/);
     expect(result.detail).toMatch(/MountFlags=slave/);
     expect(result.fix).toMatch(/systemctl/);
+  });
+
+  it('a namespace of its own that receives nothing from the host is fine', () => {
+    const own = parseMountinfo(`500 400 8:1 / / rw,relatime master:77 - ext4 /dev/sda1 rw
+501 500 8:1 /var/lib/docker/plugins/0123abcd/propagated-mount ${PROP} rw shared:300 - ext4 /dev/sda1 rw`);
+    expect(
+      checkDaemonNamespace({
+        pid: 42,
+        sameNamespace: false,
+        daemonMounts: own,
+        hostMounts: host,
+        propagatedMount: PROP,
+      }).verdict,
+    ).toBe('ok');
   });
 
   it('passes for a dockerd in the host namespace with a shared propagated mount', () => {

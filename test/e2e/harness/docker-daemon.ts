@@ -39,6 +39,11 @@ export interface DaemonOptions {
    * in a slave mount namespace, as systemd's MountFlags=slave makes. It must exec dockerd.
    */
   wrapCommand?: string[];
+  /**
+   * Make the daemon's base directory a shared mount first, as / is on systemd hosts, so that a
+   * daemon in a slave namespace (wrapCommand) really receives from the host's peer group.
+   */
+  sharedBase?: boolean;
 }
 
 /** Where dockerd 20.10 puts managed plugins' sockets (not under --exec-root). */
@@ -96,6 +101,10 @@ export class DockerDaemon {
     try {
       await daemon.prepare();
       daemon.wrapCommand = options.wrapCommand ?? [];
+      if (options.sharedBase) {
+        await execa('mount', ['--bind', base, base]);
+        await execa('mount', ['--make-shared', base]);
+      }
       await daemon.launchFirstWorking(
         options.storageDrivers ?? ['overlay2', 'vfs'],
         options.readyTimeoutMs ?? 60_000,
