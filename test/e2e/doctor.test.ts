@@ -4,22 +4,15 @@
  */
 import { jest } from '@jest/globals';
 import { execa } from 'execa';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DockerDaemon, E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
+import { WITH_RUNTIME, waitForFile } from './harness/containers.js';
 import { REPO_ROOT } from './harness/plugin.js';
 
 jest.setTimeout(300_000);
 
 const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
-const CAN_MOUNT = [
-  '--cap-add',
-  'SYS_ADMIN',
-  '--security-opt',
-  'seccomp=unconfined',
-  '--security-opt',
-  'apparmor=unconfined',
-];
 
 let env: E2eEnvironment;
 beforeAll(async () => {
@@ -34,21 +27,6 @@ function sharedprop(args: string[], dockerHost = env.dockerHost) {
     reject: false,
     timeout: 120_000,
   });
-}
-
-async function waitForFile(file: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (
-      await stat(file).then(
-        () => true,
-        () => false,
-      )
-    )
-      return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${file} did not appear within ${timeoutMs} ms`);
 }
 
 describe('doctor on a healthy engine', () => {
@@ -112,9 +90,7 @@ describe('doctor on a healthy engine', () => {
       'leaker',
       '--network',
       'none',
-      '--runtime',
-      'sharedprop',
-      ...CAN_MOUNT,
+      ...WITH_RUNTIME,
       '-v',
       'leaky:/mnt',
       env.image,
@@ -159,9 +135,7 @@ describe('doctor on a healthy engine', () => {
       'holder',
       '--network',
       'none',
-      '--runtime',
-      'sharedprop',
-      ...CAN_MOUNT,
+      ...WITH_RUNTIME,
       '-v',
       'held:/mnt',
       env.image,

@@ -5,43 +5,18 @@
  */
 import { jest } from '@jest/globals';
 import { execa } from 'execa';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
+import { CAN_MOUNT, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 
 jest.setTimeout(300_000);
-
-/** What a container needs to mount: CAP_SYS_ADMIN, without seccomp/AppArmor vetoes. */
-const CAN_MOUNT = [
-  '--cap-add',
-  'SYS_ADMIN',
-  '--security-opt',
-  'seccomp=unconfined',
-  '--security-opt',
-  'apparmor=unconfined',
-];
-const WITH_RUNTIME = ['--runtime', 'sharedprop', ...CAN_MOUNT];
 
 let env: E2eEnvironment;
 beforeAll(async () => {
   env = await E2eEnvironment.start();
 }, 600_000);
 afterAll(() => env?.stop(), 600_000);
-
-async function waitForFile(file: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (
-      await stat(file).then(
-        () => true,
-        () => false,
-      )
-    )
-      return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${file} did not appear within ${timeoutMs} ms`);
-}
 
 /**
  * Starts container A: it marks its own /etc, bind-mounts it onto /mnt/etc in the volume, says
@@ -145,16 +120,7 @@ describe('Kolla-style network namespaces', () => {
       await waitForFile(path.join(host, 'qrouter-1.id'));
       const routerNs = (await readFile(path.join(host, 'qrouter-1.id'), 'utf8')).trim();
       const out = await env.runOk(
-        [
-          '--cap-add',
-          'SYS_ADMIN',
-          '--security-opt',
-          'seccomp=unconfined',
-          '--security-opt',
-          'apparmor=unconfined',
-          '-v',
-          'netns:/run/netns',
-        ],
+        [...CAN_MOUNT, '-v', 'netns:/run/netns'],
         [
           'sh',
           '-c',
