@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Compiles the OCI runtime wrapper (src/runtime) into one self-contained executable with Bun:
-# no Node and no node_modules needed where it runs. Usage: scripts/build-runtime.sh [OUT]
-# Does nothing when OUT is newer than every file in src/runtime.
+# Builds the OCI runtime wrapper: OUT is the POSIX-sh front (src/runtime/front.sh), and OUT-create
+# the wrapper (src/runtime) compiled into one self-contained executable with Bun: no Node and no
+# node_modules needed where they run. Usage: scripts/build-runtime.sh [OUT]
+# Does nothing when both are newer than every file in src/runtime.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,7 +10,9 @@ out="${1:-build/sharedprop-runtime}"
 bun="${BUN:-$repo/node_modules/@oven/bun-linux-x64-baseline/bin/bun}"
 sources="$repo/src/runtime"
 
-if [[ -e "$out" ]] && [[ -z "$(find "$sources" -type f -newer "$out" -print -quit)" ]]; then
+compiled="$out-create"
+if [[ -e "$out" && -e "$compiled" ]] &&
+  [[ -z "$(find "$sources" -type f \( -newer "$out" -o -newer "$compiled" \) -print -quit)" ]]; then
   exit 0
 fi
 if [[ ! -x "$bun" ]]; then
@@ -29,6 +32,8 @@ trap 'rm -f "$tmp"' EXIT
   --no-compile-autoload-tsconfig --no-compile-autoload-package-json \
   "$sources/main.ts" --outfile "$tmp" >/dev/null
 chmod 0755 "$tmp"
+mv -f "$tmp" "$compiled"
+install -m 0755 "$sources/front.sh" "$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT
-echo "build-runtime: built $out" >&2
+echo "build-runtime: built $out and $compiled" >&2

@@ -18,6 +18,8 @@ import {
 } from './daemon-json.js';
 
 export const BINARY_NAME = 'sharedprop-runtime';
+/** The compiled wrapper that the sh front (BINARY_NAME) hands `create` to; built as BINARY-create. */
+export const COMPANION_SUFFIX = '-create';
 export const BACKUP_SUFFIX = '.sharedprop-backup';
 
 export interface RuntimeTarget {
@@ -188,7 +190,12 @@ export async function installRuntime(
   // Read and check daemon.json first: a file we cannot understand stops us before any change.
   const current = await readDaemonJson(options.daemonJson);
   const edit = addRuntime(current.config, binaryPath);
-  const binaryChanged = await installBinary(options.binary, binaryPath);
+  // The companion first: the front must never be there without the wrapper it hands over to.
+  const companion = `${options.binary}${COMPANION_SUFFIX}`;
+  const companionChanged = (await stat(companion).catch(() => undefined))
+    ? await installBinary(companion, `${binaryPath}${COMPANION_SUFFIX}`)
+    : false;
+  const binaryChanged = (await installBinary(options.binary, binaryPath)) || companionChanged;
   if (!edit.changed) {
     return { binaryPath, binaryChanged, daemonJsonChanged: false, reload: { kind: 'not-needed' } };
   }
@@ -210,5 +217,6 @@ export async function uninstallRuntime(options: RuntimeTarget): Promise<Uninstal
   }
   const binaryRemoved = (await lstat(binaryPath).catch(() => undefined)) !== undefined;
   if (binaryRemoved) await rm(binaryPath, { force: true });
+  await rm(`${binaryPath}${COMPANION_SUFFIX}`, { force: true });
   return { binaryPath, binaryRemoved, daemonJsonChanged: edit.changed, backup, reload };
 }

@@ -41,6 +41,11 @@ const absoluteDirs = (searchPath: string | undefined) =>
 
 export async function findRunc({ env, configured, self, ops }: RuncLookup): Promise<string> {
   const PATH = absoluteDirs(env.PATH);
+  // Started by the sh front (front.sh), which is sharedprop-runtime too: never runc.
+  const front = env.SHAREDPROP_RUNTIME_FRONT;
+  const isSelf = async (found: string) =>
+    (await ops.sameFile(found, self)) ||
+    (front !== undefined && (await ops.sameFile(found, front)));
   const explicit = env.SHAREDPROP_RUNC
     ? { value: env.SHAREDPROP_RUNC, from: 'SHAREDPROP_RUNC' }
     : configured
@@ -52,7 +57,7 @@ export async function findRunc({ env, configured, self, ops }: RuncLookup): Prom
     if (!found) {
       throw new RuncNotFoundError(`${explicit.from} (${explicit.value}) is not an executable file`);
     }
-    if (await ops.sameFile(found, self)) {
+    if (await isSelf(found)) {
       throw new RuncNotFoundError(
         `${explicit.from} (${explicit.value}) is sharedprop-runtime itself, not runc`,
       );
@@ -62,7 +67,7 @@ export async function findRunc({ env, configured, self, ops }: RuncLookup): Prom
 
   for (const dir of [...PATH, ...FALLBACK_DIRS]) {
     const found = ops.which('runc', dir);
-    if (found && !(await ops.sameFile(found, self))) return found;
+    if (found && !(await isSelf(found))) return found;
   }
   throw new RuncNotFoundError(
     `cannot find runc in PATH or ${FALLBACK_DIRS.join(', ')}; set SHAREDPROP_RUNC or "runc" in the configuration file`,
