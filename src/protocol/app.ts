@@ -12,6 +12,14 @@ import { createRequest, describeIssues, mountRequest, nameRequest } from './sche
 export const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.1+json';
 export const BODY_LIMIT = 1024 * 1024;
 
+const READ_ONLY = new Set([
+  '/Plugin.Activate',
+  '/VolumeDriver.Capabilities',
+  '/VolumeDriver.Get',
+  '/VolumeDriver.Path',
+  '/VolumeDriver.List',
+]);
+
 const STATUS: Record<VolumeErrorKind, number> = {
   invalid: 400,
   not_found: 404,
@@ -137,6 +145,9 @@ export function createApp(driver: VolumeDriver, log: Logger, hooks: AppHooks = {
       };
       if (res.statusCode >= 500) log.error('request', entry);
       else if (res.statusCode !== 200) log.warn('request', entry);
+      // dockerd asks Capabilities and Get around every use of a volume: successful questions
+      // are logged at debug, changes (Create, Remove, Mount, Unmount) at info.
+      else if (READ_ONLY.has(req.path)) log.debug('request', entry);
       else log.info('request', entry);
     });
     res.type(CONTENT_TYPE);
