@@ -82,10 +82,11 @@ for arg in "$@"; do
   esac
 done
 
-# A managed plugin's volumes come from .../plugins/<id>/propagated-mount/, a host-process
-# driver's from a path under its data root (by default /var/lib/sharedprop). A spec that names
-# neither holds no sharedprop volume, and runc gets it unread by the wrapper.
-grep -q -F -e /propagated-mount/ -e sharedprop -- "$bundle/config.json" 2>/dev/null
+# A managed plugin's volumes come from .../plugins/<id>/propagated-mount/<name>, a host-process
+# driver's from <data root>/mounts/<name> (by default /var/lib/sharedprop/mounts/; another data
+# root is listed under "roots" in the configuration file, which sends every call to the wrapper).
+# A spec that names neither holds no sharedprop volume, and runc gets it unread by the wrapper.
+grep -q -F -e /propagated-mount/ -e /sharedprop/mounts/ -- "$bundle/config.json" 2>/dev/null
 case $? in
 1) exec "$runc" "$@" ;;
 *)
