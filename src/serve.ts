@@ -16,7 +16,12 @@ export interface ServeOptions {
 export async function serve(options: ServeOptions, log: Logger = createLogger()): Promise<void> {
   const dataRoot = path.resolve(options.dataRoot);
   const mountRoot = path.resolve(options.mountRoot ?? path.join(dataRoot, 'mounts'));
-  const driver = new SharedpropDriver({ dataRoot, mountRoot, logger: log });
+  const driver = new SharedpropDriver({
+    dataRoot,
+    mountRoot,
+    logger: log,
+    bootIdFile: process.env.SHAREDPROP_BOOT_ID_FILE,
+  });
   await driver.start();
 
   let inFlight = 0;

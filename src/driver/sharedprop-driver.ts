@@ -2,7 +2,8 @@
  * The sharedprop volume driver: a directory per volume, kept bind-mounted once at
  * `<mountRoot>/<name>` with shared propagation, with durable per-ID mount counts.
  */
-import { chmod, chown, lstat, mkdir, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import writeFileAtomic from 'write-file-atomic';
 import path from 'node:path';
 import AsyncLock from 'async-lock';
 import type { Logger } from '../log.js';
@@ -25,6 +26,8 @@ import {
 
 /** Marks a directory whose children are sharedprop mount points (read by the runtime wrapper). */
 export const MOUNT_ROOT_MARKER = '.sharedprop-mountroot';
+/** Under the data root: the boot the mount counts belong to. */
+const BOOT_ID_FILE = 'boot-id';
 
 export interface DriverConfig {
   /** Where volume data and state live. */
@@ -33,6 +36,8 @@ export interface DriverConfig {
   mountRoot: string;
   logger: Logger;
   mounts?: MountSystem;
+  /** The kernel's id of this boot: counts from an earlier boot are void (no container survives). */
+  bootIdFile?: string;
 }
 
 export class SharedpropDriver implements VolumeDriver {
@@ -88,7 +93,18 @@ export class SharedpropDriver implements VolumeDriver {
     }
     let restored = 0;
     this.listing = undefined;
-    for (const record of loaded.records) {
+    const boot = await this.bootChange();
+    for (let record of loaded.records) {
+      if (boot.rebooted && totalMounts(record.mounts) > 0) {
+        // The host rebooted: every container that held the volume is gone, and dockerd will not
+        // send the Unmounts. Keeping the counts would refuse Remove for ever.
+        this.log.warn('host rebooted since the last start: mount counts reset', {
+          volume: record.name,
+          mountIds: Object.keys(record.mounts),
+        });
+        record = { ...record, mounts: {} };
+        await this.store.save(record);
+      }
       this.volumes.set(record.name, record);
       const stack = mountsAt(entries, this.mountpoint(record.name));
       if (stack.length === 1 && propagationOf(stack[0] as MountEntry).startsWith('shared'))
@@ -103,6 +119,7 @@ export class SharedpropDriver implements VolumeDriver {
         });
       }
     }
+    await boot.record();
     entries = await this.mounts.read();
     this.hostDataRoot = hostPathOf(entries, this.config.dataRoot);
     this.log.info('driver started', {
@@ -114,6 +131,28 @@ export class SharedpropDriver implements VolumeDriver {
       mountsRestored: restored,
       mountTableSize: entries.length,
     });
+  }
+
+  /** Whether the host rebooted since the boot id was last recorded, and how to record it. */
+  private async bootChange(): Promise<{ rebooted: boolean; record: () => Promise<void> }> {
+    const read = (file: string) =>
+      readFile(file, 'utf8').then(
+        (text) => text.trim(),
+        () => undefined,
+      );
+    const marker = path.join(this.config.dataRoot, BOOT_ID_FILE);
+    const [current, previous] = await Promise.all([
+      read(this.config.bootIdFile ?? '/proc/sys/kernel/random/boot_id'),
+      read(marker),
+    ]);
+    return {
+      rebooted: current !== undefined && previous !== undefined && current !== previous,
+      record: async () => {
+        if (current !== undefined && current !== previous) {
+          await writeFileAtomic(marker, `${current}\n`, { mode: 0o600, fsync: true });
+        }
+      },
+    };
   }
 
   capabilities(): { scope: 'local' } {

@@ -192,6 +192,23 @@ describe('Mount and Unmount', () => {
     expect(await countMountsAt(mp)).toBe(0);
   });
 
+  it('after a host reboot, counts of the earlier boot are void and Remove works', async () => {
+    await driver.ok('/VolumeDriver.Create', { Name: 'rebooted', Opts: {} });
+    await driver.ok('/VolumeDriver.Mount', { Name: 'rebooted', ID: 'gone-with-the-boot' });
+    await driver.stop('SIGKILL');
+    await driver.restart(); // the same boot: the count stays
+    expect((await driver.call('/VolumeDriver.Remove', { Name: 'rebooted' })).status).toBe(409);
+    await driver.stop('SIGKILL');
+    await writeFile(driver.bootIdFile, 'boot-2\n');
+    await driver.restart();
+    const get = (await driver.ok('/VolumeDriver.Get', { Name: 'rebooted' })) as {
+      Volume: { Status: { activeMounts: number } };
+    };
+    expect(get.Volume.Status.activeMounts).toBe(0);
+    await driver.ok('/VolumeDriver.Remove', { Name: 'rebooted' });
+    expect(await driver.log()).toMatch(/host rebooted since the last start: mount counts reset/);
+  });
+
   it('Mount and start-up put back a missing mount point, without duplicating it', async () => {
     await driver.ok('/VolumeDriver.Create', { Name: 'reboot', Opts: {} });
     const mp = mountpointOf('reboot');

@@ -1,7 +1,7 @@
 /** Runs `sharedprop serve` as a real process (as a user would), and talks to it over its socket. */
 import { execa, type ResultPromise } from 'execa';
 import http from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -17,6 +17,8 @@ export class DriverProcess {
   readonly dataRoot: string;
   readonly mountRoot: string;
   readonly logFile: string;
+  /** Stands in for /proc/sys/kernel/random/boot_id: write another id to simulate a reboot. */
+  readonly bootIdFile: string;
   private child?: ResultPromise;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -25,10 +27,12 @@ export class DriverProcess {
     this.dataRoot = path.join(base, 'data');
     this.mountRoot = path.join(base, 'data', 'mounts');
     this.logFile = path.join(base, 'driver.log');
+    this.bootIdFile = path.join(base, 'boot_id');
   }
 
   static async start(): Promise<DriverProcess> {
     const driver = new DriverProcess(await mkdtemp(path.join(tmpdir(), 'sharedprop-it-')));
+    await writeFile(driver.bootIdFile, 'boot-1\n');
     await driver.launch();
     return driver;
   }
@@ -45,7 +49,7 @@ export class DriverProcess {
         stdout: { file: this.logFile, append: true },
         stderr: { file: this.logFile, append: true },
         reject: false,
-        env: { LOG_LEVEL: 'debug' },
+        env: { LOG_LEVEL: 'debug', SHAREDPROP_BOOT_ID_FILE: this.bootIdFile },
       },
     );
     const deadline = Date.now() + 15_000;
