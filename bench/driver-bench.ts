@@ -5,10 +5,10 @@
  * thousands of mounts vanish with it and never touch the host's mount table.
  */
 import { execa, type ResultPromise } from 'execa';
-import http from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PluginClient } from '../test/support/plugin-client.js';
 import { summarize, timed, type Summary } from './stats.js';
 
 export interface DriverBenchOptions {
@@ -33,38 +33,12 @@ export interface DriverBenchResult {
   targets: { name: string; value: number; limit: number; ok: boolean }[];
 }
 
-class Client {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  constructor(private readonly socket: string) {}
-  call(endpoint: string, body: unknown): Promise<{ status: number; body: string }> {
-    const payload = JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.socket,
-          path: endpoint,
-          method: 'POST',
-          agent: this.agent,
-          headers: { 'Content-Length': Buffer.byteLength(payload) },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
-  }
+/** The shared keep-alive client, answers checked but left unparsed (List at 10,000 is 1 MB). */
+class Client extends PluginClient {
   async ok(endpoint: string, body: unknown): Promise<string> {
-    const answer = await this.call(endpoint, body);
-    if (answer.status !== 200) throw new Error(`${endpoint}: ${answer.status} ${answer.body}`);
-    return answer.body;
-  }
-  close() {
-    this.agent.destroy();
+    const answer = await this.request(endpoint, JSON.stringify(body));
+    if (answer.status !== 200) throw new Error(`${endpoint}: ${answer.status} ${answer.text}`);
+    return answer.text;
   }
 }
 
@@ -116,9 +90,11 @@ async function startDriver(
     ],
     { env: { LOG_LEVEL: 'warn' }, stdout: 'ignore', stderr: 'inherit', reject: false },
   );
-  const client = new Client(socket);
+  const client = new Client(socket, 256);
   for (let i = 0; i < 300; i++) {
-    if ((await client.call('/Plugin.Activate', {}).catch(() => ({ status: 0 }))).status === 200) {
+    if (
+      (await client.request('/Plugin.Activate', '{}').catch(() => ({ status: 0 }))).status === 200
+    ) {
       return { child, client, pid: child.pid as number };
     }
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -358,8 +358,3 @@ export function checkContainerMounts(
     return { check, verdict: 'ok' as const, detail: `volume ${volume} is ${propagation}` };
   });
 }
-
-/** True when `path` lies inside any of `dirs`. */
-export function insideAny(path: string, dirs: readonly string[]): boolean {
-  return dirs.some((dir) => isWithin(path, dir));
-}

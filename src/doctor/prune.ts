@@ -17,12 +17,13 @@ export async function pruneLeaks(
 ): Promise<PruneResult[]> {
   const mounts = options.mounts ?? new MountSystem();
   const results: PruneResult[] = [];
-  for (const volume of await listOurVolumes(docker, plugin)) {
-    // Judge afresh for each volume: containers may have started meanwhile.
-    const running = await runningRoots(docker);
-    const leaks = classifySubmounts(await readMountinfo(), volume.mountpoint, running).filter(
-      (s) => s.leaked,
-    );
+  const [volumes, running, table] = await Promise.all([
+    listOurVolumes(docker, plugin),
+    runningRoots(docker),
+    readMountinfo(),
+  ]);
+  for (const volume of volumes) {
+    const leaks = classifySubmounts(table, volume.mountpoint, running).filter((s) => s.leaked);
     if (!options.dryRun) {
       // Deepest first, so that nothing is detached from under another leak.
       for (const leak of [...leaks].reverse())

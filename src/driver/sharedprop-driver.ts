@@ -7,6 +7,7 @@ import writeFileAtomic from 'write-file-atomic';
 import path from 'node:path';
 import AsyncLock from 'async-lock';
 import type { Logger } from '../log.js';
+import { MOUNT_ROOT_MARKER } from '../mount-root-marker.js';
 import { MountSystem } from '../system/mounts.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
 import { isWithin, mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
@@ -24,8 +25,6 @@ import {
   type VolumeOptions,
 } from './validate.js';
 
-/** Marks a directory whose children are sharedprop mount points (read by the runtime wrapper). */
-export const MOUNT_ROOT_MARKER = '.sharedprop-mountroot';
 /** Under the data root: the boot the mount counts belong to. */
 const BOOT_ID_FILE = 'boot-id';
 
@@ -82,7 +81,7 @@ export class SharedpropDriver implements VolumeDriver {
         reason: bad.reason,
       });
     }
-    let entries = await this.mounts.read();
+    const entries = await this.mounts.read();
     for (const leftover of loaded.leftovers) {
       try {
         await deleteTree(leftover, entries);
@@ -92,7 +91,6 @@ export class SharedpropDriver implements VolumeDriver {
       }
     }
     let restored = 0;
-    this.listing = undefined;
     const boot = await this.bootChange();
     for (let record of loaded.records) {
       if (boot.rebooted && totalMounts(record.mounts) > 0) {
@@ -120,7 +118,6 @@ export class SharedpropDriver implements VolumeDriver {
       }
     }
     await boot.record();
-    entries = await this.mounts.read();
     this.hostDataRoot = hostPathOf(entries, this.config.dataRoot);
     this.log.info('driver started', {
       dataRoot: this.config.dataRoot,
@@ -129,7 +126,6 @@ export class SharedpropDriver implements VolumeDriver {
       volumes: this.volumes.size,
       broken: this.broken.size,
       mountsRestored: restored,
-      mountTableSize: entries.length,
     });
   }
 

@@ -2,14 +2,9 @@
  * Which mount sources are sharedprop volumes: a direct child of a directory holding the driver's
  * marker file, or anything below a root listed in the runtime's configuration.
  */
+import { MOUNT_ROOT_MARKER } from '../mount-root-marker.js';
 import { dirname, isAbsolute, join, normalize } from './paths.js';
 import type { SourcePredicate } from './spec.js';
-
-/**
- * The file the driver writes into its mount root (src/driver/sharedprop-driver.ts
- * MOUNT_ROOT_MARKER; repeated here so the wrapper does not pull the driver into its binary).
- */
-export const MOUNT_ROOT_MARKER = '.sharedprop-mountroot';
 
 const trimSlash = (p: string) => (p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p);
 

@@ -153,6 +153,19 @@ it(
 );
 
 it(
+  'puts every mount point back exactly once after a plugin disable and enable',
+  async () => {
+    const pid = await env.pluginPid();
+    await env.dockerOk(['plugin', 'disable', '-f', PLUGIN_NAME]);
+    expect((await env.plugin()).enabled).toBe(false);
+    await env.dockerOk(['plugin', 'enable', PLUGIN_NAME]);
+    await env.waitForPlugin({ notPid: pid });
+    await expectVolumesIntact();
+  },
+  TEST_MS,
+);
+
+it(
   'keeps volumes and data across a dockerd restart',
   async () => {
     const before = await env.pluginPid();

@@ -18,12 +18,8 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseMountinfo, propagationOf } from '../../src/system/mountinfo.js';
-import {
-  countMountsAt,
-  DriverProcess,
-  hostMountinfo,
-  unmountUnder,
-} from '../support/driver-process.js';
+import { unmountEverythingUnder } from '../support/host-mounts.js';
+import { countMountsAt, DriverProcess, hostMountinfo } from '../support/driver-process.js';
 
 jest.setTimeout(120_000);
 
@@ -99,6 +95,21 @@ describe('Create', () => {
   });
 });
 
+describe('a Create that fails half-way', () => {
+  it('leaves nothing behind: no volume directory, no staging or trash, no mount', async () => {
+    // A file where the mount point must go: Create gets as far as publishing the volume's
+    // directory, then cannot mount it.
+    await writeFile(mountpointOf('halfway'), 'not a directory');
+    const answer = await driver.call('/VolumeDriver.Create', { Name: 'halfway', Opts: {} });
+    expect(answer.status).toBe(500);
+    expect(answer.body.Err).toMatch(/EEXIST|ENOTDIR|not a directory/);
+    expect(await readdir(path.join(driver.dataRoot, 'volumes'))).toEqual([]);
+    expect(await countMountsAt(mountpointOf('halfway'))).toBe(0);
+    expect((await driver.call('/VolumeDriver.Get', { Name: 'halfway' })).status).toBe(404);
+    expect(await readFile(mountpointOf('halfway'), 'utf8')).toBe('not a directory');
+  });
+});
+
 describe('propagation between mount namespaces', () => {
   it('a tmpfs mounted in one namespace reaches the host and a slave namespace made beforehand, once', async () => {
     await driver.ok('/VolumeDriver.Create', { Name: 'netns', Opts: {} });
@@ -148,8 +159,7 @@ describe('on a host whose mounts are shared (systemd)', () => {
       expect(copies.map((e) => e.mountPoint)).toEqual([path.join(mp, 'sub')]);
       await driver.ok('/VolumeDriver.Remove', { Name: 'peered' });
     } finally {
-      await unmountUnder(driver.base);
-      await execa('umount', ['-l', driver.base], { reject: false });
+      await unmountEverythingUnder(driver.base);
     }
   });
 });
@@ -314,7 +324,7 @@ describe('Remove', () => {
       ).toEqual([]);
       expect((await driver.call('/VolumeDriver.Get', { Name: 'safe' })).status).toBe(404);
     } finally {
-      await unmountUnder(outside);
+      await unmountEverythingUnder(outside);
       await rm(outside, { recursive: true, force: true });
     }
   });

@@ -1,9 +1,10 @@
 /** Runs `sharedprop serve` as a real process (as a user would), and talks to it over its socket. */
 import { execa, type ResultPromise } from 'execa';
-import http from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { unmountEverythingUnder } from './host-mounts.js';
+import { PluginClient } from './plugin-client.js';
 
 export const CLI = path.resolve('dist/cli.js');
 
@@ -20,7 +21,7 @@ export class DriverProcess {
   /** Stands in for /proc/sys/kernel/random/boot_id: write another id to simulate a reboot. */
   readonly bootIdFile: string;
   private child?: ResultPromise;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private client: PluginClient;
 
   private constructor(readonly base: string) {
     this.socket = path.join(base, 'sp.sock');
@@ -28,6 +29,7 @@ export class DriverProcess {
     this.mountRoot = path.join(base, 'data', 'mounts');
     this.logFile = path.join(base, 'driver.log');
     this.bootIdFile = path.join(base, 'boot_id');
+    this.client = new PluginClient(this.socket);
   }
 
   static async start(): Promise<DriverProcess> {
@@ -73,7 +75,8 @@ export class DriverProcess {
   ): Promise<{ ms: number; exitCode?: number; signal?: string }> {
     const child = this.child;
     if (!child) return { ms: 0 };
-    this.agent.destroy();
+    this.client.close();
+    this.client = new PluginClient(this.socket);
     const started = Date.now();
     child.kill(signal);
     const result = await child;
@@ -89,39 +92,13 @@ export class DriverProcess {
     return readFile(this.logFile, 'utf8').catch(() => '');
   }
 
-  call(endpoint: string, body: unknown, raw?: string): Promise<Answer> {
-    const payload = raw ?? JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.socket,
-          path: endpoint,
-          method: 'POST',
-          agent: this.agent,
-          headers: {
-            'Content-Type': 'application/vnd.docker.plugins.v1.2+json',
-            'Content-Length': Buffer.byteLength(payload),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            try {
-              resolve({
-                status: res.statusCode ?? 0,
-                body: JSON.parse(text) as Record<string, unknown>,
-              });
-            } catch {
-              reject(new Error(`not JSON (${res.statusCode}): ${text}`));
-            }
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+  async call(endpoint: string, body: unknown, raw?: string): Promise<Answer> {
+    const answer = await this.client.request(endpoint, raw ?? JSON.stringify(body));
+    try {
+      return { status: answer.status, body: JSON.parse(answer.text) as Record<string, unknown> };
+    } catch {
+      throw new Error(`not JSON (${answer.status}): ${answer.text}`);
+    }
   }
 
   /** Calls an endpoint and fails the test with the driver's Err when it is not a 200. */
@@ -137,7 +114,7 @@ export class DriverProcess {
   /** Stops the driver, detaches every mount under its directory, and deletes it. */
   async destroy(): Promise<void> {
     if (this.child) await this.stop('SIGKILL');
-    await unmountUnder(this.base);
+    await unmountEverythingUnder(this.base);
     await rm(this.base, { recursive: true, force: true });
   }
 }
@@ -155,16 +132,4 @@ export async function countMountsAt(
   const { parseMountinfo } = await import('../../src/system/mountinfo.js');
   const entries = parseMountinfo((await hostMountinfo(pid)).join('\n'));
   return entries.filter((e) => e.mountPoint === target).length;
-}
-
-export async function unmountUnder(dir: string): Promise<void> {
-  const { parseMountinfo, mountsBelow } = await import('../../src/system/mountinfo.js');
-  for (let pass = 0; pass < 5; pass++) {
-    const entries = parseMountinfo((await hostMountinfo()).join('\n'));
-    const below = mountsBelow(entries, dir);
-    if (below.length === 0) return;
-    for (const entry of below) {
-      await execa('umount', ['-l', entry.mountPoint], { reject: false });
-    }
-  }
 }

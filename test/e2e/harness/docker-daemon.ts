@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { assertPrivateDockerHost, assertRoot } from './guard.js';
-import { unmountEverythingUnder } from './host-mounts.js';
+import { unmountEverythingUnder } from '../../support/host-mounts.js';
 import {
   processTable,
   readProcess,

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { MountEntry } from '../../../src/system/mountinfo.js';
 import { buildBusyboxImage } from './busybox-image.js';
 import { DockerDaemon, type CommandResult, type DaemonOptions } from './docker-daemon.js';
-import { hostMountsAt } from './host-mounts.js';
+import { hostMountsAt } from '../../support/host-mounts.js';
 import {
   REPO_ROOT,
   installPlugin,
@@ -30,7 +30,7 @@ export {
   hostMountsWithin,
   mountTmpfs,
   unmount,
-} from './host-mounts.js';
+} from '../../support/host-mounts.js';
 export { INSTALL_TARGET, PLUGIN_NAME, REPO_ROOT } from './plugin.js';
 
 export class E2eEnvironment {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RuncInvocation } from '../../../src/runtime/argv.js';
 import { logDecision, rewriteBundleSpec } from '../../../src/runtime/create.js';
-import { MOUNT_ROOT_MARKER } from '../../../src/runtime/sources.js';
+import { MOUNT_ROOT_MARKER } from '../../../src/mount-root-marker.js';
 
 const NOW = new Date('2026-11-22T10:00:00.000Z');
 

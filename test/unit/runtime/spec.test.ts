@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseJson, stringifyJson, type JsonObject } from '../../../src/runtime/json.js';
-import { MOUNT_ROOT_MARKER, sharedpropSources } from '../../../src/runtime/sources.js';
+import { MOUNT_ROOT_MARKER } from '../../../src/mount-root-marker.js';
+import { sharedpropSources } from '../../../src/runtime/sources.js';
 import {
   rewriteSpec,
   specChanged,

@@ -6,7 +6,7 @@ import {
   mountsBelow,
   parseMountinfo,
   type MountEntry,
-} from '../../../src/system/mountinfo.js';
+} from '../../src/system/mountinfo.js';
 
 export async function hostMountTable(): Promise<MountEntry[]> {
   return parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
