@@ -42,7 +42,7 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     server.closeAllConnections();
-    // Every change was saved durably when it was answered; nothing is left to flush.
+    // Every change was saved before it was answered; nothing is left to flush.
     log.info('stopped', { unfinished: inFlight });
     log.on('finish', () => process.exit(0));
     log.end();

@@ -72,7 +72,8 @@ export class SharedpropDriver implements VolumeDriver {
       path.join(this.config.mountRoot, MOUNT_ROOT_MARKER),
       JSON.stringify({ dataRoot: this.config.dataRoot }) + '\n',
     );
-    const loaded = await this.store.loadAll();
+    const boot = await this.bootChange();
+    const loaded = await this.store.loadAll({ counts: !boot.rebooted });
     for (const bad of loaded.broken) {
       this.broken.set(bad.name, bad);
       this.log.error('volume state unreadable; volume skipped', {
@@ -90,19 +91,17 @@ export class SharedpropDriver implements VolumeDriver {
         this.log.error('could not remove leftover', { path: leftover, error: String(error) });
       }
     }
+    for (const { name, mountIds } of loaded.voided) {
+      // The host rebooted: every container that held the volume is gone, and dockerd will not
+      // send the Unmounts. Keeping the counts would refuse Remove for ever.
+      this.log.warn('host rebooted since the last start: mount counts reset', {
+        volume: name,
+        mountIds,
+      });
+      await this.store.saveCounts(name, {});
+    }
     let restored = 0;
-    const boot = await this.bootChange();
-    for (let record of loaded.records) {
-      if (boot.rebooted && totalMounts(record.mounts) > 0) {
-        // The host rebooted: every container that held the volume is gone, and dockerd will not
-        // send the Unmounts. Keeping the counts would refuse Remove for ever.
-        this.log.warn('host rebooted since the last start: mount counts reset', {
-          volume: record.name,
-          mountIds: Object.keys(record.mounts),
-        });
-        record = { ...record, mounts: {} };
-        await this.store.save(record);
-      }
+    for (const record of loaded.records) {
       this.volumes.set(record.name, record);
       const stack = mountsAt(entries, this.mountpoint(record.name));
       if (stack.length === 1 && propagationOf(stack[0] as MountEntry).startsWith('shared'))
@@ -187,7 +186,7 @@ export class SharedpropDriver implements VolumeDriver {
       if (options.uid !== undefined || options.gid !== undefined) {
         await chown(data, options.uid ?? -1, options.gid ?? -1);
       }
-      await this.store.save(record, staging, { syncDir: true });
+      await this.store.save(record, staging);
       await this.store.publish(staging, name).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') {
           throw conflict(
@@ -369,9 +368,9 @@ export class SharedpropDriver implements VolumeDriver {
     return this.submountIndex.byVolume;
   }
 
-  /** Saves `next` durably, then makes it the current record. */
+  /** Saves the counts of `next`, then makes it the current record. */
   private async commit(current: VolumeRecord, next: VolumeRecord): Promise<void> {
-    await this.store.save(next);
+    await this.store.saveCounts(next.name, next.mounts);
     if (this.volumes.get(current.name) === current) this.volumes.set(next.name, next);
   }
 

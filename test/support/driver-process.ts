@@ -23,8 +23,12 @@ export class DriverProcess {
   private child?: ResultPromise;
   private client: PluginClient;
 
-  private constructor(readonly base: string) {
-    this.socket = path.join(base, 'sp.sock');
+  private constructor(
+    readonly base: string,
+    socket: string | undefined,
+    private readonly logLevel: string,
+  ) {
+    this.socket = socket ?? path.join(base, 'sp.sock');
     this.dataRoot = path.join(base, 'data');
     this.mountRoot = path.join(base, 'data', 'mounts');
     this.logFile = path.join(base, 'driver.log');
@@ -32,8 +36,13 @@ export class DriverProcess {
     this.client = new PluginClient(this.socket);
   }
 
-  static async start(): Promise<DriverProcess> {
-    const driver = new DriverProcess(await mkdtemp(path.join(tmpdir(), 'sharedprop-it-')));
+  /**
+   * `socket` defaults to one in the driver's own directory; a socket in /run/docker/plugins makes
+   * it a (legacy, v1) plugin that dockerd finds by the socket's name.
+   */
+  static async start(options: { socket?: string; logLevel?: string } = {}): Promise<DriverProcess> {
+    const base = await mkdtemp(path.join(tmpdir(), 'sharedprop-it-'));
+    const driver = new DriverProcess(base, options.socket, options.logLevel ?? 'debug');
     await writeFile(driver.bootIdFile, 'boot-1\n');
     await driver.launch();
     return driver;
@@ -51,7 +60,7 @@ export class DriverProcess {
         stdout: { file: this.logFile, append: true },
         stderr: { file: this.logFile, append: true },
         reject: false,
-        env: { LOG_LEVEL: 'debug', SHAREDPROP_BOOT_ID_FILE: this.bootIdFile },
+        env: { LOG_LEVEL: this.logLevel, SHAREDPROP_BOOT_ID_FILE: this.bootIdFile },
       },
     );
     const deadline = Date.now() + 15_000;
@@ -111,11 +120,12 @@ export class DriverProcess {
     return answer.body;
   }
 
-  /** Stops the driver, detaches every mount under its directory, and deletes it. */
+  /** Stops the driver, detaches every mount under its directory, and deletes it and its socket. */
   async destroy(): Promise<void> {
     if (this.child) await this.stop('SIGKILL');
     await unmountEverythingUnder(this.base);
     await rm(this.base, { recursive: true, force: true });
+    await rm(this.socket, { force: true });
   }
 }
 

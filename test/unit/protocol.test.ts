@@ -1,4 +1,7 @@
+import http from 'node:http';
+import { Writable } from 'node:stream';
 import request from 'supertest';
+import { createLogger } from '../../src/log.js';
 import { createApp, CONTENT_TYPE } from '../../src/protocol/app.js';
 import { VolumeError } from '../../src/driver/errors.js';
 import type { VolumeDriver, VolumeInfo } from '../../src/driver/types.js';
@@ -139,6 +142,81 @@ describe('error mapping', () => {
     expect(JSON.parse(res.text).Err).toMatch(/disk on fire/);
     driver.failWith = undefined;
     expect((await post('/VolumeDriver.Get', { Name: 'v1' })).status).toBe(200);
+  });
+});
+
+describe("the direct path for dockerd's questions", () => {
+  /** The same request through express: a chunked body (no Content-Length) always goes there. */
+  const viaExpress = (app: ReturnType<typeof createApp>, endpoint: string, body: string) =>
+    new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
+      const server = http.createServer(app).listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: endpoint });
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => {
+            server.close();
+            resolve({ status: res.statusCode!, type: res.headers['content-type']!, text });
+          });
+        });
+        req.on('error', reject);
+        req.write(body.slice(0, 3));
+        req.end(body.slice(3));
+      });
+    });
+
+  it.each([
+    ['/VolumeDriver.Get', '{"Name":"v1"}'],
+    ['/VolumeDriver.Path', '{"Name":"v1"}'],
+    ['/VolumeDriver.Capabilities', '{}'],
+    ['/VolumeDriver.Get', '{"Name": 5}'],
+    ['/VolumeDriver.Get', '{"Name": "v1"'],
+  ])('%s %s answers exactly as the express path does', async (endpoint, body) => {
+    const driver = new FakeDriver();
+    const app = createApp(driver, silentLogger());
+    const direct = await request(app).post(endpoint).send(body);
+    const routed = await viaExpress(app, endpoint, body);
+    expect(direct.status).toBe(routed.status);
+    expect(direct.headers['content-type']).toBe(routed.type);
+    expect(direct.text).toBe(routed.text);
+  });
+
+  it('maps driver errors and logs each request once', async () => {
+    const driver = new FakeDriver();
+    driver.failWith = new VolumeError('not_found', 'volume "v1" not found');
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const inFlight: number[] = [];
+    const app = createApp(driver, createLogger({ level: 'debug', stream }), {
+      onRequest: (delta) => inFlight.push(delta),
+    });
+    const res = await request(app).post('/VolumeDriver.Get').send('{"Name":"v1"}');
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.text)).toEqual({ Err: 'volume "v1" not found' });
+    driver.failWith = undefined;
+    await request(app).post('/VolumeDriver.Capabilities').send('');
+    await new Promise((resolve) => setImmediate(resolve));
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        endpoint: '/VolumeDriver.Get',
+        volume: 'v1',
+        status: 404,
+      }),
+      expect.objectContaining({
+        level: 'debug',
+        endpoint: '/VolumeDriver.Capabilities',
+        status: 200,
+      }),
+    ]);
+    expect(inFlight).toEqual([1, -1, 1, -1]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseRecord, VolumeStore, type VolumeRecord } from '../../src/state/volume-store.js';
@@ -26,28 +26,73 @@ describe('volume state on disk', () => {
     await mkdir(path.join(staging, '_data'));
     await store.save(r, staging);
     await store.publish(staging, r.name);
+    if (Object.keys(r.mounts).length > 0) await store.saveCounts(r.name, r.mounts);
   }
+
+  const byName = <T extends { name: string }>(items: T[]) =>
+    [...items].sort((a, b) => a.name.localeCompare(b.name));
 
   it('saves with mode 0600 and loads back what it saved', async () => {
     await publish(record('alpha', { c1: 2 }));
     await publish(record('beta'));
-    const st = await stat(store.stateFile('alpha'));
-    expect(st.mode & 0o777).toBe(0o600);
+    for (const file of [store.stateFile('alpha'), store.countsFile('alpha')]) {
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+    }
     const loaded = await store.loadAll();
     expect(loaded.broken).toEqual([]);
-    expect(loaded.records.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
-      record('alpha', { c1: 2 }),
-      record('beta'),
-    ]);
+    expect(byName(loaded.records)).toEqual([record('alpha', { c1: 2 }), record('beta')]);
   });
 
-  it('overwrites atomically: the file is always whole', async () => {
+  it('keeps what a volume is apart from its counts, which each save replaces whole', async () => {
     await publish(record('alpha'));
-    await Promise.all(
-      Array.from({ length: 20 }, (_, i) => store.save(record('alpha', { [`id${i}`]: i + 1 }))),
+    const definition = await readFile(store.stateFile('alpha'), 'utf8');
+    for (let i = 1; i <= 20; i++) {
+      await store.saveCounts('alpha', { [`id${i}`]: i });
+      const saved = JSON.parse(await readFile(store.countsFile('alpha'), 'utf8')) as unknown;
+      expect(saved).toEqual({ version: 1, mounts: { [`id${i}`]: i } });
+    }
+    expect(await readFile(store.stateFile('alpha'), 'utf8')).toBe(definition);
+    expect(JSON.parse(definition)).not.toHaveProperty('mounts');
+    expect(await readdir(store.volumeDir('alpha'))).toEqual(
+      expect.not.arrayContaining([expect.stringMatching(/tmp/)]),
     );
-    const text = await readFile(store.stateFile('alpha'), 'utf8');
-    expect(() => parseRecord(text)).not.toThrow();
+  });
+
+  it('ignores the temp file of a save that was killed, and the next save replaces it', async () => {
+    await publish(record('alpha', { a: 1 }));
+    await writeFile(`${store.countsFile('alpha')}.tmp`, '{"version":1,"mou');
+    expect((await store.loadAll()).records).toEqual([record('alpha', { a: 1 })]);
+    await store.saveCounts('alpha', { b: 2 });
+    expect((await store.loadAll()).records).toEqual([record('alpha', { b: 2 })]);
+    expect(await readdir(store.volumeDir('alpha'))).not.toContain('mounts.json.tmp');
+  });
+
+  it('reads the counts of a version 1 file, until a counts file exists', async () => {
+    await publish(record('old'));
+    const { name, createdAt, options } = record('old');
+    const v1 = { version: 1, name, createdAt, options, mounts: { c: 1 } };
+    await writeFile(store.stateFile('old'), JSON.stringify(v1));
+    expect((await store.loadAll()).records).toEqual([record('old', { c: 1 })]);
+    await store.saveCounts('old', {});
+    expect((await store.loadAll()).records).toEqual([record('old')]);
+  });
+
+  it('after a reboot, reports counts as void instead of reading them, torn or not', async () => {
+    await publish(record('held', { c1: 1, c2: 2 }));
+    await publish(record('torn', { c: 1 }));
+    await publish(record('idle'));
+    await writeFile(store.countsFile('torn'), '{"version":1,"mo');
+    const sameBoot = await store.loadAll();
+    expect(sameBoot.broken).toEqual([
+      expect.objectContaining({ name: 'torn', file: store.countsFile('torn') }),
+    ]);
+    const rebooted = await store.loadAll({ counts: false });
+    expect(rebooted.broken).toEqual([]);
+    expect(byName(rebooted.records)).toEqual([record('held'), record('idle'), record('torn')]);
+    expect(byName(rebooted.voided)).toEqual([
+      { name: 'held', mountIds: ['c1', 'c2'] },
+      { name: 'torn', mountIds: ['(unreadable)'] },
+    ]);
   });
 
   it('reports a garbled or torn file and still loads the others', async () => {

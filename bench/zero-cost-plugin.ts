@@ -1,0 +1,39 @@
+/**
+ * Installs bench/zero-cost-driver.mjs as a managed plugin: sharedprop's own plugin rootfs (the
+ * same Node) with the zero-cost driver as entrypoint, so the two differ only in the driver.
+ */
+import { execa } from 'execa';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { DockerDaemon } from '../test/e2e/harness/docker-daemon.js';
+import { REPO_ROOT } from '../test/e2e/harness/plugin.js';
+
+export async function installZeroCostPlugin(daemon: DockerDaemon, name: string): Promise<void> {
+  const built = path.join(REPO_ROOT, 'build', 'plugin');
+  const dir = path.join(daemon.base, 'zero-cost-plugin');
+  const rootfs = path.join(dir, 'rootfs');
+  await mkdir(dir);
+  // Hard links: `docker plugin create` copies the tree, and nothing here writes to a linked file.
+  await execa('cp', ['-al', path.join(built, 'rootfs'), rootfs]);
+  await copyFile(
+    path.join(REPO_ROOT, 'bench', 'zero-cost-driver.mjs'),
+    path.join(rootfs, 'zero-cost-driver.mjs'),
+  );
+  const config = JSON.parse(await readFile(path.join(built, 'config.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  const socket = (config.interface as { socket: string }).socket;
+  await writeFile(
+    path.join(dir, 'config.json'),
+    JSON.stringify({
+      ...config,
+      description: 'sharedprop bench: a volume driver that does nothing',
+      entrypoint: ['/usr/local/bin/node', '/zero-cost-driver.mjs', `/run/docker/plugins/${socket}`],
+      mounts: [],
+      env: [],
+    }),
+  );
+  await daemon.dockerOk(['plugin', 'create', name, dir], { timeoutMs: 120_000 });
+  await daemon.dockerOk(['plugin', 'enable', name]);
+}
