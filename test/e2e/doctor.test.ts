@@ -128,21 +128,15 @@ describe('doctor on a healthy engine', () => {
   it('prune never touches a submount that a running container holds', async () => {
     await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'held']);
     const host = await env.volumeHostPath('held');
-    await env.dockerOk([
-      'run',
-      '-d',
-      '--name',
+    await env.startContainer(
       'holder',
-      '--network',
-      'none',
-      ...WITH_RUNTIME,
-      '-v',
-      'held:/mnt',
-      env.image,
-      'sh',
-      '-c',
-      'mkdir -p /mnt/etc && mount --bind /etc /mnt/etc && touch /mnt/ready && sleep 3600',
-    ]);
+      [...WITH_RUNTIME, '-v', 'held:/mnt'],
+      [
+        'sh',
+        '-c',
+        'mkdir -p /mnt/etc && mount --bind /etc /mnt/etc && touch /mnt/ready && sleep 3600',
+      ],
+    );
     try {
       await waitForFile(path.join(host, 'ready'));
       const pruned = await sharedprop(['prune']);

@@ -23,22 +23,16 @@ afterAll(() => env?.stop(), 600_000);
  * so with /mnt/ready, and unmounts when /mnt/done appears (or stays, when `leak`).
  */
 async function startMounter(name: string, volume: string, runtime: string[], marker: string) {
-  await env.dockerOk([
-    'run',
-    '-d',
-    '--name',
+  await env.startContainer(
     name,
-    '--network',
-    'none',
-    ...runtime,
-    '-v',
-    `${volume}:/mnt`,
-    env.image,
-    'sh',
-    '-c',
-    `echo ${marker} > /etc/sharedprop-marker && mkdir -p /mnt/etc && mount --bind /etc /mnt/etc && touch /mnt/ready && ` +
-      'while [ ! -e /mnt/done ]; do sleep 0.1; done; umount /mnt/etc; rm -f /mnt/ready /mnt/done',
-  ]);
+    [...runtime, '-v', `${volume}:/mnt`],
+    [
+      'sh',
+      '-c',
+      `echo ${marker} > /etc/sharedprop-marker && mkdir -p /mnt/etc && mount --bind /etc /mnt/etc && touch /mnt/ready && ` +
+        'while [ ! -e /mnt/done ]; do sleep 0.1; done; umount /mnt/etc; rm -f /mnt/ready /mnt/done',
+    ],
+  );
 }
 
 async function finishMounter(name: string, host: string): Promise<void> {
@@ -99,23 +93,17 @@ describe('Kolla-style network namespaces', () => {
   it('"l3" makes /run/netns/qrouter-1; "dhcp" enters it and is in another namespace than its own', async () => {
     await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'netns']);
     const host = await env.volumeHostPath('netns');
-    await env.dockerOk([
-      'run',
-      '-d',
-      '--name',
+    await env.startContainer(
       'l3',
-      '--network',
-      'none',
-      ...WITH_RUNTIME,
-      '-v',
-      'netns:/run/netns',
-      env.image,
-      'sh',
-      '-c',
-      'unshare -n sleep 3600 & child=$!; sleep 0.5; touch /run/netns/qrouter-1 && ' +
-        'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
-        'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
-    ]);
+      [...WITH_RUNTIME, '-v', 'netns:/run/netns'],
+      [
+        'sh',
+        '-c',
+        'unshare -n sleep 3600 & child=$!; sleep 0.5; touch /run/netns/qrouter-1 && ' +
+          'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
+          'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
+      ],
+    );
     try {
       await waitForFile(path.join(host, 'qrouter-1.id'));
       const routerNs = (await readFile(path.join(host, 'qrouter-1.id'), 'utf8')).trim();

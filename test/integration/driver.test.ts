@@ -246,6 +246,12 @@ describe('Mount and Unmount', () => {
     const withVolumes = (await hostMountinfo()).length;
     expect(withVolumes).toBe(start + 20);
 
+    const activeMounts = async (Name: string) => {
+      const get = (await driver.ok('/VolumeDriver.Get', { Name })) as {
+        Volume: { Status: { activeMounts: number } };
+      };
+      return get.Volume.Status.activeMounts;
+    };
     const calls = Array.from({ length: 200 }, (_, i) => ({
       Name: names[i % 20]!,
       ID: `c${i % 3}`,
@@ -253,10 +259,7 @@ describe('Mount and Unmount', () => {
     const mounted = await Promise.all(calls.map((c) => driver.call('/VolumeDriver.Mount', c)));
     expect(mounted.every((a) => a.status === 200)).toBe(true);
     for (const Name of names) {
-      const get = (await driver.ok('/VolumeDriver.Get', { Name })) as {
-        Volume: { Status: { activeMounts: number } };
-      };
-      expect(get.Volume.Status.activeMounts).toBe(10);
+      expect(await activeMounts(Name)).toBe(10);
     }
     // Unmounts and more Mounts interleaved: 100 unmounts while 100 mounts run.
     const mixed = await Promise.all([
@@ -267,10 +270,7 @@ describe('Mount and Unmount', () => {
     const unmounted = await Promise.all(calls.map((c) => driver.call('/VolumeDriver.Unmount', c)));
     expect(unmounted.every((a) => a.status === 200)).toBe(true);
     for (const Name of names) {
-      const get = (await driver.ok('/VolumeDriver.Get', { Name })) as {
-        Volume: { Status: { activeMounts: number } };
-      };
-      expect(get.Volume.Status.activeMounts).toBe(0);
+      expect(await activeMounts(Name)).toBe(0);
     }
     expect((await hostMountinfo()).length).toBe(withVolumes);
     await Promise.all(names.map((Name) => driver.ok('/VolumeDriver.Remove', { Name })));

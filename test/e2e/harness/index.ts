@@ -94,9 +94,12 @@ export class E2eEnvironment {
     return result.stdout;
   }
 
-  /** Starts a long-running container (`sleep`), detached; returns its name. */
-  async startContainer(name: string, args: string[]): Promise<string> {
-    const command = ['sleep', '3600'];
+  /** Starts a container detached (by default one that sleeps for an hour); returns its name. */
+  async startContainer(
+    name: string,
+    args: string[],
+    command: string[] = ['sleep', '3600'],
+  ): Promise<string> {
     await this.dockerOk([
       'run',
       '-d',
