@@ -2,7 +2,8 @@
 # Assembles the sharedprop managed plugin with no container registry:
 #   OUTDIR/config.json   the manifest (a copy of the top-level config.json)
 #   OUTDIR/rootfs/       Node 24 LTS (official binary, from npm), dist/, production dependencies,
-#                        the glibc libraries Node links against, static busybox (sh, mount, umount)
+#                        the glibc libraries Node links against, static busybox (sh, mount, umount),
+#                        util-linux flock (the data root's lock; it needs only libc, which Node brings)
 # `docker plugin create NAME OUTDIR` turns the result into a plugin (scripts/install-plugin.sh).
 #
 # Needs: npm, tar, strip (binutils), ldd, a static busybox (busybox-static), flock, sha256sum.
@@ -31,6 +32,7 @@ out="$(realpath -m "$1")"
 cache="$(realpath -m "${SHAREDPROP_BUILD_CACHE:-$repo/build/cache}")"
 epoch="${SOURCE_DATE_EPOCH:-315532800}"
 busybox="$(command -v "${BUSYBOX:-busybox}" || true)"
+flock_bin="$(command -v flock || true)"
 
 for tool in npm node tar strip ldd flock sha256sum realpath; do
   command -v "$tool" >/dev/null || die "'$tool' is required (strip: apt-get install binutils)"
@@ -77,7 +79,7 @@ inputs_hash() {
     echo "node $NODE_VERSION $NODE_INTEGRITY epoch $epoch"
     (cd "$repo" && sha256sum plugin/build.sh config.json package.json package-lock.json)
     (cd "$repo" && find dist -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
-    sha256sum "$busybox" "$node_bin"
+    sha256sum "$busybox" "$node_bin" "$flock_bin"
     for lib in "${libs[@]}"; do echo "$lib $(sha256sum <"$(realpath "$lib")")"; done
   } | sha256sum | cut -d' ' -f1
 }
@@ -140,6 +142,8 @@ done
 
 install -m 0755 "$busybox" "$root/bin/busybox"
 for applet in sh mount umount; do ln -s busybox "$root/bin/$applet"; done
+# busybox has no flock applet here; util-linux's links against libc only (copied above for Node).
+install -m 0755 "$flock_bin" "$root/usr/local/bin/flock"
 ln -s /proc/self/mounts "$root/etc/mtab"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { createLogger, type Logger } from './log.js';
 import { SharedpropDriver } from './driver/sharedprop-driver.js';
 import { createApp } from './protocol/app.js';
-import { listenUnix } from './protocol/unix-server.js';
+import { assertSocketFree, listenUnix } from './protocol/unix-server.js';
+import { lockDataRoot } from './state/data-root-lock.js';
 
 export interface ServeOptions {
   socket: string;
@@ -13,9 +14,16 @@ export interface ServeOptions {
   shutdownGraceMs?: number;
 }
 
+/**
+ * Start-up order matters: a second instance must find out that it is one before it changes
+ * anything. So: the socket, then the data root's lock, then recovery, then listening; leftovers
+ * are deleted last, in the background, because dockerd waits for the socket.
+ */
 export async function serve(options: ServeOptions, log: Logger = createLogger()): Promise<void> {
   const dataRoot = path.resolve(options.dataRoot);
   const mountRoot = path.resolve(options.mountRoot ?? path.join(dataRoot, 'mounts'));
+  await assertSocketFree(options.socket);
+  await lockDataRoot(dataRoot);
   const driver = new SharedpropDriver({
     dataRoot,
     mountRoot,
@@ -28,6 +36,7 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
   const app = createApp(driver, log, { onRequest: (delta) => (inFlight += delta) });
   const server = await listenUnix(app, options.socket);
   log.info('serving the VolumeDriver protocol', { socket: options.socket, pid: process.pid });
+  void driver.deleteLeftovers();
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -42,7 +51,10 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     server.closeAllConnections();
-    // Every change was saved before it was answered; nothing is left to flush.
+    const unsaved = driver.unsavedCounts();
+    if (unsaved.length > 0) {
+      log.error('stopping with mount counts that could not be saved', { volumes: unsaved });
+    }
     log.info('stopped', { unfinished: inFlight });
     log.on('finish', () => process.exit(0));
     log.end();

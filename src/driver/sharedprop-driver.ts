@@ -1,32 +1,46 @@
 /**
  * The sharedprop volume driver: a directory per volume, kept bind-mounted once at
- * `<mountRoot>/<name>` with shared propagation, with durable per-ID mount counts.
+ * `<mountRoot>/<name>` with shared propagation, with per-ID mount counts that outlive the driver.
+ * It coordinates the store (what volumes exist, durably) and the mount system (the kernel's mount
+ * table); it knows nothing about HTTP.
+ *
+ * Data safety, in order of what it protects:
+ * - Remove takes the volume out of the store first (one rename: the step that fails on a
+ *   read-only root); a failure after it puts the volume back as it was. Deletion runs through a
+ *   helper that the kernel keeps from following symlinks or crossing mounts (safe-delete.ts).
+ * - The caller holds the data root's lock (one driver per data root).
+ * - Counts live in Maps; a count that cannot be saved is kept in memory and saved later.
  */
-import { chmod, chown, lstat, mkdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
-import writeFileAtomic from 'write-file-atomic';
+import { chmod, chown, lstat, mkdir, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import AsyncLock from 'async-lock';
 import type { Logger } from '../log.js';
 import { MOUNT_ROOT_MARKER } from '../mount-root-marker.js';
-import { MountSystem } from '../system/mounts.js';
-import { MountSnapshot } from '../system/mount-snapshot.js';
-import { isWithin, mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
-import { assertNoMountsWithin, deleteTree, MountBoundaryError } from '../system/safe-delete.js';
-import { VolumeStore, type BrokenVolume, type VolumeRecord } from '../state/volume-store.js';
-import { conflict, notFound, VolumeError } from './errors.js';
-import { addMount, removeMount, totalMounts } from './refcount.js';
-import type { VolumeDriver, VolumeInfo } from './types.js';
+import { conflict, notFound, unavailable, VolumeError } from '../model/errors.js';
+import {
+  addMount,
+  countsToObject,
+  removeMount,
+  totalMounts,
+  type MountCounts,
+} from '../model/counts.js';
+import { validateDerivedPaths, validateMountId, validateName, shownName } from '../model/names.js';
 import {
   describeOptions,
   parseOptions,
   sameOptions,
-  validateMountId,
-  validateName,
+  type RawOptions,
   type VolumeOptions,
-} from './validate.js';
-
-/** Under the data root: the boot the mount counts belong to. */
-const BOOT_ID_FILE = 'boot-id';
+} from '../model/options.js';
+import type { VolumeRecord } from '../model/record.js';
+import { MountSystem } from '../system/mounts.js';
+import { MountSnapshot } from '../system/mount-snapshot.js';
+import { isWithin, mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
+import { assertNoMountsWithin, deleteTree, MountBoundaryError } from '../system/safe-delete.js';
+import { VolumeStore, type BrokenVolume } from '../state/volume-store.js';
+import { CountsWriter } from './counts-writer.js';
+import { crashPoint } from './crash-points.js';
+import type { VolumeDriver, VolumeInfo } from './types.js';
 
 export interface DriverConfig {
   /** Where volume data and state live. */
@@ -37,6 +51,8 @@ export interface DriverConfig {
   mounts?: MountSystem;
   /** The kernel's id of this boot: counts from an earlier boot are void (no container survives). */
   bootIdFile?: string;
+  /** How old the mount table behind Get's Status may be (ms); the README states the bound. */
+  statusMaxAgeMs?: number;
 }
 
 export class SharedpropDriver implements VolumeDriver {
@@ -47,8 +63,12 @@ export class SharedpropDriver implements VolumeDriver {
   private readonly broken = new Map<string, BrokenVolume>();
   private readonly lock = new AsyncLock({ maxPending: Number.MAX_SAFE_INTEGER });
   private readonly snapshot: MountSnapshot;
+  private readonly counts: CountsWriter;
   private listing?: readonly VolumeInfo[];
   private submountIndex?: { entries: MountEntry[]; byVolume: Map<string, MountEntry[]> };
+  /** Leftovers of interrupted or failed deletions, deleted in the background. */
+  private leftovers = new Set<string>();
+  private readOnly = false;
   /** The data root as the host sees it (differs inside the managed plugin). */
   private hostDataRoot: string;
 
@@ -56,7 +76,17 @@ export class SharedpropDriver implements VolumeDriver {
     this.store = new VolumeStore(config.dataRoot);
     this.mounts = config.mounts ?? new MountSystem();
     this.log = config.logger;
-    this.snapshot = new MountSnapshot({ read: () => this.mounts.readAbout(config.mountRoot) });
+    this.snapshot = new MountSnapshot(
+      { read: () => this.mounts.readAbout(config.mountRoot) },
+      config.statusMaxAgeMs ?? 1_000,
+    );
+    this.counts = new CountsWriter(
+      {
+        saveNow: (name) => this.saveCounts(name),
+        saveLater: (name) => this.exclusive(name, () => this.saveCounts(name)),
+      },
+      this.log,
+    );
     this.hostDataRoot = config.dataRoot;
   }
 
@@ -64,15 +94,32 @@ export class SharedpropDriver implements VolumeDriver {
     return path.join(this.config.mountRoot, name);
   }
 
-  /** Loads state, finishes interrupted work, and puts back every volume's mount point once. */
+  /**
+   * Loads state, voids counts of an earlier boot, and puts back every volume's mount point once.
+   * The caller holds the data root's lock. Leftovers are only collected here: deleting them can
+   * take long, so `deleteLeftovers()` runs after the socket listens.
+   */
   async start(): Promise<void> {
     await this.store.init();
+    this.readOnly = !(await this.store.writable());
+    if (this.readOnly) {
+      this.log.warn(
+        'the data root is read-only: serving read-only (Create and Remove are refused; Mount and Unmount count in memory)',
+        {
+          dataRoot: this.config.dataRoot,
+        },
+      );
+    }
     await mkdir(this.config.mountRoot, { recursive: true, mode: 0o755 });
     await writeFile(
       path.join(this.config.mountRoot, MOUNT_ROOT_MARKER),
       JSON.stringify({ dataRoot: this.config.dataRoot }) + '\n',
+    ).catch((error: unknown) =>
+      this.log.warn('could not write the mount-root marker', { error: String(error) }),
     );
-    const boot = await this.bootChange();
+    const boot = await this.store.bootChange(
+      this.config.bootIdFile ?? '/proc/sys/kernel/random/boot_id',
+    );
     const loaded = await this.store.loadAll({ counts: !boot.rebooted });
     for (const bad of loaded.broken) {
       this.broken.set(bad.name, bad);
@@ -82,15 +129,8 @@ export class SharedpropDriver implements VolumeDriver {
         reason: bad.reason,
       });
     }
-    const entries = await this.mounts.read();
-    for (const leftover of loaded.leftovers) {
-      try {
-        await deleteTree(leftover, entries);
-        this.log.info('removed leftover of an interrupted operation', { path: leftover });
-      } catch (error) {
-        this.log.error('could not remove leftover', { path: leftover, error: String(error) });
-      }
-    }
+    this.leftovers = new Set(loaded.leftovers);
+    for (const record of loaded.records) this.volumes.set(record.name, record);
     for (const { name, mountIds } of loaded.voided) {
       // The host rebooted: every container that held the volume is gone, and dockerd will not
       // send the Unmounts. Keeping the counts would refuse Remove for ever.
@@ -98,11 +138,12 @@ export class SharedpropDriver implements VolumeDriver {
         volume: name,
         mountIds,
       });
-      await this.store.saveCounts(name, {});
+      await this.counts.write(name);
     }
+    const entries = await this.mounts.read();
+    await this.detachOrphans(entries);
     let restored = 0;
     for (const record of loaded.records) {
-      this.volumes.set(record.name, record);
       const stack = mountsAt(entries, this.mountpoint(record.name));
       if (stack.length === 1 && propagationOf(stack[0] as MountEntry).startsWith('shared'))
         continue;
@@ -116,7 +157,13 @@ export class SharedpropDriver implements VolumeDriver {
         });
       }
     }
-    await boot.record();
+    if (!this.readOnly) {
+      await boot
+        .record()
+        .catch((error: unknown) =>
+          this.log.warn('could not record the boot id', { error: String(error) }),
+        );
+    }
     this.hostDataRoot = hostPathOf(entries, this.config.dataRoot);
     this.log.info('driver started', {
       dataRoot: this.config.dataRoot,
@@ -125,37 +172,59 @@ export class SharedpropDriver implements VolumeDriver {
       volumes: this.volumes.size,
       broken: this.broken.size,
       mountsRestored: restored,
+      leftovers: this.leftovers.size,
+      readOnly: this.readOnly,
     });
   }
 
-  /** Whether the host rebooted since the boot id was last recorded, and how to record it. */
-  private async bootChange(): Promise<{ rebooted: boolean; record: () => Promise<void> }> {
-    const read = (file: string) =>
-      readFile(file, 'utf8').then(
-        (text) => text.trim(),
-        () => undefined,
-      );
-    const marker = path.join(this.config.dataRoot, BOOT_ID_FILE);
-    const [current, previous] = await Promise.all([
-      read(this.config.bootIdFile ?? '/proc/sys/kernel/random/boot_id'),
-      read(marker),
-    ]);
-    return {
-      rebooted: current !== undefined && previous !== undefined && current !== previous,
-      record: async () => {
-        if (current !== undefined && current !== previous) {
-          await writeFileAtomic(marker, `${current}\n`, { mode: 0o600, fsync: true });
-        }
-      },
-    };
+  /**
+   * Mount points under the mount root that belong to no volume (a Remove killed after it took the
+   * volume out of the store) are detached: the mount root is this driver's alone.
+   */
+  private async detachOrphans(entries: readonly MountEntry[]): Promise<void> {
+    const root = this.config.mountRoot;
+    const orphans = new Set<string>();
+    for (const entry of entries) {
+      if (!isWithin(entry.mountPoint, root) || entry.mountPoint === root) continue;
+      const name = entry.mountPoint.slice(root.length + 1).split('/')[0] as string;
+      if (!this.volumes.has(name) && !this.broken.has(name)) orphans.add(name);
+    }
+    for (const name of orphans) {
+      const report = await this.mounts.detachAll(this.mountpoint(name), { includeSelf: true });
+      await rmdir(this.mountpoint(name)).catch(() => undefined);
+      this.log.warn('detached the mount point of a volume that no longer exists', {
+        volume: name,
+        detached: report.detached,
+      });
+    }
+  }
+
+  /** Deletes what interrupted Creates and Removes left behind; safe to run while serving. */
+  async deleteLeftovers(): Promise<void> {
+    if (this.readOnly) return;
+    for (const leftover of [...this.leftovers]) {
+      try {
+        // Whatever is still mounted in a leftover was left by a Remove that was detaching it.
+        await this.mounts.detachAll(leftover, { includeSelf: false });
+        await deleteTree(leftover, await this.mounts.readAbout(leftover));
+        this.leftovers.delete(leftover);
+        this.log.info('removed leftover of an interrupted operation', { path: leftover });
+      } catch (error) {
+        this.log.error('could not remove leftover; it is kept and tried again at the next start', {
+          path: leftover,
+          error: String(error),
+        });
+      }
+    }
   }
 
   capabilities(): { scope: 'local' } {
     return { scope: 'local' };
   }
 
-  async create(name: string, rawOptions: Record<string, string>): Promise<void> {
+  async create(name: string, rawOptions: RawOptions): Promise<void> {
     validateName(name);
+    validateDerivedPaths(name, [...this.store.derivedPaths(name), this.mountpoint(name)]);
     const options = parseOptions(name, rawOptions);
     await this.exclusive(name, async () => {
       this.assertNotBroken(name);
@@ -166,6 +235,7 @@ export class SharedpropDriver implements VolumeDriver {
           `volume ${JSON.stringify(name)} already exists with different options (${describeOptions(existing.options)})`,
         );
       }
+      this.assertWritable(name, 'created');
       await this.createNew(name, options);
     });
   }
@@ -175,11 +245,12 @@ export class SharedpropDriver implements VolumeDriver {
       name,
       createdAt: new Date().toISOString(),
       options,
-      mounts: {},
+      mounts: new Map(),
     };
-    const staging = await this.store.makeStaging(name);
+    let staging: string | undefined;
     let published = false;
     try {
+      staging = await this.store.makeStaging();
       const data = path.join(staging, '_data');
       await mkdir(data);
       await chmod(data, options.mode ?? 0o755);
@@ -187,30 +258,35 @@ export class SharedpropDriver implements VolumeDriver {
         await chown(data, options.uid ?? -1, options.gid ?? -1);
       }
       await this.store.save(record, staging);
+      crashPoint('create:staged');
       await this.store.publish(staging, name).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') {
           throw conflict(
-            `volume ${JSON.stringify(name)}: ${this.store.volumeDir(name)} exists but holds no volume state; move it away first`,
+            `volume ${JSON.stringify(name)}: the data root holds a directory of that name that is no volume; move volumes/${name} away first`,
           );
         }
         throw error;
       });
       published = true;
+      crashPoint('create:published');
       await this.ensureMounted(record);
       this.volumes.set(name, record);
       this.listing = undefined;
+      crashPoint('create:mounted');
       this.log.info('volume created', { volume: name, options: describeOptions(options) });
     } catch (error) {
-      await this.undoCreate(name, published ? this.store.volumeDir(name) : staging);
-      throw error;
+      if (staging) await this.undoCreate(name, published ? undefined : staging);
+      throw storageError(error, `volume ${JSON.stringify(name)} not created`);
     }
   }
 
-  private async undoCreate(name: string, dir: string): Promise<void> {
+  /** Takes back a failed Create: its mount point, and its files (published or still staged). */
+  private async undoCreate(name: string, staging: string | undefined): Promise<void> {
     try {
       await this.mounts.detachAll(this.mountpoint(name), { includeSelf: true });
+      this.snapshot.invalidate();
       await rmdir(this.mountpoint(name)).catch(() => undefined);
-      const trash = dir === this.store.volumeDir(name) ? await this.store.retire(name) : dir;
+      const trash = staging ?? (await this.store.retire(name));
       await deleteTree(trash, await this.mounts.readAbout(trash));
     } catch (error) {
       this.log.error('could not undo a failed create', { volume: name, error: String(error) });
@@ -225,47 +301,102 @@ export class SharedpropDriver implements VolumeDriver {
       const inUse = totalMounts(record.mounts);
       if (inUse > 0) {
         throw conflict(
-          `volume ${JSON.stringify(name)} is in use (${inUse} active mount${inUse > 1 ? 's' : ''}: ${Object.keys(record.mounts).join(', ')}); stop the containers that use it first`,
+          `volume ${JSON.stringify(name)} is in use (${inUse} active mount${inUse > 1 ? 's' : ''}: ${[...record.mounts.keys()].join(', ')}); stop the containers that use it first`,
         );
       }
-      const mountpoint = this.mountpoint(name);
-      const volumeDir = this.store.volumeDir(name);
-      const below = await this.mounts.detachAll(mountpoint, { includeSelf: true });
-      const inData = await this.mounts.detachAll(volumeDir, { includeSelf: false });
-      const entries = [
-        ...(await this.mounts.readAbout(mountpoint)),
-        ...(await this.mounts.readAbout(volumeDir)),
-      ];
+      this.assertWritable(name, 'removed');
+      // Out of the store first: if this rename fails (read-only root, I/O error), nothing changed.
+      let trash: string;
       try {
-        assertNoMountsWithin(entries, mountpoint);
-        assertNoMountsWithin(entries, volumeDir);
+        trash = await this.store.retire(name);
       } catch (error) {
-        throw conflict(`volume ${JSON.stringify(name)} not removed: ${(error as Error).message}`);
+        throw storageError(error, `volume ${JSON.stringify(name)} not removed`);
       }
-      await rmdir(mountpoint).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      });
-      const trash = await this.store.retire(name);
+      crashPoint('remove:retired');
+      const mountpoint = this.mountpoint(name);
+      let detached: string[];
+      try {
+        detached = await this.detachEverything(mountpoint, trash);
+      } catch (error) {
+        await this.undoRemove(record, trash);
+        this.log.error('remove failed while detaching; the volume is back as it was', {
+          volume: name,
+          error: String(error),
+        });
+        if (error instanceof MountBoundaryError) {
+          throw conflict(
+            `volume ${JSON.stringify(name)} not removed: a mount inside it could not be detached; it is mounted and usable as before`,
+          );
+        }
+        throw storageError(
+          error,
+          `volume ${JSON.stringify(name)} not removed; it is mounted and usable as before`,
+        );
+      }
+      crashPoint('remove:detached');
       this.volumes.delete(name);
+      this.counts.forget(name);
       this.listing = undefined;
-      this.snapshot.invalidate();
+      await rmdir(mountpoint).catch(() => undefined);
       try {
         await deleteTree(trash, await this.mounts.readAbout(trash));
       } catch (error) {
-        // The volume is gone from the store; the files stay in `trash` for the next start.
-        this.log.error('volume removed, but its files could not all be deleted', {
+        // The volume is gone; its files wait in the trash for a retry at the next start.
+        this.leftovers.add(trash);
+        this.log.error('volume removed, but its files could not all be deleted yet', {
           volume: name,
           path: trash,
           error: String(error),
           boundary: error instanceof MountBoundaryError,
         });
       }
+      crashPoint('remove:deleted');
       this.log.info('volume removed', {
         volume: name,
-        submountsDetached: [...below.detached, ...inData.detached].filter((p) => p !== mountpoint),
-        lazilyDetached: [...below.lazy, ...inData.lazy],
+        submountsDetached: detached.filter((p) => p !== mountpoint),
       });
     });
+  }
+
+  /**
+   * Detaches the volume's mount point and everything beneath it, and any mount left in its files;
+   * then proves from the mount table that none is left.
+   */
+  private async detachEverything(mountpoint: string, files: string): Promise<string[]> {
+    try {
+      const below = await this.mounts.detachAll(mountpoint, { includeSelf: true });
+      const inFiles = await this.mounts.detachAll(files, { includeSelf: false });
+      const entries = [
+        ...(await this.mounts.readAbout(mountpoint)),
+        ...(await this.mounts.readAbout(files)),
+      ];
+      assertNoMountsWithin(entries, mountpoint);
+      assertNoMountsWithin(entries, files);
+      return [...below.detached, ...inFiles.detached];
+    } finally {
+      this.snapshot.invalidate();
+    }
+  }
+
+  private async undoRemove(record: VolumeRecord, trash: string): Promise<void> {
+    try {
+      await this.store.restore(trash, record.name);
+      await this.ensureMounted(record);
+    } catch (error) {
+      this.broken.set(record.name, {
+        name: record.name,
+        file: path.join('volumes', record.name),
+        reason: 'a failed Remove could not be undone',
+      });
+      this.log.error(
+        'could not undo a failed remove; the volume is refused until the plugin restarts',
+        {
+          volume: record.name,
+          trash,
+          error: String(error),
+        },
+      );
+    }
   }
 
   async mount(name: string, id: string): Promise<string> {
@@ -274,8 +405,8 @@ export class SharedpropDriver implements VolumeDriver {
     return this.exclusive(name, async () => {
       this.assertNotBroken(name);
       const record = this.require(name);
-      if (!(await this.bindIsInPlace(name))) await this.ensureMounted(record);
-      await this.commit(record, { ...record, mounts: addMount(record.mounts, id) });
+      if (!(await this.mountPointIsSound(name))) await this.ensureMounted(record);
+      await this.setCounts(record, addMount(record.mounts, id));
       return this.mountpoint(name);
     });
   }
@@ -292,7 +423,7 @@ export class SharedpropDriver implements VolumeDriver {
         this.log.warn('unmount for an ID with no mounts counted', { volume: name, id });
         return;
       }
-      await this.commit(record, { ...record, mounts: counts });
+      await this.setCounts(record, counts);
     });
   }
 
@@ -322,6 +453,11 @@ export class SharedpropDriver implements VolumeDriver {
     return this.listing;
   }
 
+  /** Volumes whose counts are only in memory (to report at shutdown). */
+  unsavedCounts(): string[] {
+    return this.counts.pending();
+  }
+
   private summary(record: VolumeRecord): Omit<VolumeInfo, 'status'> {
     return {
       name: record.name,
@@ -336,7 +472,8 @@ export class SharedpropDriver implements VolumeDriver {
     return {
       propagation: record.options.propagation,
       activeMounts: totalMounts(record.mounts),
-      mountIds: { ...record.mounts },
+      mountIds: countsToObject(record.mounts),
+      countsSaved: this.counts.isSaved(record.name),
       mountPoint: own.length === 1 ? propagationOf(own[0] as MountEntry) : `${own.length} mounts`,
       submounts: mounts
         .filter((e) => e.mountPoint !== mountpoint)
@@ -350,7 +487,7 @@ export class SharedpropDriver implements VolumeDriver {
     };
   }
 
-  /** Mounts at or under each volume's mount point, from a recent snapshot of the mount table. */
+  /** Mounts at or under each volume's mount point, from a snapshot of the mount table. */
   private async submounts(): Promise<Map<string, MountEntry[]>> {
     const { entries } = await this.snapshot.get();
     if (this.submountIndex?.entries !== entries) {
@@ -368,26 +505,32 @@ export class SharedpropDriver implements VolumeDriver {
     return this.submountIndex.byVolume;
   }
 
-  /** Saves the counts of `next`, then makes it the current record. */
-  private async commit(current: VolumeRecord, next: VolumeRecord): Promise<void> {
-    await this.store.saveCounts(next.name, next.mounts);
-    if (this.volumes.get(current.name) === current) this.volumes.set(next.name, next);
+  /** Makes `counts` the volume's counts at once; saving them may fail and is then retried. */
+  private async setCounts(record: VolumeRecord, counts: MountCounts): Promise<void> {
+    this.volumes.set(record.name, { ...record, mounts: counts });
+    await this.counts.write(record.name);
+  }
+
+  private async saveCounts(name: string): Promise<void> {
+    const record = this.volumes.get(name);
+    if (record) await this.store.saveCounts(name, record.mounts);
   }
 
   /**
-   * Cheap check that the mount point shows the volume's data directory: a bind mount shows the
-   * same inode. Anything else (host reboot, someone unmounted it) takes the full path.
+   * The mount point shows the volume's data (the same inode: cheap) and the mount table (at most
+   * one snapshot period old) holds exactly one shared mount there. Anything else (a reboot,
+   * someone unmounted it or stacked mounts on it) takes the full path, which repairs it.
    */
-  private async bindIsInPlace(name: string): Promise<boolean> {
+  private async mountPointIsSound(name: string): Promise<boolean> {
+    const mountpoint = this.mountpoint(name);
     try {
-      const [shown, data] = await Promise.all([
-        stat(this.mountpoint(name)),
-        lstat(this.store.dataDir(name)),
-      ]);
-      return shown.ino === data.ino && shown.dev === data.dev;
+      const [shown, data] = await Promise.all([stat(mountpoint), lstat(this.store.dataDir(name))]);
+      if (shown.ino !== data.ino || shown.dev !== data.dev) return false;
     } catch {
       return false;
     }
+    const stack = mountsAt((await this.snapshot.get()).entries, mountpoint);
+    return stack.length === 1 && (stack[0] as MountEntry).sharedGroup !== undefined;
   }
 
   private async ensureMounted(record: VolumeRecord): Promise<void> {
@@ -395,14 +538,18 @@ export class SharedpropDriver implements VolumeDriver {
     await stat(data).catch(() => {
       throw new VolumeError(
         'internal',
-        `volume ${JSON.stringify(record.name)}: its data directory ${data} is missing`,
+        `volume ${JSON.stringify(record.name)}: its data directory is missing from the data root`,
       );
     });
-    await this.mounts.ensureSharedBind(
-      data,
-      this.mountpoint(record.name),
-      record.options.propagation,
-    );
+    try {
+      await this.mounts.ensureSharedBind(
+        data,
+        this.mountpoint(record.name),
+        record.options.propagation,
+      );
+    } finally {
+      this.snapshot.invalidate();
+    }
   }
 
   private require(name: string): VolumeRecord {
@@ -416,7 +563,15 @@ export class SharedpropDriver implements VolumeDriver {
     if (bad) {
       throw new VolumeError(
         'internal',
-        `volume ${JSON.stringify(name)}: its state file ${bad.file} is unreadable (${bad.reason}); repair or move it, then restart the plugin`,
+        `volume ${JSON.stringify(name)}: its state (${bad.file} in the data root) is unusable (${bad.reason}); repair or move it, then restart the plugin`,
+      );
+    }
+  }
+
+  private assertWritable(name: string, verb: string): void {
+    if (this.readOnly) {
+      throw unavailable(
+        `volume ${shownName(name)} not ${verb}: the data root is read-only (volumes can be used, not ${verb}); make it writable and restart the plugin`,
       );
     }
   }
@@ -424,6 +579,19 @@ export class SharedpropDriver implements VolumeDriver {
   private exclusive<T>(name: string, work: () => Promise<T>): Promise<T> {
     return this.lock.acquire(name, work);
   }
+}
+
+/**
+ * A storage failure as the user should see it: what went wrong, without host paths (they are in
+ * the log). Errors the driver already phrased pass through.
+ */
+function storageError(error: unknown, what: string): unknown {
+  if (error instanceof VolumeError) return error;
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (code === 'EROFS') return unavailable(`${what}: the data root is read-only`);
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return unavailable(`${what}: no space left in the data root`);
+  return error;
 }
 
 /**

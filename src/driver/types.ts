@@ -1,4 +1,6 @@
 /** The volume driver as a plain interface: no HTTP here, and no mounts in the protocol layer. */
+import type { RawOptions } from '../model/options.js';
+
 export interface VolumeInfo {
   name: string;
   mountpoint: string;
@@ -7,7 +9,7 @@ export interface VolumeInfo {
 }
 
 export interface VolumeDriver {
-  create(name: string, options: Record<string, string>): Promise<void>;
+  create(name: string, options: RawOptions): Promise<void>;
   remove(name: string): Promise<void>;
   /** Returns the mount point, counting one more use by `id`. */
   mount(name: string, id: string): Promise<string>;

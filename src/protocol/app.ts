@@ -3,10 +3,11 @@
  * routes, the JSON shapes and the error mapping, and nothing about mounts.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { VolumeError, type VolumeErrorKind } from '../driver/errors.js';
+import { VolumeError, type VolumeErrorKind } from '../model/errors.js';
 import type { VolumeDriver, VolumeInfo } from '../driver/types.js';
 import { createRequest, describeIssues, mountRequest, nameRequest } from './schemas.js';
 
@@ -35,6 +36,7 @@ const STATUS: Record<VolumeErrorKind, number> = {
   invalid: 400,
   not_found: 404,
   conflict: 409,
+  unavailable: 503,
   internal: 500,
 };
 
@@ -91,7 +93,7 @@ export function routes(driver: VolumeDriver): Record<string, Handler> {
     }),
     '/VolumeDriver.Create': async (body) => {
       const req = parse(createRequest, body, 'Create');
-      await driver.create(req.Name, req.Opts ?? {});
+      await driver.create(req.Name, req.Opts);
       return {};
     },
     '/VolumeDriver.Remove': async (body) => {
@@ -297,6 +299,13 @@ function toHttpError(error: unknown, log: Logger): { status: number; message: st
   if (typeof bodyError.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
     return { status: bodyError.status, message: `bad request: ${bodyError.message ?? 'unknown'}` };
   }
-  log.error('unexpected error', { error: String(error), stack: (error as Error)?.stack });
-  return { status: 500, message: `internal error: ${(error as Error)?.message ?? String(error)}` };
+  // An error the driver did not phrase: its text may hold host paths and command lines, which
+  // belong in the log. The answer names the errno code, if any, and a reference to the log line.
+  const ref = randomBytes(4).toString('hex');
+  const code = (error as NodeJS.ErrnoException)?.code;
+  log.error('unexpected error', { ref, error: String(error), stack: (error as Error)?.stack });
+  return {
+    status: 500,
+    message: `internal error${typeof code === 'string' ? ` (${code})` : ''}: see the plugin's log, ref ${ref}`,
+  };
 }

@@ -3,10 +3,30 @@ import { z } from 'zod';
 
 const name = z.string({ error: 'Name must be a string' });
 
-export const createRequest = z.object({
-  Name: name,
-  Opts: z.record(z.string(), z.string({ error: 'option values must be strings' })).nullish(),
+/**
+ * Opts as a Map of its own keys. zod's record would copy them into a plain object, where a JSON
+ * `__proto__` key sets the prototype instead and silently vanishes; here it stays a key like any
+ * other, and the driver refuses it as an unknown option.
+ */
+const opts = z.unknown().transform((value, ctx): ReadonlyMap<string, string> => {
+  const map = new Map<string, string>();
+  if (value === undefined || value === null) return map;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'Opts must be an object of strings' });
+    return map;
+  }
+  for (const key of Object.keys(value)) {
+    const option = (value as Record<string, unknown>)[key];
+    if (typeof option !== 'string') {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'option values must be strings' });
+    } else {
+      map.set(key, option);
+    }
+  }
+  return map;
 });
+
+export const createRequest = z.object({ Name: name, Opts: opts });
 export const nameRequest = z.object({ Name: name });
 export const mountRequest = z.object({
   Name: name,
@@ -16,7 +36,7 @@ export const mountRequest = z.object({
 export function describeIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) =>
-      issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
+      issue.path.length ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message,
     )
     .join('; ');
 }

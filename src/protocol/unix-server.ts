@@ -4,9 +4,13 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
-export async function removeStaleSocket(socketPath: string): Promise<void> {
+/**
+ * Throws when `socketPath` is something other than a socket, or a socket that a live process
+ * answers on; returns whether a stale socket is there (one nobody answers on).
+ */
+export async function assertSocketFree(socketPath: string): Promise<boolean> {
   const existing = await lstat(socketPath).catch(() => undefined);
-  if (!existing) return;
+  if (!existing) return false;
   if (!existing.isSocket()) {
     throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
   }
@@ -19,7 +23,11 @@ export async function removeStaleSocket(socketPath: string): Promise<void> {
     probe.once('error', () => resolve(false));
   });
   if (alive) throw new Error(`another process is already serving ${socketPath}`);
-  await unlink(socketPath);
+  return true;
+}
+
+export async function removeStaleSocket(socketPath: string): Promise<void> {
+  if (await assertSocketFree(socketPath)) await unlink(socketPath);
 }
 
 export async function listenUnix(

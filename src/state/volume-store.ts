@@ -2,51 +2,46 @@
  * Per-volume state under `<dataRoot>/volumes/<name>/`:
  *   volume.json  what the volume is (name, creation time, options): written at Create, atomically
  *                and durably (temp, fsync, rename, directory fsync; 0600)
- *   mounts.json  the per-ID mount counts: replaced atomically (temp, rename; 0600) on every Mount
- *                and Unmount, deliberately without fsync
+ *   mounts.json  the per-ID mount counts, as [id, count] pairs, in a file of one page (4 KiB,
+ *                padded with spaces) that every Mount and Unmount overwrites in place with one
+ *                write: no new block is needed, so counts keep being saved on a full disk, and a
+ *                one-page write is never torn by kill -9. Larger counts are replaced atomically
+ *                (temp, rename). Deliberately without fsync, see below.
  *   _data/       the volume's contents
  * Counts only mean something within one boot: a driver killed at any point finds the last whole
  * file (the page cache outlives the process), and a power loss or kernel crash is a reboot, after
- * which the driver voids the counts anyway. An fsync would buy nothing and cost `docker run`
- * two disk flushes per container.
- * Names starting with "." are never volumes: `.new-*` are Creates in progress, `.trash-*` are
- * Removes in progress; both are finished or discarded at start-up.
+ * which the counts are void anyway. An fsync would buy nothing and cost `docker run` two disk
+ * flushes per container.
+ * Names starting with "." are never volumes: `.new-<random>` are Creates in progress,
+ * `.trash-<random>` are Removes in progress; both are discarded after start-up. Their names do
+ * not carry the volume's name, so that a 255-character name fits (NAME_MAX).
  */
-import { mkdir, open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import {
+  access,
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  rename,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import writeFileAtomic from 'write-file-atomic';
-import { z } from 'zod';
-import type { MountCounts } from '../driver/refcount.js';
-import type { VolumeOptions } from '../driver/validate.js';
-
-export interface VolumeRecord {
-  name: string;
-  createdAt: string;
-  options: VolumeOptions;
-  mounts: MountCounts;
-}
-
-const countsSchema = z.record(z.string(), z.number().int().positive());
-
-const recordSchema = z.object({
-  // Version 1 kept the counts in this file too; they are read when no mounts.json exists yet.
-  version: z.union([z.literal(1), z.literal(2)]),
-  name: z.string().min(1),
-  createdAt: z.string(),
-  options: z.object({
-    propagation: z.enum(['rshared', 'shared']),
-    uid: z.number().int().nonnegative().optional(),
-    gid: z.number().int().nonnegative().optional(),
-    mode: z.number().int().min(0).max(0o7777).optional(),
-  }),
-  mounts: countsSchema.optional(),
-});
-
-const countsFileSchema = z.object({ version: z.literal(1), mounts: countsSchema });
+import type { z } from 'zod';
+import { countsToPairs, type MountCounts } from '../model/counts.js';
+import {
+  countsFileSchema,
+  countsFromJson,
+  recordFromJson,
+  type VolumeRecord,
+} from '../model/record.js';
 
 export interface BrokenVolume {
   name: string;
+  /** Relative to the data root: error texts name no host paths. */
   file: string;
   reason: string;
 }
@@ -63,11 +58,13 @@ export interface LoadResult {
 export const STATE_FILE = 'volume.json';
 export const COUNTS_FILE = 'mounts.json';
 export const DATA_DIR = '_data';
+const BOOT_ID_FILE = 'boot-id';
+const PAGE = 4096;
 
 export class VolumeStore {
   readonly root: string;
 
-  constructor(dataRoot: string) {
+  constructor(readonly dataRoot: string) {
     this.root = path.join(dataRoot, 'volumes');
   }
 
@@ -87,8 +84,46 @@ export class VolumeStore {
     return path.join(this.root, name, COUNTS_FILE);
   }
 
+  /** Every path the store derives from a volume name, for the PATH_MAX check at Create. */
+  derivedPaths(name: string): string[] {
+    return [`${this.countsFile(name)}.tmp`, `${this.stateFile(name)}.0123456789`];
+  }
+
+  /** Makes the volumes directory; on a read-only data root it must exist already. */
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
+  }
+
+  /** False when the data root cannot be written (read-only filesystem): serve read-only. */
+  async writable(): Promise<boolean> {
+    return access(this.root, constants.W_OK).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * Whether the host rebooted since the boot id was last recorded, and how to record it. Counts
+   * of an earlier boot are void: no container survives a reboot, and dockerd sends no Unmount.
+   */
+  async bootChange(
+    bootIdFile: string,
+  ): Promise<{ rebooted: boolean; record: () => Promise<void> }> {
+    const read = (file: string) =>
+      readFile(file, 'utf8').then(
+        (text) => text.trim(),
+        () => undefined,
+      );
+    const marker = path.join(this.dataRoot, BOOT_ID_FILE);
+    const [current, previous] = await Promise.all([read(bootIdFile), read(marker)]);
+    return {
+      rebooted: current !== undefined && previous !== undefined && current !== previous,
+      record: async () => {
+        if (current !== undefined && current !== previous) {
+          await writeFileAtomic(marker, `${current}\n`, { mode: 0o600, fsync: true });
+        }
+      },
+    };
   }
 
   /**
@@ -103,67 +138,70 @@ export class VolumeStore {
         continue;
       }
       if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
-      let file = this.stateFile(entry.name);
+      let file = STATE_FILE;
       try {
-        const record = parseRecord(await readFile(file, 'utf8'));
+        const record = parseRecord(await readFile(this.stateFile(entry.name), 'utf8'));
         if (record.name !== entry.name) {
           throw new Error(`it names volume ${JSON.stringify(record.name)}`);
         }
-        file = this.countsFile(entry.name);
+        file = COUNTS_FILE;
         if (options.counts) {
-          result.records.push({
-            ...record,
-            mounts: (await this.readCounts(file)) ?? record.mounts,
-          });
+          const counts = await this.readCounts(entry.name);
+          result.records.push(counts ? { ...record, mounts: counts } : record);
           continue;
         }
-        const earlier = await this.readCounts(file).then(
-          (counts) => Object.keys(counts ?? record.mounts),
+        const earlier = await this.readCounts(entry.name).then(
+          (counts) => [...(counts ?? record.mounts).keys()],
           () => ['(unreadable)'],
         );
         if (earlier.length > 0) result.voided.push({ name: record.name, mountIds: earlier });
-        result.records.push({ ...record, mounts: {} });
+        result.records.push({ ...record, mounts: new Map() });
       } catch (error) {
-        result.broken.push({ name: entry.name, file, reason: (error as Error).message });
+        result.broken.push({
+          name: entry.name,
+          file: path.join('volumes', entry.name, file),
+          reason: (error as Error).message,
+        });
       }
     }
     return result;
   }
 
-  /** The counts in `file`, or undefined when there is none (a volume never mounted). */
-  private async readCounts(file: string): Promise<MountCounts | undefined> {
+  /** The counts in mounts.json, or undefined when there is none (a volume of version 1). */
+  private async readCounts(name: string): Promise<MountCounts | undefined> {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readFile(this.countsFile(name), 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    return parseJson(text, countsFileSchema).mounts;
+    return countsFromJson(parseJson(text, countsFileSchema).mounts);
   }
 
   /**
-   * Writes what `record` is (not its counts) into `dir`, a staging directory, atomically and
-   * durably: temp file, fsync, rename, then the directory.
+   * Writes what `record` is into `dir`, a staging directory, atomically and durably (temp file,
+   * fsync, rename, then the directory), and its empty counts file of one page.
    */
   async save(record: VolumeRecord, dir: string): Promise<void> {
     const { name, createdAt, options } = record;
     const body = JSON.stringify({ version: 2, name, createdAt, options }, null, 2) + '\n';
     await writeFileAtomic(path.join(dir, STATE_FILE), body, { mode: 0o600, fsync: true });
+    await writeFile(path.join(dir, COUNTS_FILE), countsBody(record.mounts), { mode: 0o600 });
     await fsyncDir(dir);
   }
 
   /**
-   * Replaces the volume's counts atomically (see the header for why without fsync). Callers
-   * serialise the saves of one volume, so one temp name per volume is enough, and an interrupted
-   * save leaves at most that one file, which the next save overwrites. (write-file-atomic would
-   * spend a dozen thread-pool round trips on realpath, stat, chown and chmod here.)
+   * Saves the volume's counts (see the header for how, and why without fsync). Callers serialise
+   * the saves of one volume, so one temp name per volume is enough.
    */
   async saveCounts(name: string, counts: MountCounts): Promise<void> {
+    const body = countsBody(counts);
     const file = this.countsFile(name);
+    if (body.length === PAGE && (await overwritePage(file, body))) return;
     const temp = `${file}.tmp`;
     try {
-      await writeFile(temp, JSON.stringify({ version: 1, mounts: counts }) + '\n', { mode: 0o600 });
+      await writeFile(temp, body, { mode: 0o600 });
       await rename(temp, file);
     } catch (error) {
       await unlink(temp).catch(() => undefined);
@@ -172,8 +210,8 @@ export class VolumeStore {
   }
 
   /** A fresh staging directory for a Create, under the volumes root. */
-  async makeStaging(name: string): Promise<string> {
-    const dir = path.join(this.root, `.new-${name}-${randomBytes(4).toString('hex')}`);
+  async makeStaging(): Promise<string> {
+    const dir = path.join(this.root, `.new-${randomBytes(8).toString('hex')}`);
     await mkdir(dir, { mode: 0o700 });
     return dir;
   }
@@ -186,16 +224,56 @@ export class VolumeStore {
 
   /** Atomically takes the volume `name` out of the store; returns where its files now are. */
   async retire(name: string): Promise<string> {
-    const trash = path.join(this.root, `.trash-${name}-${randomBytes(4).toString('hex')}`);
+    const trash = path.join(this.root, `.trash-${randomBytes(8).toString('hex')}`);
     await rename(this.volumeDir(name), trash);
     await fsyncDir(this.root);
     return trash;
   }
+
+  /** Undoes retire(): the volume is back as it was. */
+  async restore(trash: string, name: string): Promise<void> {
+    await rename(trash, this.volumeDir(name));
+    await fsyncDir(this.root);
+  }
 }
 
 export function parseRecord(text: string): VolumeRecord {
-  const { name, createdAt, options, mounts = {} } = parseJson(text, recordSchema);
-  return { name, createdAt, options, mounts };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not valid JSON (${(error as Error).message})`);
+  }
+  return recordFromJson(json);
+}
+
+/** The counts file's content: one page, padded with spaces, when the counts fit in one. */
+function countsBody(counts: MountCounts): Buffer {
+  const json = Buffer.from(JSON.stringify({ version: 2, mounts: countsToPairs(counts) }) + '\n');
+  if (json.length >= PAGE) return json;
+  const page = Buffer.alloc(PAGE, 0x20);
+  json.copy(page);
+  page[PAGE - 1] = 0x0a;
+  return page;
+}
+
+/** One write of one page over a file of exactly one page; false when the file is not such. */
+async function overwritePage(file: string, page: Buffer): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(file, 'r+');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  try {
+    if ((await handle.stat()).size !== PAGE) return false;
+    const { bytesWritten } = await handle.write(page, 0, PAGE, 0);
+    if (bytesWritten !== PAGE) throw new Error(`short write of the mount counts (${bytesWritten})`);
+    return true;
+  } finally {
+    await handle.close();
+  }
 }
 
 function parseJson<T>(text: string, schema: z.ZodType<T>): T {

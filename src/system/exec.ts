@@ -1,8 +1,10 @@
 /**
  * The one place where sharedprop runs other programs. Arguments are always arrays, never shell
- * strings, and a failure carries the command line and its stderr.
+ * strings, and a failure carries the command line, its exit code and its stderr. Children run in
+ * the C locale, and callers decide from exit codes and the mount table, never from the text of
+ * stderr (it is translated, and it belongs in the log).
  */
-import { execa } from 'execa';
+import { execa, type Options } from 'execa';
 
 export class CommandError extends Error {
   constructor(
@@ -26,7 +28,12 @@ export interface RunOptions {
   /** Milliseconds before the command is killed. */
   timeout?: number;
   env?: Record<string, string>;
+  /** An open file descriptor the child gets as its fd 3 (it shares the open file description). */
+  fd3?: number;
 }
+
+/** Always set for children: messages and formats do not depend on the host's locale. */
+export const CHILD_LOCALE = { LC_ALL: 'C', LANG: 'C', LANGUAGE: 'C' } as const;
 
 export async function run(
   command: string,
@@ -36,8 +43,12 @@ export async function run(
   const result = await execa(command, args, {
     reject: false,
     timeout: options.timeout ?? 60_000,
-    env: options.env,
-    stdin: 'ignore',
+    env: { ...options.env, ...CHILD_LOCALE },
+    // execa passes a number in the stdio array on as that descriptor; its types only say so for
+    // the first three.
+    stdio: (options.fd3 === undefined
+      ? ['ignore', 'pipe', 'pipe']
+      : ['ignore', 'pipe', 'pipe', options.fd3]) as Options['stdio'],
   });
   if (result.failed) {
     const stderr = typeof result.stderr === 'string' ? result.stderr : '';

@@ -1,7 +1,9 @@
 /**
- * A recent view of the mount table for read-only questions (Get, List): at most `maxAgeMs` old,
- * refreshed in the background, so that answering never waits for a parse of a mountinfo that
- * can hold tens of thousands of lines. Decisions that change mounts read mountinfo afresh instead.
+ * A recent view of the mount table for questions (Get's Status, Mount's health check): never
+ * older than `maxAgeMs`, so that a burst of questions costs one parse of a mountinfo that can hold
+ * tens of thousands of lines, and a change made outside the driver shows within `maxAgeMs`. The
+ * driver invalidates it after its own changes, so those show at once. Decisions that change
+ * mounts read mountinfo afresh instead.
  */
 import type { MountEntry } from './mountinfo.js';
 
@@ -17,6 +19,7 @@ export interface Snapshot {
 export class MountSnapshot {
   private current?: Snapshot;
   private refreshing?: Promise<Snapshot>;
+  private generation = 0;
 
   constructor(
     private readonly reader: MountReader,
@@ -24,29 +27,39 @@ export class MountSnapshot {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The latest snapshot; waits only when there has never been one. */
+  /** A snapshot at most `maxAgeMs` old: the current one, or a fresh read when it is older. */
   async get(): Promise<Snapshot> {
     const current = this.current;
-    if (!current) return this.refresh();
-    if (this.now() - current.takenAt > this.maxAgeMs) void this.refresh().catch(() => undefined);
-    return current;
+    if (current && this.now() - current.takenAt <= this.maxAgeMs) return current;
+    return this.refresh();
   }
 
-  /** Forgets the snapshot after the driver changed mounts itself: the next get() reads afresh. */
+  /**
+   * Forgets the snapshot after the driver changed mounts itself: the next get() reads afresh,
+   * never joining a read that started before the change.
+   */
   invalidate(): void {
     this.current = undefined;
+    this.refreshing = undefined;
+    this.generation++;
   }
 
   refresh(): Promise<Snapshot> {
-    this.refreshing ??= this.reader
+    // Taken before the read: the snapshot is at least as new as this time.
+    if (this.refreshing) return this.refreshing;
+    const startedAt = this.now();
+    const generation = this.generation;
+    const refreshing = this.reader
       .read()
       .then((entries) => {
-        this.current = { entries, takenAt: this.now() };
-        return this.current;
+        const snapshot = { entries, takenAt: startedAt };
+        if (generation === this.generation) this.current = snapshot;
+        return snapshot;
       })
       .finally(() => {
-        this.refreshing = undefined;
+        if (this.refreshing === refreshing) this.refreshing = undefined;
       });
-    return this.refreshing;
+    this.refreshing = refreshing;
+    return refreshing;
   }
 }

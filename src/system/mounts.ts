@@ -95,18 +95,26 @@ export class MountSystem {
     return report;
   }
 
+  /**
+   * Detaches the top mount at `mountPoint`. A failure is judged by the mount table, never by
+   * umount's message (it is translated): still there means busy, so it is detached lazily (the
+   * kernel frees it when its last user goes); gone means someone else detached it first.
+   */
   private async detachOne(mountPoint: string, report: DetachReport): Promise<void> {
+    const count = async () => mountsAt(await this.readAbout(mountPoint), mountPoint).length;
+    const before = await count();
+    if (before === 0) return;
     try {
       await this.umount([mountPoint]);
       report.detached.push(mountPoint);
+      return;
     } catch (error) {
       if (!(error instanceof CommandError)) throw error;
-      if (/not mounted|no mount point|not found|invalid argument/i.test(error.stderr)) return;
-      // Busy: detach it from the tree now; the kernel frees it when the last user goes.
-      await this.umount(['-l', mountPoint]);
-      report.detached.push(mountPoint);
-      report.lazy.push(mountPoint);
+      if ((await count()) < before) return;
     }
+    await this.umount(['-l', mountPoint]);
+    report.detached.push(mountPoint);
+    report.lazy.push(mountPoint);
   }
 
   private async mount(args: string[]): Promise<void> {

@@ -392,7 +392,10 @@ describe('bad input over the socket', () => {
     expect(list.Volumes.map((v) => v.Name)).toEqual(['fine']);
     const get = await driver.call('/VolumeDriver.Get', { Name: 'garbled' });
     expect(get.status).toBe(500);
-    expect(get.body.Err).toMatch(/garbled.*state file .*volume\.json is unreadable/);
+    expect(get.body.Err).toMatch(
+      /"garbled": its state \(volumes\/garbled\/volume\.json in the data root\) is unusable/,
+    );
+    expect(get.body.Err).not.toContain(driver.dataRoot); // host paths belong in the log
     expect((await driver.call('/VolumeDriver.Create', { Name: 'garbled', Opts: {} })).status).toBe(
       500,
     );

@@ -23,14 +23,18 @@ export class DriverProcess {
   private child?: ResultPromise;
   private client: PluginClient;
 
+  /** Added to the driver's environment (SHAREDPROP_CRASH_AT, LC_ALL, ...); change it between launches. */
+  env: Record<string, string> = {};
+
   private constructor(
     readonly base: string,
     socket: string | undefined,
     private readonly logLevel: string,
+    dataRoot?: string,
   ) {
     this.socket = socket ?? path.join(base, 'sp.sock');
-    this.dataRoot = path.join(base, 'data');
-    this.mountRoot = path.join(base, 'data', 'mounts');
+    this.dataRoot = dataRoot ?? path.join(base, 'data');
+    this.mountRoot = path.join(this.dataRoot, 'mounts');
     this.logFile = path.join(base, 'driver.log');
     this.bootIdFile = path.join(base, 'boot_id');
     this.client = new PluginClient(this.socket);
@@ -40,11 +44,28 @@ export class DriverProcess {
    * `socket` defaults to one in the driver's own directory; a socket in /run/docker/plugins makes
    * it a (legacy, v1) plugin that dockerd finds by the socket's name.
    */
-  static async start(options: { socket?: string; logLevel?: string } = {}): Promise<DriverProcess> {
+  static async start(
+    options: {
+      socket?: string;
+      logLevel?: string;
+      env?: Record<string, string>;
+      /** Under the driver's own directory (default `data`); `prepare` may mount something there. */
+      dataRoot?: string;
+      prepare?: (driver: DriverProcess) => Promise<void>;
+    } = {},
+  ): Promise<DriverProcess> {
     const base = await mkdtemp(path.join(tmpdir(), 'sharedprop-it-'));
-    const driver = new DriverProcess(base, options.socket, options.logLevel ?? 'debug');
+    const dataRoot = options.dataRoot ? path.join(base, options.dataRoot) : undefined;
+    const driver = new DriverProcess(base, options.socket, options.logLevel ?? 'debug', dataRoot);
+    driver.env = { ...options.env };
     await writeFile(driver.bootIdFile, 'boot-1\n');
-    await driver.launch();
+    try {
+      await options.prepare?.(driver);
+      await driver.launch();
+    } catch (error) {
+      await driver.destroy();
+      throw error;
+    }
     return driver;
   }
 
@@ -60,7 +81,7 @@ export class DriverProcess {
         stdout: { file: this.logFile, append: true },
         stderr: { file: this.logFile, append: true },
         reject: false,
-        env: { LOG_LEVEL: this.logLevel, SHAREDPROP_BOOT_ID_FILE: this.bootIdFile },
+        env: { LOG_LEVEL: this.logLevel, SHAREDPROP_BOOT_ID_FILE: this.bootIdFile, ...this.env },
       },
     );
     const deadline = Date.now() + 15_000;

@@ -5,7 +5,7 @@ import { hostPathOf } from '../../src/driver/sharedprop-driver.js';
 const line = (id: number) => parseMountinfoLine(`${id} 1 0:1 / /m/${id} rw - tmpfs t rw`);
 
 describe('MountSnapshot', () => {
-  it('reads once, serves from the snapshot, and refreshes in the background when stale', async () => {
+  it('reads once, serves from the snapshot while it is fresh, and reads afresh when it is stale', async () => {
     let reads = 0;
     let clock = 0;
     const snapshot = new MountSnapshot(
@@ -18,11 +18,29 @@ describe('MountSnapshot', () => {
     expect((await snapshot.get()).entries[0]?.id).toBe(1);
     expect(reads).toBe(1);
     clock = 1501;
-    expect((await snapshot.get()).entries[0]?.id).toBe(1); // stale answer, refresh started
-    await new Promise((resolve) => setImmediate(resolve));
-    expect((await snapshot.get()).entries[0]?.id).toBe(2);
+    expect((await snapshot.get()).entries[0]?.id).toBe(2); // never older than maxAgeMs
+    expect(reads).toBe(2);
     snapshot.invalidate();
     expect((await snapshot.get()).entries[0]?.id).toBe(3);
+  });
+
+  it('after invalidate, never answers from a read that started before it', async () => {
+    let reads = 0;
+    let release: () => void = () => undefined;
+    const snapshot = new MountSnapshot({
+      read: async (): Promise<MountEntry[]> => {
+        const n = ++reads;
+        if (n === 1) await new Promise<void>((resolve) => (release = resolve));
+        return [line(n)];
+      },
+    });
+    const early = snapshot.get();
+    snapshot.invalidate();
+    const late = snapshot.get();
+    release();
+    expect((await early).entries[0]?.id).toBe(1);
+    expect((await late).entries[0]?.id).toBe(2);
+    expect((await snapshot.get()).entries[0]?.id).toBe(2);
   });
 
   it('shares one read between concurrent callers', async () => {

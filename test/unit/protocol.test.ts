@@ -3,7 +3,8 @@ import { Writable } from 'node:stream';
 import request from 'supertest';
 import { createLogger } from '../../src/log.js';
 import { createApp, CONTENT_TYPE } from '../../src/protocol/app.js';
-import { VolumeError } from '../../src/driver/errors.js';
+import { VolumeError } from '../../src/model/errors.js';
+import type { RawOptions } from '../../src/model/options.js';
 import type { VolumeDriver, VolumeInfo } from '../../src/driver/types.js';
 import { silentLogger } from '../support/silent-logger.js';
 
@@ -22,7 +23,7 @@ class FakeDriver implements VolumeDriver {
     this.calls.push(call);
     if (this.failWith) throw this.failWith;
   }
-  async create(name: string, options: Record<string, string>) {
+  async create(name: string, options: RawOptions) {
     await this.record('create', name, options);
   }
   async remove(name: string) {
@@ -108,8 +109,8 @@ describe('VolumeDriver protocol routing', () => {
     });
     await post('/VolumeDriver.Remove', { Name: 'v1' });
     expect(driver.calls).toEqual([
-      ['create', 'v1', { uid: '1' }],
-      ['create', 'v2', {}],
+      ['create', 'v1', new Map([['uid', '1']])],
+      ['create', 'v2', new Map()],
       ['mount', 'v1', 'c1'],
       ['unmount', 'v1', 'c1'],
       ['path', 'v1'],
@@ -139,7 +140,11 @@ describe('error mapping', () => {
     driver.failWith = new Error('disk on fire');
     const res = await post('/VolumeDriver.Get', { Name: 'v1' });
     expect(res.status).toBe(500);
-    expect(JSON.parse(res.text).Err).toMatch(/disk on fire/);
+    // The detail (host paths, command lines) goes to the log; the answer carries a reference.
+    expect(JSON.parse(res.text).Err).toMatch(
+      /^internal error: see the plugin's log, ref [0-9a-f]{8}$/,
+    );
+    expect(JSON.parse(res.text).Err).not.toMatch(/disk on fire/);
     driver.failWith = undefined;
     expect((await post('/VolumeDriver.Get', { Name: 'v1' })).status).toBe(200);
   });
@@ -243,6 +248,24 @@ describe('bad input', () => {
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text).Err).toMatch(message);
     expect(driver.calls).toEqual([]);
+  });
+
+  it('an own __proto__ key in Opts reaches the driver as a key like any other', async () => {
+    const { driver, post } = setup();
+    await post('/VolumeDriver.Create', '{"Name":"v1","Opts":{"__proto__":"1","uid":"2"}}');
+    expect(driver.calls).toEqual([
+      [
+        'create',
+        'v1',
+        new Map([
+          ['__proto__', '1'],
+          ['uid', '2'],
+        ]),
+      ],
+    ]);
+    const res = await post('/VolumeDriver.Create', '{"Name":"v1","Opts":{"__proto__":{"x":"y"}}}');
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text).Err).toMatch(/__proto__: option values must be strings/);
   });
 
   it('an oversized body is refused', async () => {

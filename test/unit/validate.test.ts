@@ -1,11 +1,6 @@
-import {
-  describeOptions,
-  parseOptions,
-  sameOptions,
-  validateMountId,
-  validateName,
-} from '../../src/driver/validate.js';
-import { VolumeError } from '../../src/driver/errors.js';
+import { describeOptions, parseOptions, sameOptions } from '../../src/model/options.js';
+import { validateDerivedPaths, validateMountId, validateName } from '../../src/model/names.js';
+import { VolumeError } from '../../src/model/errors.js';
 
 describe('volume names', () => {
   it.each(['ab', 'my-vol', 'vol_1.data', 'A9', 'x'.repeat(255)])('accepts %s', (name) => {
@@ -78,6 +73,22 @@ describe('create options', () => {
     expect(sameOptions(parseOptions('v', {}), parseOptions('v', { uid: '1' }))).toBe(false);
     expect(describeOptions(parseOptions('v', { uid: '1', mode: '700' }))).toBe(
       'propagation=rshared uid=1 mode=0700',
+    );
+  });
+
+  it('refuses an own __proto__ key (as JSON.parse makes it) like any unknown option', () => {
+    const raw = JSON.parse('{"__proto__":{"x":"y"},"uid":"1"}') as Record<string, unknown>;
+    expect(() => parseOptions('v1', raw)).toThrow(/unknown option "__proto__"/);
+    expect(() => parseOptions('v1', new Map([['constructor', '1']]))).toThrow(
+      /unknown option "constructor"/,
+    );
+    expect(parseOptions('v1', new Map([['uid', '7']]))).toEqual({ propagation: 'rshared', uid: 7 });
+  });
+
+  it('refuses a name whose derived paths would pass PATH_MAX', () => {
+    expect(() => validateDerivedPaths('v', ['/a/' + 'x'.repeat(4000)])).not.toThrow();
+    expect(() => validateDerivedPaths('v', ['/a/' + 'x'.repeat(4093)])).toThrow(
+      /too long for this data root/,
     );
   });
 

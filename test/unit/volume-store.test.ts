@@ -1,13 +1,14 @@
 import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseRecord, VolumeStore, type VolumeRecord } from '../../src/state/volume-store.js';
+import { parseRecord, VolumeStore } from '../../src/state/volume-store.js';
+import type { VolumeRecord } from '../../src/model/record.js';
 
 const record = (name: string, mounts: Record<string, number> = {}): VolumeRecord => ({
   name,
   createdAt: '2026-11-22T10:00:00.000Z',
   options: { propagation: 'rshared', uid: 1000 },
-  mounts,
+  mounts: new Map(Object.entries(mounts)),
 });
 
 describe('volume state on disk', () => {
@@ -22,11 +23,11 @@ describe('volume state on disk', () => {
   afterEach(() => rm(root, { recursive: true, force: true }));
 
   async function publish(r: VolumeRecord) {
-    const staging = await store.makeStaging(r.name);
+    const staging = await store.makeStaging();
     await mkdir(path.join(staging, '_data'));
     await store.save(r, staging);
     await store.publish(staging, r.name);
-    if (Object.keys(r.mounts).length > 0) await store.saveCounts(r.name, r.mounts);
+    if (r.mounts.size > 0) await store.saveCounts(r.name, r.mounts);
   }
 
   const byName = <T extends { name: string }>(items: T[]) =>
@@ -43,14 +44,18 @@ describe('volume state on disk', () => {
     expect(byName(loaded.records)).toEqual([record('alpha', { c1: 2 }), record('beta')]);
   });
 
-  it('keeps what a volume is apart from its counts, which each save replaces whole', async () => {
+  it('keeps what a volume is apart from its counts, which each save overwrites whole', async () => {
     await publish(record('alpha'));
     const definition = await readFile(store.stateFile('alpha'), 'utf8');
+    const inode = (await stat(store.countsFile('alpha'))).ino;
     for (let i = 1; i <= 20; i++) {
-      await store.saveCounts('alpha', { [`id${i}`]: i });
-      const saved = JSON.parse(await readFile(store.countsFile('alpha'), 'utf8')) as unknown;
-      expect(saved).toEqual({ version: 1, mounts: { [`id${i}`]: i } });
+      await store.saveCounts('alpha', new Map([[`id${i}`, i]]));
+      const text = await readFile(store.countsFile('alpha'), 'utf8');
+      expect(text).toHaveLength(4096); // one page, overwritten in place
+      expect(JSON.parse(text)).toEqual({ version: 2, mounts: [[`id${i}`, i]] });
     }
+    // In place: the same file, so a full disk (no new block) still takes the save.
+    expect((await stat(store.countsFile('alpha'))).ino).toBe(inode);
     expect(await readFile(store.stateFile('alpha'), 'utf8')).toBe(definition);
     expect(JSON.parse(definition)).not.toHaveProperty('mounts');
     expect(await readdir(store.volumeDir('alpha'))).toEqual(
@@ -62,9 +67,8 @@ describe('volume state on disk', () => {
     await publish(record('alpha', { a: 1 }));
     await writeFile(`${store.countsFile('alpha')}.tmp`, '{"version":1,"mou');
     expect((await store.loadAll()).records).toEqual([record('alpha', { a: 1 })]);
-    await store.saveCounts('alpha', { b: 2 });
+    await store.saveCounts('alpha', new Map([['b', 2]]));
     expect((await store.loadAll()).records).toEqual([record('alpha', { b: 2 })]);
-    expect(await readdir(store.volumeDir('alpha'))).not.toContain('mounts.json.tmp');
   });
 
   it('reads the counts of a version 1 file, until a counts file exists', async () => {
@@ -72,8 +76,9 @@ describe('volume state on disk', () => {
     const { name, createdAt, options } = record('old');
     const v1 = { version: 1, name, createdAt, options, mounts: { c: 1 } };
     await writeFile(store.stateFile('old'), JSON.stringify(v1));
+    await rm(store.countsFile('old')); // version 1 wrote none
     expect((await store.loadAll()).records).toEqual([record('old', { c: 1 })]);
-    await store.saveCounts('old', {});
+    await store.saveCounts('old', new Map());
     expect((await store.loadAll()).records).toEqual([record('old')]);
   });
 
@@ -84,7 +89,7 @@ describe('volume state on disk', () => {
     await writeFile(store.countsFile('torn'), '{"version":1,"mo');
     const sameBoot = await store.loadAll();
     expect(sameBoot.broken).toEqual([
-      expect.objectContaining({ name: 'torn', file: store.countsFile('torn') }),
+      expect.objectContaining({ name: 'torn', file: path.join('volumes', 'torn', 'mounts.json') }),
     ]);
     const rebooted = await store.loadAll({ counts: false });
     expect(rebooted.broken).toEqual([]);
@@ -117,11 +122,29 @@ describe('volume state on disk', () => {
     expect(() => parseRecord('{"version":2}')).toThrow(/unexpected content/);
     expect(() =>
       parseRecord(JSON.stringify({ version: 1, ...record('a'), mounts: { x: -1 } })),
-    ).toThrow(/mounts.x/);
+    ).toThrow(/unexpected mount count/);
+  });
+
+  it('counts IDs named like Object.prototype members like any other, through a save and a load', async () => {
+    const ids = ['__proto__', 'constructor', 'valueOf', 'toString', 'hasOwnProperty'];
+    await publish(record('proto', Object.fromEntries(ids.map((id, i) => [id, i + 1]))));
+    await store.saveCounts('proto', new Map(ids.map((id, i) => [id, i + 1])));
+    const [loaded] = (await store.loadAll()).records;
+    expect([...(loaded?.mounts ?? [])]).toEqual(ids.map((id, i) => [id, i + 1]));
+  });
+
+  it('counts too large for one page are replaced atomically instead', async () => {
+    await publish(record('many'));
+    const many = new Map(Array.from({ length: 200 }, (_, i) => [`${'c'.repeat(60)}${i}`, 1]));
+    await store.saveCounts('many', many);
+    expect((await store.loadAll()).records[0]?.mounts).toEqual(many);
+    await store.saveCounts('many', new Map([['one', 1]]));
+    expect((await store.loadAll()).records[0]?.mounts).toEqual(new Map([['one', 1]]));
+    expect((await stat(store.countsFile('many'))).size).toBe(4096);
   });
 
   it('lists interrupted creates and removes as leftovers, not volumes', async () => {
-    const staging = await store.makeStaging('half');
+    const staging = await store.makeStaging();
     await publish(record('kept'));
     const trash = await store.retire('kept');
     const loaded = await store.loadAll();

@@ -1,35 +1,33 @@
-/** Volume names and Create options: checked before anything touches the filesystem. */
+/** Create options: parsed once, with defaults filled in, so that two can be compared. */
+import { z } from 'zod';
 import { invalid } from './errors.js';
-
-export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-export const NAME_MAX = 255;
-
-export function validateName(name: string): void {
-  const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}...` : name);
-  if (name.length > NAME_MAX) {
-    throw invalid(`invalid volume name ${shown}: longer than ${NAME_MAX} characters`);
-  }
-  if (!NAME_PATTERN.test(name)) {
-    throw invalid(
-      `invalid volume name ${shown}: use at least two characters from [a-zA-Z0-9_.-], starting with a letter or digit`,
-    );
-  }
-}
 
 export type PropagationOption = 'rshared' | 'shared';
 
-/** Create options after validation, with defaults filled in, so that two can be compared. */
-export interface VolumeOptions {
-  propagation: PropagationOption;
-  uid?: number;
-  gid?: number;
+export const optionsSchema = z.object({
+  propagation: z.enum(['rshared', 'shared']),
+  uid: z.number().int().nonnegative().optional(),
+  gid: z.number().int().nonnegative().optional(),
   /** Permission bits of the volume directory. */
-  mode?: number;
-}
+  mode: z.number().int().min(0).max(0o7777).optional(),
+});
+
+export type VolumeOptions = z.infer<typeof optionsSchema>;
 
 export const VALID_OPTIONS = ['uid', 'gid', 'mode', 'propagation'] as const;
 
+/** Raw options as they arrive: a Map (from the protocol) or a plain object of own keys. */
+export type RawOptions = ReadonlyMap<string, unknown> | Readonly<Record<string, unknown>>;
+
 const ID_MAX = 2 ** 32 - 2;
+
+function entriesOf(raw: RawOptions): [string, unknown][] {
+  // Object.keys lists own keys only, and a JSON `__proto__` key is an own key: it is refused
+  // like any other unknown option instead of vanishing into the prototype.
+  return raw instanceof Map
+    ? [...raw]
+    : Object.keys(raw).map((key) => [key, (raw as Record<string, unknown>)[key]]);
+}
 
 function parseId(volume: string, key: string, value: string): number {
   if (!/^\d{1,10}$/.test(value) || Number(value) > ID_MAX) {
@@ -49,18 +47,18 @@ function parseMode(volume: string, value: string): number {
   return parseInt(value, 8);
 }
 
-export function parseOptions(volume: string, raw: Record<string, string>): VolumeOptions {
-  const unknown = Object.keys(raw).filter(
-    (key) => !(VALID_OPTIONS as readonly string[]).includes(key),
-  );
+export function parseOptions(volume: string, raw: RawOptions): VolumeOptions {
+  const entries = entriesOf(raw);
+  const valid: readonly string[] = VALID_OPTIONS;
+  const unknown = entries.map(([key]) => key).filter((key) => !valid.includes(key));
   if (unknown.length > 0) {
-    const list = unknown.map((key) => JSON.stringify(key)).join(', ');
+    const list = unknown.map((key) => JSON.stringify(key.slice(0, 80))).join(', ');
     throw invalid(
       `volume ${JSON.stringify(volume)}: unknown option${unknown.length > 1 ? 's' : ''} ${list} (valid options: ${VALID_OPTIONS.join(', ')})`,
     );
   }
   const options: VolumeOptions = { propagation: 'rshared' };
-  for (const [key, value] of Object.entries(raw)) {
+  for (const [key, value] of entries) {
     if (typeof value !== 'string') {
       throw invalid(`volume ${JSON.stringify(volume)}: option ${key} must be a string`);
     }
@@ -95,13 +93,4 @@ export function describeOptions(options: VolumeOptions): string {
   if (options.gid !== undefined) parts.push(`gid=${options.gid}`);
   if (options.mode !== undefined) parts.push(`mode=0${options.mode.toString(8)}`);
   return parts.join(' ');
-}
-
-/** IDs are dockerd's opaque mount ids; keep them printable and bounded. */
-export function validateMountId(volume: string, id: string): void {
-  if (id.length === 0 || id.length > 512 || [...id].some((c) => c.charCodeAt(0) < 0x20)) {
-    throw invalid(
-      `volume ${JSON.stringify(volume)}: invalid mount ID ${JSON.stringify(id.slice(0, 80))}`,
-    );
-  }
 }

@@ -1,0 +1,93 @@
+/**
+ * Saves mount counts without ever failing a Mount or an Unmount: when the data root is full or
+ * read-only, the counts stay in memory (the driver answers from memory anyway), the failure is
+ * logged once, and the save is retried in the background with a growing delay until it works.
+ */
+import type { Logger } from '../log.js';
+
+export interface CountsSaving {
+  /** Saves the counts of `name` now (the caller holds the volume's lock). */
+  saveNow(name: string): Promise<void>;
+  /** Takes the volume's lock and saves its current counts (for background retries). */
+  saveLater(name: string): Promise<void>;
+}
+
+const FIRST_RETRY_MS = 1_000;
+const LAST_RETRY_MS = 60_000;
+
+export class CountsWriter {
+  private readonly unsaved = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private delay = FIRST_RETRY_MS;
+
+  constructor(
+    private readonly saving: CountsSaving,
+    private readonly log: Logger,
+  ) {}
+
+  /** True when the counts were saved; false when they are kept in memory for a retry. */
+  async write(name: string): Promise<boolean> {
+    try {
+      await this.saving.saveNow(name);
+      this.saved(name);
+      return true;
+    } catch (error) {
+      this.failed(name, error);
+      return false;
+    }
+  }
+
+  isSaved(name: string): boolean {
+    return !this.unsaved.has(name);
+  }
+
+  /** The volume is gone: nothing of it is left to save. */
+  forget(name: string): void {
+    this.unsaved.delete(name);
+  }
+
+  /** Volumes whose counts are only in memory. */
+  pending(): string[] {
+    return [...this.unsaved];
+  }
+
+  private saved(name: string): void {
+    if (this.unsaved.delete(name))
+      this.log.info('mount counts saved after an earlier failure', { volume: name });
+  }
+
+  private failed(name: string, error: unknown): void {
+    if (!this.unsaved.has(name)) {
+      this.log.warn(
+        'could not save mount counts; they are kept in memory and the save is retried',
+        {
+          volume: name,
+          code: (error as NodeJS.ErrnoException).code,
+          error: String(error),
+        },
+      );
+    }
+    this.unsaved.add(name);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => void this.retry(), this.delay);
+    this.timer.unref();
+  }
+
+  private async retry(): Promise<void> {
+    this.timer = undefined;
+    for (const name of [...this.unsaved]) {
+      try {
+        await this.saving.saveLater(name);
+        this.saved(name);
+      } catch {
+        // Still failing: logged once already; try again later.
+      }
+    }
+    this.delay = this.unsaved.size > 0 ? Math.min(this.delay * 2, LAST_RETRY_MS) : FIRST_RETRY_MS;
+    if (this.unsaved.size > 0) this.schedule();
+  }
+}

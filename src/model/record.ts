@@ -1,0 +1,59 @@
+/** What a volume is, as the driver keeps it and the store writes it. */
+import { z } from 'zod';
+import { NO_MOUNTS, type MountCounts } from './counts.js';
+import { optionsSchema, type VolumeOptions } from './options.js';
+
+export interface VolumeRecord {
+  name: string;
+  createdAt: string;
+  options: VolumeOptions;
+  mounts: MountCounts;
+}
+
+/** volume.json. Version 1 also held the counts, as an object; they are read when no mounts.json exists. */
+export const recordFileSchema = z.object({
+  version: z.union([z.literal(1), z.literal(2)]),
+  name: z.string().min(1),
+  createdAt: z.string(),
+  options: optionsSchema,
+  mounts: z.unknown().optional(),
+});
+
+const countEntry = z.tuple([z.string().min(1), z.number().int().positive()]);
+
+/** mounts.json: version 1 held an object of counts, version 2 holds [id, count] pairs. */
+export const countsFileSchema = z.union([
+  z.object({ version: z.literal(2), mounts: z.array(countEntry) }),
+  z.object({ version: z.literal(1), mounts: z.unknown() }),
+]);
+
+/**
+ * Counts from either shape. An object is read by its own keys, so that a stored `__proto__`
+ * (JSON.parse makes it an own key) is an ID like any other.
+ */
+export function countsFromJson(value: unknown): MountCounts {
+  if (value === undefined || value === null) return NO_MOUNTS;
+  const pairs: unknown[] = Array.isArray(value)
+    ? value
+    : typeof value === 'object'
+      ? Object.keys(value).map((key) => [key, (value as Record<string, unknown>)[key]])
+      : [value];
+  const counts = new Map<string, number>();
+  for (const pair of pairs) {
+    const parsed = countEntry.safeParse(pair);
+    if (!parsed.success) throw new Error(`unexpected mount count ${JSON.stringify(pair)}`);
+    counts.set(parsed.data[0], parsed.data[1]);
+  }
+  return counts;
+}
+
+export function recordFromJson(json: unknown): VolumeRecord {
+  const parsed = recordFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new Error(
+      `unexpected content: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  const { name, createdAt, options, mounts } = parsed.data;
+  return { name, createdAt, options, mounts: countsFromJson(mounts) };
+}
