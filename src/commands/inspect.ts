@@ -56,9 +56,9 @@ export function registerInspectCommands(program: Command): void {
       ]);
       const rows = volumes.map((v) => ({
         name: v.name,
-        activeMounts: Number(v.status.activeMounts ?? 0),
+        activeMounts: v.status?.activeMounts,
         mountpoint: v.mountpoint,
-        dataPath: String(v.status.dataPath ?? ''),
+        dataPath: v.status?.dataPath ?? '',
         submounts: classifySubmounts(hostMounts, v.mountpoint, running).map((s) => ({
           path: s.path.slice(v.mountpoint.length),
           fsType: s.fsType,
@@ -74,7 +74,7 @@ export function registerInspectCommands(program: Command): void {
         rows.map((r) => {
           const leaks = r.submounts.filter((s) => s.leaked).length;
           const subs = `${r.submounts.length}${leaks ? paint.red(` (${leaks} leaked)`) : ''}`;
-          return [r.name, String(r.activeMounts), subs, r.mountpoint, r.dataPath];
+          return [r.name, String(r.activeMounts ?? '?'), subs, r.mountpoint, r.dataPath];
         }),
       );
       process.stdout.write(formatTable(table) + '\n');

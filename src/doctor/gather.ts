@@ -1,4 +1,5 @@
 /** Gathers the facts the doctor judges: from the engine's API, /proc and the driver's socket. */
+import { statusJsonSchema, type StatusJson } from '../model/status.js';
 import { access, constants, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -26,7 +27,8 @@ export interface VolumeFacts {
   name: string;
   driver: string;
   mountpoint: string;
-  status: Record<string, unknown>;
+  /** Undefined when the plugin's Status is not what this CLI knows (another version). */
+  status?: StatusJson;
 }
 
 /** True when a volume's driver is our plugin (dockerd may show it as `name` or `name:tag`). */
@@ -77,13 +79,13 @@ export async function listOurVolumes(docker: Docker, plugin: string): Promise<Vo
     ours.map(async (v) => {
       const inspected = (await docker.getVolume(v.Name).inspect()) as unknown as {
         Mountpoint: string;
-        Status?: Record<string, unknown>;
+        Status?: unknown;
       };
       return {
         name: v.Name,
         driver: v.Driver,
         mountpoint: hostMountpoint(inspected.Mountpoint, where, info.DockerRootDir),
-        status: inspected.Status ?? {},
+        status: statusJsonSchema.safeParse(inspected.Status).data,
       };
     }),
   );

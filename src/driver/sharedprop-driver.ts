@@ -33,6 +33,7 @@ import {
   type VolumeOptions,
 } from '../model/options.js';
 import type { VolumeRecord } from '../model/record.js';
+import type { VolumeStatus } from '../model/status.js';
 import { MountSystem } from '../system/mounts.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
 import { isWithin, mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
@@ -448,7 +449,7 @@ export class SharedpropDriver implements VolumeDriver {
    */
   async list(): Promise<readonly VolumeInfo[]> {
     this.listing ??= Object.freeze(
-      [...this.volumes.values()].map((record) => ({ ...this.summary(record), status: {} })),
+      [...this.volumes.values()].map((record) => this.summary(record)),
     );
     return this.listing;
   }
@@ -458,7 +459,7 @@ export class SharedpropDriver implements VolumeDriver {
     return this.counts.pending();
   }
 
-  private summary(record: VolumeRecord): Omit<VolumeInfo, 'status'> {
+  private summary(record: VolumeRecord): VolumeInfo {
     return {
       name: record.name,
       mountpoint: this.mountpoint(record.name),
@@ -466,13 +467,13 @@ export class SharedpropDriver implements VolumeDriver {
     };
   }
 
-  private status(record: VolumeRecord, mounts: MountEntry[]): Record<string, unknown> {
+  private status(record: VolumeRecord, mounts: MountEntry[]): VolumeStatus {
     const mountpoint = this.mountpoint(record.name);
     const own = mounts.filter((e) => e.mountPoint === mountpoint);
     return {
       propagation: record.options.propagation,
       activeMounts: totalMounts(record.mounts),
-      mountIds: countsToObject(record.mounts),
+      mountIds: record.mounts,
       countsSaved: this.counts.isSaved(record.name),
       mountPoint: own.length === 1 ? propagationOf(own[0] as MountEntry) : `${own.length} mounts`,
       submounts: mounts

@@ -1,11 +1,13 @@
 /** The volume driver as a plain interface: no HTTP here, and no mounts in the protocol layer. */
 import type { RawOptions } from '../model/options.js';
+import type { VolumeStatus } from '../model/status.js';
 
 export interface VolumeInfo {
   name: string;
   mountpoint: string;
   createdAt: string;
-  status: Record<string, unknown>;
+  /** Only Get fills it in (dockerd's List needs no Status). */
+  status?: VolumeStatus;
 }
 
 export interface VolumeDriver {

@@ -1,18 +1,26 @@
 /**
- * The VolumeDriver protocol over HTTP (docker/cli docs/extend/plugins_volume.md). It knows the
- * routes, the JSON shapes and the error mapping, and nothing about mounts.
+ * The VolumeDriver protocol over HTTP (docker/cli docs/extend/plugins_volume.md), as one express
+ * pipeline: a request log, one size-limited body reader, one route table, one error mapping. It
+ * knows the routes, the JSON shapes and the errors, and nothing about mounts.
+ *
+ * dockerd asks Capabilities and Get around every use of a volume, so the pipeline is kept lean:
+ * express routes and runs the middleware, while the body is read with raw-body and answers are
+ * written with one writeHead/end (express's body parser and response helpers were half the CPU
+ * of such a request, `--cpu-prof`).
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
+import getRawBody from 'raw-body';
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { VolumeError, type VolumeErrorKind } from '../model/errors.js';
 import type { VolumeDriver, VolumeInfo } from '../driver/types.js';
 import { createRequest, describeIssues, mountRequest, nameRequest } from './schemas.js';
+import { statusJson } from './status-json.js';
 
 export const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.1+json';
 export const BODY_LIMIT = 1024 * 1024;
+const HEADER_CONTENT_TYPE = `${CONTENT_TYPE}; charset=utf-8`;
 
 const READ_ONLY = new Set([
   '/Plugin.Activate',
@@ -22,16 +30,6 @@ const READ_ONLY = new Set([
   '/VolumeDriver.List',
 ]);
 
-/**
- * Questions answered straight from node:http. dockerd asks Capabilities and Get around every use
- * of a volume (Capabilities twice, as it rebuilds a managed plugin's adapter at every lookup), and
- * `docker volume inspect` is nothing else; express's router, body parser and response helpers
- * were half the CPU of such a request (`--cpu-prof`). Same handlers, error mapping and log entry.
- */
-const DIRECT = new Set(['/VolumeDriver.Capabilities', '/VolumeDriver.Get', '/VolumeDriver.Path']);
-/** Bodies up to this size with a Content-Length (dockerd's are) take the direct path. */
-const DIRECT_BODY_LIMIT = 64 * 1024;
-
 const STATUS: Record<VolumeErrorKind, number> = {
   invalid: 400,
   not_found: 404,
@@ -40,6 +38,7 @@ const STATUS: Record<VolumeErrorKind, number> = {
   internal: 500,
 };
 
+/** An error of the request itself (its body, its path), with the HTTP status to answer. */
 class RequestError extends Error {
   constructor(
     readonly status: number,
@@ -69,10 +68,11 @@ function volumeJson(info: VolumeInfo) {
     Name: info.name,
     Mountpoint: info.mountpoint,
     CreatedAt: info.createdAt,
-    Status: info.status,
+    Status: info.status ? statusJson(info.status) : {},
   };
 }
 
+/** The route table: one handler per endpoint, each a plain function of the parsed body. */
 export function routes(driver: VolumeDriver): Record<string, Handler> {
   // The driver hands out the same list until its volumes change; serialise each list once.
   const listBodies = new WeakMap<readonly VolumeInfo[], Serialized>();
@@ -86,7 +86,7 @@ export function routes(driver: VolumeDriver): Record<string, Handler> {
         })),
       }),
     );
-  return {
+  const table: Record<string, Handler> = {
     '/Plugin.Activate': async () => ({ Implements: ['VolumeDriver'] }),
     '/VolumeDriver.Capabilities': async () => ({
       Capabilities: { Scope: driver.capabilities().scope },
@@ -125,6 +125,8 @@ export function routes(driver: VolumeDriver): Record<string, Handler> {
       return body;
     },
   };
+  // Endpoints come from the request path: no inherited property may ever look like a route.
+  return Object.assign(Object.create(null) as Record<string, Handler>, table);
 }
 
 export interface AppHooks {
@@ -132,36 +134,99 @@ export interface AppHooks {
   onRequest?: (delta: 1 | -1) => void;
 }
 
-/**
- * The request listener: the direct path for dockerd's questions, express for everything else
- * (changes, List, anything unusual such as a chunked or large body, a GET, an unknown path).
- */
-export function createApp(
-  driver: VolumeDriver,
-  log: Logger,
-  hooks: AppHooks = {},
-): RequestListener {
-  const table = routes(driver);
-  const app = expressApp(table, log, hooks);
-  return (req, res) => {
-    const length = Number(req.headers['content-length'] ?? NaN);
-    const handler =
-      req.method === 'POST' && DIRECT.has(req.url ?? '') ? table[req.url!] : undefined;
-    if (handler && length <= DIRECT_BODY_LIMIT) answerDirectly(req, res, handler, log, hooks);
-    else app(req, res);
-  };
-}
-
-interface RequestLog {
-  endpoint: string;
-  body: unknown;
+interface Outcome {
   status: number;
-  started: bigint;
   error?: string;
 }
 
-function logRequest(log: Logger, entry: RequestLog): void {
-  const { endpoint, body, status, started, error } = entry;
+export function createApp(driver: VolumeDriver, log: Logger, hooks: AppHooks = {}) {
+  const table = routes(driver);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  // 1. The request log and the count of requests in flight.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    hooks.onRequest?.(1);
+    res.on('close', () => {
+      hooks.onRequest?.(-1);
+      const outcome = (res.locals.outcome as Outcome | undefined) ?? { status: res.statusCode };
+      logRequest(log, req.path, req.body, outcome, started);
+    });
+    next();
+  });
+
+  // 2. The route table, behind one body reader. dockerd sends
+  // application/vnd.docker.plugins.v1.2+json, or no type at all: any type is read as JSON.
+  app.post(/.*/, (req: Request, res: Response, next: NextFunction) => {
+    const handler = table[req.path];
+    if (!handler) {
+      next(new RequestError(404, `unknown endpoint ${req.path}`));
+      return;
+    }
+    readJson(req)
+      .then((body) => {
+        req.body = body;
+        return handler(body);
+      })
+      .then((answer) => {
+        send(res, 200, answer instanceof Serialized ? answer.json : JSON.stringify(answer));
+      }, next);
+  });
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new RequestError(404, `unknown endpoint ${req.method} ${req.path}`));
+  });
+
+  // 3. The one error mapping (express recognises an error handler by its four parameters).
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const { status, message } = toHttpError(error, log);
+    res.locals.outcome = { status, error: message } satisfies Outcome;
+    send(res, status, JSON.stringify({ Err: message }));
+  });
+
+  return app;
+}
+
+/** The body as JSON: at most BODY_LIMIT bytes, an empty body is `undefined`. */
+async function readJson(req: Request): Promise<unknown> {
+  const length = req.headers['content-length'];
+  let text: string;
+  try {
+    text = await getRawBody(req, { limit: BODY_LIMIT, length, encoding: 'utf8' });
+  } catch (error) {
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.too.large') {
+      throw new RequestError(413, `request body is larger than ${BODY_LIMIT} bytes`);
+    }
+    throw new RequestError(400, `bad request: ${(error as Error).message}`);
+  }
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new RequestError(400, `malformed JSON in request body: ${(error as Error).message}`);
+  }
+}
+
+function send(res: Response, status: number, json: string): void {
+  res.statusCode = status;
+  res.locals.outcome ??= { status } satisfies Outcome;
+  res.writeHead(status, {
+    'Content-Type': HEADER_CONTENT_TYPE,
+    'Content-Length': Buffer.byteLength(json),
+  });
+  res.end(json);
+}
+
+function logRequest(
+  log: Logger,
+  endpoint: string,
+  body: unknown,
+  { status, error }: Outcome,
+  started: bigint,
+): void {
   const level =
     status >= 500
       ? 'error'
@@ -186,119 +251,9 @@ function logRequest(log: Logger, entry: RequestLog): void {
   });
 }
 
-function answerDirectly(
-  req: IncomingMessage,
-  res: ServerResponse,
-  handler: Handler,
-  log: Logger,
-  hooks: AppHooks,
-): void {
-  const entry: RequestLog = {
-    endpoint: req.url!,
-    body: undefined,
-    status: 200,
-    started: process.hrtime.bigint(),
-  };
-  hooks.onRequest?.(1);
-  res.on('close', () => {
-    hooks.onRequest?.(-1);
-    logRequest(log, entry);
-  });
-  const send = (status: number, json: string) => {
-    entry.status = status;
-    res.writeHead(status, {
-      'Content-Type': `${CONTENT_TYPE}; charset=utf-8`,
-      'Content-Length': Buffer.byteLength(json),
-    });
-    res.end(json);
-  };
-  const fail = (error: unknown) => {
-    const { status, message } = toHttpError(error, log);
-    entry.error = message;
-    send(status, JSON.stringify({ Err: message }));
-  };
-  const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.on('error', fail);
-  req.on('end', () => {
-    const text = Buffer.concat(chunks).toString('utf8');
-    try {
-      entry.body = text.trim() === '' ? undefined : JSON.parse(text);
-    } catch (error) {
-      fail({ type: 'entity.parse.failed', message: (error as Error).message });
-      return;
-    }
-    handler(entry.body).then(
-      (answer) => send(200, answer instanceof Serialized ? answer.json : JSON.stringify(answer)),
-      fail,
-    );
-  });
-}
-
-function expressApp(table: Record<string, Handler>, log: Logger, hooks: AppHooks) {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const started = process.hrtime.bigint();
-    hooks.onRequest?.(1);
-    res.on('close', () => {
-      hooks.onRequest?.(-1);
-      logRequest(log, {
-        endpoint: req.path,
-        body: req.body,
-        status: res.statusCode,
-        started,
-        error: res.locals.error as string | undefined,
-      });
-    });
-    res.type(CONTENT_TYPE);
-    next();
-  });
-
-  // dockerd sends application/vnd.docker.plugins.v1.2+json (or nothing): accept any type.
-  app.use(express.json({ type: () => true, limit: BODY_LIMIT, strict: false }));
-
-  app.post(/.*/, (req: Request, res: Response, next: NextFunction) => {
-    const handler = table[req.path];
-    if (!handler) {
-      next(new RequestError(404, `unknown endpoint ${req.path}`));
-      return;
-    }
-    handler(req.body).then((answer) => {
-      if (answer instanceof Serialized) res.status(200).type(CONTENT_TYPE).send(answer.json);
-      else res.status(200).json(answer);
-    }, next);
-  });
-
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    next(new RequestError(404, `unknown endpoint ${req.method} ${req.path}`));
-  });
-
-  // Express recognises an error handler by its four parameters.
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const { status, message } = toHttpError(error, log);
-    res.locals.error = message;
-    res.status(status).type(CONTENT_TYPE).json({ Err: message });
-  });
-
-  return app;
-}
-
 function toHttpError(error: unknown, log: Logger): { status: number; message: string } {
   if (error instanceof VolumeError) return { status: STATUS[error.kind], message: error.message };
   if (error instanceof RequestError) return { status: error.status, message: error.message };
-  const bodyError = error as { type?: string; status?: number; message?: string };
-  if (bodyError.type === 'entity.parse.failed') {
-    return { status: 400, message: `malformed JSON in request body: ${bodyError.message}` };
-  }
-  if (bodyError.type === 'entity.too.large') {
-    return { status: 413, message: `request body is larger than ${BODY_LIMIT} bytes` };
-  }
-  if (typeof bodyError.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
-    return { status: bodyError.status, message: `bad request: ${bodyError.message ?? 'unknown'}` };
-  }
   // An error the driver did not phrase: its text may hold host paths and command lines, which
   // belong in the log. The answer names the errno code, if any, and a reference to the log line.
   const ref = randomBytes(4).toString('hex');
