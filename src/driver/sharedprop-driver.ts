@@ -11,7 +11,6 @@
  * - The caller holds the data root's lock (one driver per data root).
  * - Counts live in Maps; a count that cannot be saved is kept in memory and saved later.
  */
-import { chmod, chown, lstat, mkdir, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import AsyncLock from 'async-lock';
 import type { Logger } from '../log.js';
@@ -34,11 +33,11 @@ import {
 } from '../model/options.js';
 import type { VolumeRecord } from '../model/record.js';
 import type { VolumeStatus } from '../model/status.js';
-import { MountSystem } from '../system/mounts.js';
+import { MountSystem, type Mounts } from '../system/mounts.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
 import { isWithin, mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
-import { assertNoMountsWithin, deleteTree, MountBoundaryError } from '../system/safe-delete.js';
-import { VolumeStore, type BrokenVolume } from '../state/volume-store.js';
+import { assertNoMountsWithin, MountBoundaryError } from '../system/safe-delete.js';
+import { VolumeStore, type BrokenVolume, type Store } from '../state/volume-store.js';
 import { CountsWriter } from './counts-writer.js';
 import { crashPoint } from './crash-points.js';
 import type { VolumeDriver, VolumeInfo } from './types.js';
@@ -49,7 +48,9 @@ export interface DriverConfig {
   /** Where the mount points live (the managed plugin's propagated mount). */
   mountRoot: string;
   logger: Logger;
-  mounts?: MountSystem;
+  /** The store and the mount system; unit tests pass fakes. */
+  store?: Store;
+  mounts?: Mounts;
   /** The kernel's id of this boot: counts from an earlier boot are void (no container survives). */
   bootIdFile?: string;
   /** How old the mount table behind Get's Status may be (ms); the README states the bound. */
@@ -57,8 +58,8 @@ export interface DriverConfig {
 }
 
 export class SharedpropDriver implements VolumeDriver {
-  private readonly store: VolumeStore;
-  private readonly mounts: MountSystem;
+  private readonly store: Store;
+  private readonly mounts: Mounts;
   private readonly log: Logger;
   private readonly volumes = new Map<string, VolumeRecord>();
   private readonly broken = new Map<string, BrokenVolume>();
@@ -74,7 +75,7 @@ export class SharedpropDriver implements VolumeDriver {
   private hostDataRoot: string;
 
   constructor(private readonly config: DriverConfig) {
-    this.store = new VolumeStore(config.dataRoot);
+    this.store = config.store ?? new VolumeStore(config.dataRoot);
     this.mounts = config.mounts ?? new MountSystem();
     this.log = config.logger;
     this.snapshot = new MountSnapshot(
@@ -111,13 +112,14 @@ export class SharedpropDriver implements VolumeDriver {
         },
       );
     }
-    await mkdir(this.config.mountRoot, { recursive: true, mode: 0o755 });
-    await writeFile(
-      path.join(this.config.mountRoot, MOUNT_ROOT_MARKER),
-      JSON.stringify({ dataRoot: this.config.dataRoot }) + '\n',
-    ).catch((error: unknown) =>
-      this.log.warn('could not write the mount-root marker', { error: String(error) }),
-    );
+    await this.mounts
+      .prepareMountRoot(this.config.mountRoot, {
+        name: MOUNT_ROOT_MARKER,
+        content: JSON.stringify({ dataRoot: this.config.dataRoot }) + '\n',
+      })
+      .catch((error: unknown) =>
+        this.log.warn('could not write the mount-root marker', { error: String(error) }),
+      );
     const boot = await this.store.bootChange(
       this.config.bootIdFile ?? '/proc/sys/kernel/random/boot_id',
     );
@@ -192,7 +194,7 @@ export class SharedpropDriver implements VolumeDriver {
     }
     for (const name of orphans) {
       const report = await this.mounts.detachAll(this.mountpoint(name), { includeSelf: true });
-      await rmdir(this.mountpoint(name)).catch(() => undefined);
+      await this.mounts.removeMountPoint(this.mountpoint(name));
       this.log.warn('detached the mount point of a volume that no longer exists', {
         volume: name,
         detached: report.detached,
@@ -207,7 +209,7 @@ export class SharedpropDriver implements VolumeDriver {
       try {
         // Whatever is still mounted in a leftover was left by a Remove that was detaching it.
         await this.mounts.detachAll(leftover, { includeSelf: false });
-        await deleteTree(leftover, await this.mounts.readAbout(leftover));
+        await this.store.discard(leftover, await this.mounts.readAbout(leftover));
         this.leftovers.delete(leftover);
         this.log.info('removed leftover of an interrupted operation', { path: leftover });
       } catch (error) {
@@ -251,14 +253,7 @@ export class SharedpropDriver implements VolumeDriver {
     let staging: string | undefined;
     let published = false;
     try {
-      staging = await this.store.makeStaging();
-      const data = path.join(staging, '_data');
-      await mkdir(data);
-      await chmod(data, options.mode ?? 0o755);
-      if (options.uid !== undefined || options.gid !== undefined) {
-        await chown(data, options.uid ?? -1, options.gid ?? -1);
-      }
-      await this.store.save(record, staging);
+      staging = await this.store.stage(record);
       crashPoint('create:staged');
       await this.store.publish(staging, name).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') {
@@ -286,9 +281,9 @@ export class SharedpropDriver implements VolumeDriver {
     try {
       await this.mounts.detachAll(this.mountpoint(name), { includeSelf: true });
       this.snapshot.invalidate();
-      await rmdir(this.mountpoint(name)).catch(() => undefined);
+      await this.mounts.removeMountPoint(this.mountpoint(name));
       const trash = staging ?? (await this.store.retire(name));
-      await deleteTree(trash, await this.mounts.readAbout(trash));
+      await this.store.discard(trash, await this.mounts.readAbout(trash));
     } catch (error) {
       this.log.error('could not undo a failed create', { volume: name, error: String(error) });
     }
@@ -338,9 +333,9 @@ export class SharedpropDriver implements VolumeDriver {
       this.volumes.delete(name);
       this.counts.forget(name);
       this.listing = undefined;
-      await rmdir(mountpoint).catch(() => undefined);
+      await this.mounts.removeMountPoint(mountpoint);
       try {
-        await deleteTree(trash, await this.mounts.readAbout(trash));
+        await this.store.discard(trash, await this.mounts.readAbout(trash));
       } catch (error) {
         // The volume is gone; its files wait in the trash for a retry at the next start.
         this.leftovers.add(trash);
@@ -524,24 +519,19 @@ export class SharedpropDriver implements VolumeDriver {
    */
   private async mountPointIsSound(name: string): Promise<boolean> {
     const mountpoint = this.mountpoint(name);
-    try {
-      const [shown, data] = await Promise.all([stat(mountpoint), lstat(this.store.dataDir(name))]);
-      if (shown.ino !== data.ino || shown.dev !== data.dev) return false;
-    } catch {
-      return false;
-    }
+    if (!(await this.mounts.showsDirectory(mountpoint, this.store.dataDir(name)))) return false;
     const stack = mountsAt((await this.snapshot.get()).entries, mountpoint);
     return stack.length === 1 && (stack[0] as MountEntry).sharedGroup !== undefined;
   }
 
   private async ensureMounted(record: VolumeRecord): Promise<void> {
     const data = this.store.dataDir(record.name);
-    await stat(data).catch(() => {
+    if (!(await this.store.hasData(record.name))) {
       throw new VolumeError(
         'internal',
         `volume ${JSON.stringify(record.name)}: its data directory is missing from the data root`,
       );
-    });
+    }
     try {
       await this.mounts.ensureSharedBind(
         data,

@@ -19,11 +19,14 @@
 import { constants } from 'node:fs';
 import {
   access,
+  chmod,
+  chown,
   mkdir,
   open,
   readFile,
   readdir,
   rename,
+  stat,
   unlink,
   writeFile,
 } from 'node:fs/promises';
@@ -31,6 +34,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import writeFileAtomic from 'write-file-atomic';
 import type { z } from 'zod';
+import type { MountEntry } from '../system/mountinfo.js';
+import { deleteTree } from '../system/safe-delete.js';
 import { countsToPairs, type MountCounts } from '../model/counts.js';
 import {
   countsFileSchema,
@@ -61,7 +66,26 @@ export const DATA_DIR = '_data';
 const BOOT_ID_FILE = 'boot-id';
 const PAGE = 4096;
 
-export class VolumeStore {
+/** What the driver needs of the store (faked in unit tests). */
+export interface Store {
+  dataDir(name: string): string;
+  derivedPaths(name: string): string[];
+  init(): Promise<void>;
+  writable(): Promise<boolean>;
+  bootChange(bootIdFile: string): Promise<{ rebooted: boolean; record: () => Promise<void> }>;
+  loadAll(options?: { counts: boolean }): Promise<LoadResult>;
+  /** A staging directory holding the new volume whole (data directory, state); see publish. */
+  stage(record: VolumeRecord): Promise<string>;
+  publish(staging: string, name: string): Promise<void>;
+  retire(name: string): Promise<string>;
+  restore(trash: string, name: string): Promise<void>;
+  /** Deletes a staging or trash directory, never across a mount in `entries` or the kernel's. */
+  discard(dir: string, entries: readonly MountEntry[]): Promise<void>;
+  hasData(name: string): Promise<boolean>;
+  saveCounts(name: string, counts: MountCounts): Promise<void>;
+}
+
+export class VolumeStore implements Store {
   readonly root: string;
 
   constructor(readonly dataRoot: string) {
@@ -207,6 +231,28 @@ export class VolumeStore {
       await unlink(temp).catch(() => undefined);
       throw error;
     }
+  }
+
+  async stage(record: VolumeRecord): Promise<string> {
+    const staging = await this.makeStaging();
+    const data = path.join(staging, DATA_DIR);
+    const { mode, uid, gid } = record.options;
+    await mkdir(data);
+    await chmod(data, mode ?? 0o755);
+    if (uid !== undefined || gid !== undefined) await chown(data, uid ?? -1, gid ?? -1);
+    await this.save(record, staging);
+    return staging;
+  }
+
+  discard(dir: string, entries: readonly MountEntry[]): Promise<void> {
+    return deleteTree(dir, entries);
+  }
+
+  async hasData(name: string): Promise<boolean> {
+    return stat(this.dataDir(name)).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
   }
 
   /** A fresh staging directory for a Create, under the volumes root. */

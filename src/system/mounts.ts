@@ -2,7 +2,8 @@
  * The mount system layer: the only code that changes the mount table. Every decision is taken
  * from a fresh read of mountinfo, never from device numbers.
  */
-import { mkdir } from 'node:fs/promises';
+import { lstat, mkdir, rmdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { CommandError, run } from './exec.js';
 import { aboutPath, MountEntry, mountsAt, mountsBelow, readMountinfo } from './mountinfo.js';
 
@@ -24,7 +25,21 @@ export interface DetachReport {
   lazy: string[];
 }
 
-export class MountSystem {
+/** What the driver needs of the mount table and of mount point directories (faked in unit tests). */
+export interface Mounts {
+  read(keep?: (line: string) => boolean): Promise<MountEntry[]>;
+  readAbout(dir: string): Promise<MountEntry[]>;
+  ensureSharedBind(source: string, target: string, mode: SharedMode): Promise<MountEntry>;
+  detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport>;
+  /** True when `mountpoint` shows the directory `source` (the same inode): a cheap health check. */
+  showsDirectory(mountpoint: string, source: string): Promise<boolean>;
+  /** Removes an empty mount point directory; never anything else (rmdir). */
+  removeMountPoint(mountpoint: string): Promise<void>;
+  /** Makes the mount root and writes `file` (name, content) into it. */
+  prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void>;
+}
+
+export class MountSystem implements Mounts {
   constructor(
     private readonly table: MountTable = procMountTable,
     private readonly mountBin = 'mount',
@@ -79,6 +94,24 @@ export class MountSystem {
       top = mountsAt(await this.readAbout(target), target)[0] ?? top;
     }
     return top;
+  }
+
+  async showsDirectory(mountpoint: string, source: string): Promise<boolean> {
+    try {
+      const [shown, data] = await Promise.all([stat(mountpoint), lstat(source)]);
+      return shown.ino === data.ino && shown.dev === data.dev;
+    } catch {
+      return false;
+    }
+  }
+
+  async removeMountPoint(mountpoint: string): Promise<void> {
+    await rmdir(mountpoint).catch(() => undefined);
+  }
+
+  async prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
+    await mkdir(root, { recursive: true, mode: 0o755 });
+    await writeFile(path.join(root, file.name), file.content);
   }
 
   /** Detaches every mount beneath `dir` (deepest first), then every mount at `dir` itself. */

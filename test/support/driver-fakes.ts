@@ -1,0 +1,205 @@
+/**
+ * In-memory fakes of the driver's two collaborators, the store and the mount system, so that
+ * the driver's logic (Create, Remove, Mount, recovery) runs in the unit tier without root.
+ * Each fake can be told to fail the way the real one does (errno codes, busy mounts).
+ */
+import type { MountCounts } from '../../src/model/counts.js';
+import type { VolumeRecord } from '../../src/model/record.js';
+import type { LoadResult, Store } from '../../src/state/volume-store.js';
+import { isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
+import type { DetachReport, Mounts, SharedMode } from '../../src/system/mounts.js';
+
+export function errno(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: simulated`), { code });
+}
+
+export class FakeMounts implements Mounts {
+  table: MountEntry[] = [];
+  /** Mount points that refuse to be detached, even lazily. */
+  stuck = new Set<string>();
+  calls: string[] = [];
+  private nextId = 100;
+  private nextGroup = 1;
+  /** What each mount point shows (the bind's source). */
+  private readonly showing = new Map<string, string>();
+
+  at(mountPoint: string): MountEntry[] {
+    return this.table.filter((e) => e.mountPoint === mountPoint);
+  }
+
+  /** A mount made by someone else (a container, an operator). */
+  mountOutside(mountPoint: string, fsType = 'tmpfs', sharedGroup?: number): void {
+    this.table.push(this.entry(mountPoint, '/', fsType, sharedGroup));
+  }
+
+  async read(): Promise<MountEntry[]> {
+    return [...this.table];
+  }
+
+  async readAbout(dir: string): Promise<MountEntry[]> {
+    return this.table.filter((e) => isWithin(e.mountPoint, dir));
+  }
+
+  async ensureSharedBind(source: string, target: string, _mode: SharedMode): Promise<MountEntry> {
+    this.calls.push(`bind ${target}`);
+    if (this.at(target).length === 0) {
+      this.table.push(this.entry(target, source, 'ext4', this.nextGroup++));
+      this.showing.set(target, source);
+    }
+    while (this.at(target).length > 1) this.removeTop(target);
+    const top = this.at(target)[0]!;
+    top.sharedGroup ??= this.nextGroup++;
+    return top;
+  }
+
+  async detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport> {
+    const report: DetachReport = { detached: [], lazy: [] };
+    const order = [
+      ...mountsBelow(this.table, dir),
+      ...(options.includeSelf ? this.at(dir).reverse() : []),
+    ];
+    for (const entry of order) {
+      if (this.stuck.has(entry.mountPoint)) throw errno('EBUSY');
+      this.table = this.table.filter((e) => e !== entry);
+      report.detached.push(entry.mountPoint);
+    }
+    if (options.includeSelf) this.showing.delete(dir);
+    return report;
+  }
+
+  async showsDirectory(mountpoint: string, source: string): Promise<boolean> {
+    return this.at(mountpoint).length > 0 && this.showing.get(mountpoint) === source;
+  }
+
+  async removeMountPoint(mountpoint: string): Promise<void> {
+    this.calls.push(`rmdir ${mountpoint}`);
+  }
+
+  async prepareMountRoot(): Promise<void> {}
+
+  private removeTop(mountPoint: string): void {
+    const top = this.at(mountPoint).at(-1);
+    this.table = this.table.filter((e) => e !== top);
+  }
+
+  private entry(mountPoint: string, root: string, fsType: string, group?: number): MountEntry {
+    return {
+      id: this.nextId++,
+      parentId: 1,
+      device: '0:1',
+      root,
+      mountPoint,
+      mountOptions: 'rw',
+      sharedGroup: group,
+      unbindable: false,
+      fsType,
+      source: fsType,
+      superOptions: 'rw',
+    };
+  }
+}
+
+export class FakeStore implements Store {
+  readonly root = '/fake/data/volumes';
+  /** Published volumes: what is in the store. */
+  readonly volumes = new Map<string, VolumeRecord>();
+  /** Staging and trash directories, by path. */
+  readonly dirs = new Map<string, VolumeRecord | undefined>();
+  readonly savedCounts = new Map<string, MountCounts>();
+  readonly discarded: string[] = [];
+  readOnly = false;
+  rebooted = false;
+  /** errno codes to fail the next call of each kind with. */
+  fail: { stage?: string; publish?: string; retire?: string; saveCounts?: string } = {};
+  private next = 0;
+
+  dataDir(name: string): string {
+    return `${this.root}/${name}/_data`;
+  }
+
+  derivedPaths(name: string): string[] {
+    return [`${this.root}/${name}/mounts.json.tmp`];
+  }
+
+  async init(): Promise<void> {}
+
+  async writable(): Promise<boolean> {
+    return !this.readOnly;
+  }
+
+  async bootChange(): Promise<{ rebooted: boolean; record: () => Promise<void> }> {
+    return { rebooted: this.rebooted, record: async () => undefined };
+  }
+
+  async loadAll(options = { counts: true }): Promise<LoadResult> {
+    const result: LoadResult = {
+      records: [],
+      broken: [],
+      leftovers: [...this.dirs.keys()],
+      voided: [],
+    };
+    for (const record of this.volumes.values()) {
+      const counts = this.savedCounts.get(record.name) ?? new Map<string, number>();
+      if (!options.counts && counts.size > 0) {
+        result.voided.push({ name: record.name, mountIds: [...counts.keys()] });
+      }
+      result.records.push({ ...record, mounts: options.counts ? counts : new Map() });
+    }
+    return result;
+  }
+
+  async stage(record: VolumeRecord): Promise<string> {
+    this.failIfTold('stage');
+    const dir = `${this.root}/.new-${this.next++}`;
+    this.dirs.set(dir, record);
+    return dir;
+  }
+
+  async publish(staging: string, name: string): Promise<void> {
+    this.failIfTold('publish');
+    if (this.volumes.has(name)) throw errno('ENOTEMPTY');
+    const record = this.dirs.get(staging);
+    if (!record) throw errno('ENOENT');
+    this.dirs.delete(staging);
+    this.volumes.set(name, record);
+  }
+
+  async retire(name: string): Promise<string> {
+    this.failIfTold('retire');
+    const record = this.volumes.get(name);
+    if (!record) throw errno('ENOENT');
+    const trash = `${this.root}/.trash-${this.next++}`;
+    this.volumes.delete(name);
+    this.dirs.set(trash, record);
+    return trash;
+  }
+
+  async restore(trash: string, name: string): Promise<void> {
+    const record = this.dirs.get(trash);
+    if (!record) throw errno('ENOENT');
+    this.dirs.delete(trash);
+    this.volumes.set(name, record);
+  }
+
+  async discard(dir: string): Promise<void> {
+    this.dirs.delete(dir);
+    this.discarded.push(dir);
+  }
+
+  async hasData(name: string): Promise<boolean> {
+    return this.volumes.has(name);
+  }
+
+  async saveCounts(name: string, counts: MountCounts): Promise<void> {
+    if (this.readOnly) throw errno('EROFS');
+    this.failIfTold('saveCounts', false);
+    this.savedCounts.set(name, counts);
+  }
+
+  private failIfTold(kind: keyof FakeStore['fail'], once = true): void {
+    const code = this.fail[kind];
+    if (!code) return;
+    if (once) delete this.fail[kind];
+    throw errno(code);
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * The driver's logic with fakes of the store and the mount system (no root, no mounts): the
+ * decisions of Create, Remove, Mount and start-up, and what each failure leaves behind.
+ */
+import { SharedpropDriver } from '../../src/driver/sharedprop-driver.js';
+import { VolumeError } from '../../src/model/errors.js';
+import { countsToObject } from '../../src/model/counts.js';
+import { FakeMounts, FakeStore } from '../support/driver-fakes.js';
+import { silentLogger } from '../support/silent-logger.js';
+
+const MOUNT_ROOT = '/fake/mounts';
+const mp = (name: string) => `${MOUNT_ROOT}/${name}`;
+
+async function setup(prepare: (store: FakeStore, mounts: FakeMounts) => void = () => undefined) {
+  const store = new FakeStore();
+  const mounts = new FakeMounts();
+  prepare(store, mounts);
+  const driver = new SharedpropDriver({
+    dataRoot: '/fake/data',
+    mountRoot: MOUNT_ROOT,
+    logger: silentLogger(),
+    store,
+    mounts,
+    statusMaxAgeMs: 0,
+  });
+  await driver.start();
+  return { driver, store, mounts };
+}
+
+async function failure(work: Promise<unknown>): Promise<VolumeError> {
+  try {
+    await work;
+  } catch (error) {
+    expect(error).toBeInstanceOf(VolumeError);
+    return error as VolumeError;
+  }
+  throw new Error('expected a failure');
+}
+
+const noOptions = new Map<string, string>();
+
+describe('Create', () => {
+  it('publishes the volume, mounts it once, and Status is exact at once', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', new Map([['mode', '0700']]));
+    expect(store.volumes.get('v1')?.options).toEqual({ propagation: 'rshared', mode: 0o700 });
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    const { status } = await driver.get('v1');
+    expect(status).toMatchObject({ mountPoint: 'shared', activeMounts: 0, countsSaved: true });
+  });
+
+  it('is idempotent with the same options and refuses different ones', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    await driver.create('v1', new Map([['propagation', 'rshared']]));
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    const error = await failure(driver.create('v1', new Map([['uid', '5']])));
+    expect(error.kind).toBe('conflict');
+  });
+
+  it('refuses unknown options, __proto__ included, before touching the store', async () => {
+    const { driver, store } = await setup();
+    const error = await failure(driver.create('v1', new Map([['__proto__', 'x']])));
+    expect(error.message).toMatch(/unknown option "__proto__"/);
+    expect(store.dirs.size + store.volumes.size).toBe(0);
+  });
+
+  it('that fails after publishing is undone: no volume, no mount, its files discarded', async () => {
+    const { driver, store, mounts } = await setup();
+    mounts.ensureSharedBind = async () => {
+      throw new Error('mount: simulated failure');
+    };
+    await expect(driver.create('v1', noOptions)).rejects.toThrow(/simulated/);
+    expect(store.volumes.size).toBe(0);
+    expect(store.dirs.size).toBe(0);
+    expect(store.discarded).toHaveLength(1);
+    expect(await driver.list()).toEqual([]);
+  });
+
+  it('on a full data root is refused clearly, leaving nothing', async () => {
+    const { driver, store } = await setup();
+    store.fail.stage = 'ENOSPC';
+    const error = await failure(driver.create('v1', noOptions));
+    expect(error.kind).toBe('unavailable');
+    expect(error.message).toBe('volume "v1" not created: no space left in the data root');
+    expect(store.dirs.size + store.volumes.size).toBe(0);
+  });
+});
+
+describe('Remove', () => {
+  it('is refused while any ID, named like an Object.prototype member or not, holds a mount', async () => {
+    const { driver, store } = await setup();
+    await driver.create('v1', noOptions);
+    for (const id of ['valueOf', 'constructor', '__proto__']) {
+      await driver.mount('v1', id);
+      const error = await failure(driver.remove('v1'));
+      expect(error.kind).toBe('conflict');
+      await driver.unmount('v1', id);
+    }
+    await driver.remove('v1');
+    expect(store.volumes.size).toBe(0);
+  });
+
+  it('detaches everything, leaves the store, and discards the files', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    mounts.mountOutside(`${mp('v1')}/leaked`);
+    await driver.remove('v1');
+    expect(mounts.table).toEqual([]);
+    expect(store.volumes.size).toBe(0);
+    expect(store.discarded).toEqual([expect.stringMatching(/\.trash-/)]);
+    await expect(driver.get('v1')).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('that cannot take the volume out of the store (read-only root) changes nothing', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    store.fail.retire = 'EROFS';
+    const error = await failure(driver.remove('v1'));
+    expect(error.kind).toBe('unavailable');
+    expect(error.message).toMatch(/read-only/);
+    expect(store.volumes.has('v1')).toBe(true);
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    await driver.remove('v1'); // removable later
+  });
+
+  it('that cannot detach a mount puts the volume back, mounted and usable, removable later', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    mounts.mountOutside(`${mp('v1')}/stuck`);
+    mounts.stuck.add(`${mp('v1')}/stuck`);
+    await expect(driver.remove('v1')).rejects.toBeDefined();
+    expect(store.volumes.has('v1')).toBe(true);
+    expect(store.dirs.size).toBe(0);
+    expect(await driver.mount('v1', 'c')).toBe(mp('v1'));
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    await driver.unmount('v1', 'c');
+    mounts.stuck.clear();
+    await driver.remove('v1');
+    expect(store.volumes.size).toBe(0);
+  });
+
+  it('on a read-only data root is refused before anything is touched', async () => {
+    const { driver, store } = await setup((s) => {
+      s.volumes.set('v1', {
+        name: 'v1',
+        createdAt: 't',
+        options: { propagation: 'rshared' },
+        mounts: new Map(),
+      });
+      s.readOnly = true;
+    });
+    const error = await failure(driver.remove('v1'));
+    expect(error.kind).toBe('unavailable');
+    expect(store.volumes.has('v1')).toBe(true);
+  });
+});
+
+describe('Mount and Unmount', () => {
+  it('count per ID; a save that fails keeps the count in memory and is retried', async () => {
+    const { driver, store } = await setup();
+    await driver.create('v1', noOptions);
+    await driver.mount('v1', 'a');
+    store.fail.saveCounts = 'ENOSPC';
+    await driver.mount('v1', 'a');
+    await driver.mount('v1', 'b');
+    await driver.unmount('v1', 'b');
+    const { status } = await driver.get('v1');
+    expect(status?.countsSaved).toBe(false);
+    expect(countsToObject(status!.mountIds)).toEqual({ a: 2 });
+    expect(countsToObject(store.savedCounts.get('v1')!)).toEqual({ a: 1 });
+    expect(driver.unsavedCounts()).toEqual(['v1']);
+    delete store.fail.saveCounts;
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // the first retry, after 1 s
+    expect(countsToObject(store.savedCounts.get('v1')!)).toEqual({ a: 2 });
+    expect((await driver.get('v1')).status?.countsSaved).toBe(true);
+  });
+
+  it('an Unmount is never refused because its count could not be saved', async () => {
+    const { driver, store } = await setup();
+    await driver.create('v1', noOptions);
+    await driver.mount('v1', 'a');
+    store.readOnly = true;
+    await expect(driver.unmount('v1', 'a')).resolves.toBeUndefined();
+    expect((await driver.get('v1')).status?.activeMounts).toBe(0);
+  });
+
+  it('repairs stacked or missing mounts at the mount point', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    mounts.mountOutside(mp('v1'), 'ext4', 99); // stacked by hand
+    await driver.mount('v1', 'a');
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    await mounts.detachAll(mp('v1'), { includeSelf: true }); // unmounted behind our back
+    await driver.mount('v1', 'b');
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+  });
+});
+
+describe('start-up', () => {
+  const held = (s: FakeStore) => {
+    s.volumes.set('v1', {
+      name: 'v1',
+      createdAt: 't',
+      options: { propagation: 'rshared' },
+      mounts: new Map(),
+    });
+    s.savedCounts.set('v1', new Map([['gone', 1]]));
+  };
+
+  it('voids the counts of an earlier boot', async () => {
+    const { driver, store } = await setup((s) => {
+      held(s);
+      s.rebooted = true;
+    });
+    expect((await driver.get('v1')).status?.activeMounts).toBe(0);
+    expect(store.savedCounts.get('v1')?.size).toBe(0);
+  });
+
+  it('detaches the mount points of volumes that no longer exist, and keeps the others', async () => {
+    const { mounts } = await setup((s, m) => {
+      held(s);
+      m.mountOutside(mp('removed'), 'ext4', 7);
+      m.mountOutside(`${mp('removed')}/sub`);
+    });
+    expect(mounts.at(mp('removed'))).toEqual([]);
+    expect(await mounts.readAbout(mp('removed'))).toEqual([]);
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+  });
+
+  it('collects leftovers and deletes them only when asked (after listening)', async () => {
+    const { driver, store } = await setup((s) => {
+      s.dirs.set('/fake/data/volumes/.trash-old', undefined);
+    });
+    expect(store.discarded).toEqual([]);
+    await driver.deleteLeftovers();
+    expect(store.discarded).toEqual(['/fake/data/volumes/.trash-old']);
+  });
+
+  it('on a read-only data root serves read-only: Mount works, Create is refused', async () => {
+    const { driver } = await setup((s) => {
+      held(s);
+      s.readOnly = true;
+    });
+    expect(await driver.mount('v1', 'c')).toBe(mp('v1'));
+    const error = await failure(driver.create('v2', noOptions));
+    expect(error.kind).toBe('unavailable');
+    expect(error.message).toMatch(/read-only/);
+  });
+});
+
+describe('Status', () => {
+  it('shows a change made outside the driver once the snapshot is older than its bound', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    expect((await driver.get('v1')).status?.submounts).toEqual([]);
+    mounts.mountOutside(`${mp('v1')}/ns`, 'nsfs');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect((await driver.get('v1')).status?.submounts).toEqual([
+      expect.objectContaining({ path: '/ns', fsType: 'nsfs' }),
+    ]);
+  });
+});
