@@ -16,13 +16,7 @@ import AsyncLock from 'async-lock';
 import type { Logger } from '../log.js';
 import { MOUNT_ROOT_MARKER } from '../mount-root-marker.js';
 import { conflict, notFound, unavailable, VolumeError } from '../model/errors.js';
-import {
-  addMount,
-  countsToObject,
-  removeMount,
-  totalMounts,
-  type MountCounts,
-} from '../model/counts.js';
+import { addMount, removeMount, totalMounts, type MountCounts } from '../model/counts.js';
 import { validateDerivedPaths, validateMountId, validateName, shownName } from '../model/names.js';
 import {
   describeOptions,
