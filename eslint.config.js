@@ -69,7 +69,8 @@ export default tseslint.config(
           patterns: [
             {
               group: [...ALL.map((f) => `../${f}/*`), '../log.js', '../serve.js', '../cli.js'],
-              message: 'The runtime wrapper is its own executable: it imports nothing of the driver.',
+              message:
+                'The runtime wrapper is its own executable: it imports nothing of the driver.',
             },
           ],
         },
