@@ -1,11 +1,11 @@
 /**
  * Installing the runtime wrapper for dockerd: the binary goes to DIR/sharedprop-runtime, and
  * daemon.json gets `runtimes.sharedprop.path`; dockerd rereads its runtimes on SIGHUP. Every
- * write is atomic (temporary file, fsync, rename), daemon.json is backed up before it changes,
+ * write is atomic (write-file-atomic: temporary file, fsync, rename), daemon.json is backed up
+ * before it changes,
  * and a second run that has nothing to change changes nothing and signals nobody.
  */
-import { constants } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import {
@@ -90,58 +90,25 @@ async function writeDaemonJson(
   return backup;
 }
 
-async function sameContent(a: string, b: string): Promise<boolean> {
-  const [sa, sb] = await Promise.all([stat(a), stat(b)]);
-  if (sa.size !== sb.size) return false;
-  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
-  try {
-    const size = 1 << 20;
-    const [ba, bb] = [Buffer.alloc(size), Buffer.alloc(size)];
-    for (;;) {
-      const [ra, rb] = await Promise.all([fa.read(ba, 0, size), fb.read(bb, 0, size)]);
-      if (ra.bytesRead !== rb.bytesRead) return false;
-      if (ra.bytesRead === 0) return true;
-      if (!ba.subarray(0, ra.bytesRead).equals(bb.subarray(0, rb.bytesRead))) return false;
-    }
-  } finally {
-    await Promise.all([fa.close(), fb.close()]);
-  }
-}
-
 /**
- * Puts a copy of `binary` at `target` with mode 0755, by rename: a running wrapper keeps its
- * old file, a new one sees the new file. Returns false when `target` was already that.
+ * Puts a copy of `binary` at `target` with mode 0755, atomically (write-file-atomic: temporary
+ * file, fsync, rename): a running wrapper keeps its old file, a new one sees the new file.
+ * Returns false when `target` was already that.
  */
 async function installBinary(binary: string, target: string): Promise<boolean> {
   const source = await stat(binary).catch(() => undefined);
   if (!source?.isFile()) throw new Error(`${binary} is not a file (build it with make runtime)`);
+  const content = await readFile(binary);
   const existing = await stat(target).catch(() => undefined);
   if (
     existing?.isFile() &&
     (existing.mode & 0o7777) === 0o755 &&
-    (await sameContent(binary, target))
+    content.equals(await readFile(target))
   ) {
     return false;
   }
   await mkdir(path.dirname(target), { recursive: true, mode: 0o755 });
-  const temp = path.join(
-    path.dirname(target),
-    `.${BINARY_NAME}.tmp-${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16)}`,
-  );
-  try {
-    await copyFile(binary, temp, constants.COPYFILE_EXCL);
-    await chmod(temp, 0o755);
-    const handle = await open(temp, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, target);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(target, content, { mode: 0o755, fsync: true });
   return true;
 }
 
