@@ -6,7 +6,7 @@
  *                padded with spaces) that every Mount and Unmount overwrites in place with one
  *                write: no new block is needed, so counts keep being saved on a full disk, and a
  *                one-page write is never torn by kill -9. Larger counts are replaced atomically
- *                (temp, rename). Deliberately without fsync, see below.
+ *                (write-file-atomic). Deliberately without fsync, see below.
  *   _data/       the volume's contents
  * Counts only mean something within one boot: a driver killed at any point finds the last whole
  * file (the page cache outlives the process), and a power loss or kernel crash is a reboot, after
@@ -27,7 +27,6 @@ import {
   readdir,
   rename,
   stat,
-  unlink,
   writeFile,
 } from 'node:fs/promises';
 import path from 'node:path';
@@ -110,7 +109,8 @@ export class VolumeStore implements Store {
 
   /** Every path the store derives from a volume name, for the PATH_MAX check at Create. */
   derivedPaths(name: string): string[] {
-    return [`${this.countsFile(name)}.tmp`, `${this.stateFile(name)}.0123456789`];
+    // write-file-atomic writes `<file>.<up to 10 digits>` before its rename.
+    return [`${this.countsFile(name)}.0123456789`, `${this.stateFile(name)}.0123456789`];
   }
 
   /** Makes the volumes directory; on a read-only data root it must exist already. */
@@ -215,22 +215,13 @@ export class VolumeStore implements Store {
     await fsyncDir(dir);
   }
 
-  /**
-   * Saves the volume's counts (see the header for how, and why without fsync). Callers serialise
-   * the saves of one volume, so one temp name per volume is enough.
-   */
+  /** Saves the volume's counts (see the header for how, and why without fsync). */
   async saveCounts(name: string, counts: MountCounts): Promise<void> {
     const body = countsBody(counts);
     const file = this.countsFile(name);
     if (body.length === PAGE && (await overwritePage(file, body))) return;
-    const temp = `${file}.tmp`;
-    try {
-      await writeFile(temp, body, { mode: 0o600 });
-      await rename(temp, file);
-    } catch (error) {
-      await unlink(temp).catch(() => undefined);
-      throw error;
-    }
+    // More than a page (or a file of another size): replaced whole, atomically.
+    await writeFileAtomic(file, body, { mode: 0o600, fsync: false });
   }
 
   async stage(record: VolumeRecord): Promise<string> {
