@@ -1,7 +1,8 @@
 /**
  * `make bench`: the benchmark suite. Prints a table and writes bench/results.json.
  * `--smoke` runs every benchmark with tiny sizes, so that `make test` keeps it from rotting;
- * its numbers mean nothing and its targets are not judged.
+ * its numbers mean nothing and its targets are not judged. Otherwise every target is judged, and
+ * a missed one makes the run exit 1.
  */
 import { writeFile } from 'node:fs/promises';
 import { runDriverBench } from './driver-bench.js';
@@ -69,6 +70,11 @@ async function main(): Promise<void> {
     JSON.stringify(results, null, 2) + '\n',
   );
   say('results written to bench/results.json');
+  const missed = targets.filter((t) => !t.ok);
+  if (!smoke && missed.length > 0) {
+    say(`${missed.length} target(s) missed: ${missed.map((t) => t.name).join('; ')}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((error: unknown) => {

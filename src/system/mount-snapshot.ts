@@ -27,10 +27,17 @@ export class MountSnapshot {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** A snapshot at most `maxAgeMs` old: the current one, or a fresh read when it is older. */
+  /**
+   * A snapshot at most `maxAgeMs` old: the current one, or a fresh read when it is older. Past
+   * half its age a read starts in the background, so that steady traffic never waits for one.
+   */
   async get(): Promise<Snapshot> {
     const current = this.current;
-    if (current && this.now() - current.takenAt <= this.maxAgeMs) return current;
+    const age = current ? this.now() - current.takenAt : Infinity;
+    if (current && age <= this.maxAgeMs) {
+      if (age > this.maxAgeMs / 2) void this.refresh().catch(() => undefined);
+      return current;
+    }
     return this.refresh();
   }
 

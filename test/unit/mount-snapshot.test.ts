@@ -14,14 +14,19 @@ describe('MountSnapshot', () => {
       () => clock,
     );
     expect((await snapshot.get()).entries[0]?.id).toBe(1);
-    clock = 500;
+    clock = 400;
     expect((await snapshot.get()).entries[0]?.id).toBe(1);
     expect(reads).toBe(1);
-    clock = 1501;
-    expect((await snapshot.get()).entries[0]?.id).toBe(2); // never older than maxAgeMs
+    clock = 600; // past half its age: served, and a read starts in the background
+    expect((await snapshot.get()).entries[0]?.id).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
     expect(reads).toBe(2);
+    expect((await snapshot.get()).entries[0]?.id).toBe(2);
+    clock = 1601;
+    expect((await snapshot.get()).entries[0]?.id).toBe(3); // never older than maxAgeMs
+    expect(reads).toBe(3);
     snapshot.invalidate();
-    expect((await snapshot.get()).entries[0]?.id).toBe(3);
+    expect((await snapshot.get()).entries[0]?.id).toBe(4);
   });
 
   it('after invalidate, never answers from a read that started before it', async () => {
