@@ -141,12 +141,21 @@ export class DriverProcess {
     return answer.body;
   }
 
-  /** Stops the driver, detaches every mount under its directory, and deletes it and its socket. */
+  /**
+   * Stops the driver, detaches every mount under its directory, and deletes it and its socket;
+   * a directory whose mounts will not detach is kept, and the failure reported.
+   */
   async destroy(): Promise<void> {
     if (this.child) await this.stop('SIGKILL');
-    await unmountEverythingUnder(this.base);
-    await rm(this.base, { recursive: true, force: true });
     await rm(this.socket, { force: true });
+    const stuck = await unmountEverythingUnder(this.base);
+    if (stuck.length > 0) {
+      // A recursive delete would go through these into whatever they show: keep the directory.
+      throw new Error(
+        `mounts under ${this.base} would not detach; left in place: ${stuck.join(', ')}`,
+      );
+    }
+    await rm(this.base, { recursive: true, force: true });
   }
 }
 
