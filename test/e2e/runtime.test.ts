@@ -99,7 +99,10 @@ describe('Kolla-style network namespaces', () => {
       [
         'sh',
         '-c',
-        'unshare -n sleep 3600 & child=$!; sleep 0.5; touch /run/netns/qrouter-1 && ' +
+        // Wait for the child to be in its own network namespace (not a fixed sleep).
+        'unshare -n sleep 3600 & child=$!; ' +
+          'until [ "$(readlink /proc/$child/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done; ' +
+          'touch /run/netns/qrouter-1 && ' +
           'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
           'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
       ],
@@ -180,6 +183,7 @@ describe('docker-compose', () => {
       const host = await env.volumeHostPath(`${project}_shared`);
       await waitForFile(path.join(host, 'ready'));
       const seen = await compose(['exec', '-T', 'watcher', 'cat', '/mnt/host/precious']);
+      expect(seen.exitCode).toBe(0);
       expect(seen.stdout.trim()).toBe('keep me');
       expect((await hostMountsAt(path.join(host, 'host'))).length).toBeGreaterThan(0);
 
