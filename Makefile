@@ -13,8 +13,8 @@ export PLUGIN_NAME DATA_DIR PREFIX RUNTIME_INSTALL_DIR DAEMON_JSON DOCKERD_PIDFI
 NODE_MODULES := node_modules/.package-lock.json
 
 .PHONY: build plugin runtime install uninstall install-plugin uninstall-plugin \
-	install-runtime uninstall-runtime test lint typecheck test-unit test-integration test-e2e \
-	bench bench-smoke clean
+	install-runtime uninstall-runtime test test-deps lint typecheck test-unit test-integration \
+	test-e2e bench bench-smoke clean
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -67,8 +67,14 @@ test-e2e: build
 	scripts/require-root.sh e2e
 	npm run test:e2e
 
-# Everything, nothing skipped: the three tiers plus lint, types and a benchmark smoke run.
-test: lint typecheck test-unit test-integration test-e2e bench-smoke
+# Debian packages the tests need (docker.io, busybox-static, docker-compose, gcc, a locale...).
+test-deps:
+	scripts/install-test-deps.sh
+
+# Everything, nothing skipped: the three tiers plus lint, types and a benchmark smoke run. The
+# packages come first, so that `make test` works on a fresh machine.
+test: test-deps
+	$(MAKE) lint typecheck test-unit test-integration test-e2e bench-smoke
 
 bench: build
 	npx tsx bench/run.ts
