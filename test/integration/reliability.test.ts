@@ -9,6 +9,15 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CRASH_POINTS, type CrashPoint } from '../../src/driver/crash-points.js';
 import { hostMountsAt, hostMountsWithin, unmountEverythingUnder } from '../support/host-mounts.js';
+import {
+  dataDirOf,
+  expectConsistent,
+  listed,
+  mountpointOf,
+  statusOf,
+  volumesDir,
+  waitFor,
+} from '../support/volume-checks.js';
 import { CLI, DriverProcess, type Answer } from '../support/driver-process.js';
 
 jest.setTimeout(180_000);
@@ -22,61 +31,6 @@ async function startDriver(options: Parameters<typeof DriverProcess.start>[0] = 
 afterEach(async () => {
   for (const driver of drivers.splice(0)) await driver.destroy();
 });
-
-const mountpointOf = (driver: DriverProcess, name: string) => path.join(driver.mountRoot, name);
-const volumesDir = (driver: DriverProcess) => path.join(driver.dataRoot, 'volumes');
-const dataDirOf = (driver: DriverProcess, name: string) =>
-  path.join(volumesDir(driver), name, '_data');
-
-interface Status {
-  activeMounts: number;
-  mountIds: Record<string, number>;
-  countsSaved: boolean;
-  mountPoint: string;
-  submounts: { path: string }[];
-}
-
-async function statusOf(driver: DriverProcess, name: string): Promise<Status> {
-  const body = (await driver.ok('/VolumeDriver.Get', { Name: name })) as {
-    Volume: { Status: Status };
-  };
-  return body.Volume.Status;
-}
-
-async function listed(driver: DriverProcess): Promise<string[]> {
-  const body = (await driver.ok('/VolumeDriver.List', {})) as { Volumes: { Name: string }[] };
-  return body.Volumes.map((v) => v.Name).sort();
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** Every volume the driver lists is whole and mounted once; nothing else is left on disk or mounted. */
-async function expectConsistent(driver: DriverProcess): Promise<string[]> {
-  const names = await listed(driver);
-  await waitFor('leftovers to be deleted', async () =>
-    (await readdir(volumesDir(driver))).every((entry) => !entry.startsWith('.')),
-  );
-  expect((await readdir(volumesDir(driver))).sort()).toEqual(names);
-  for (const name of names) {
-    expect((await stat(dataDirOf(driver, name))).isDirectory()).toBe(true);
-    const stack = await hostMountsAt(mountpointOf(driver, name));
-    expect(stack).toHaveLength(1);
-    expect(stack[0]!.sharedGroup).toBeDefined();
-  }
-  const mounted = new Set(
-    (await hostMountsWithin(driver.mountRoot))
-      .filter((e) => e.mountPoint !== driver.mountRoot)
-      .map((e) => e.mountPoint.slice(driver.mountRoot.length + 1).split('/')[0]),
-  );
-  expect([...mounted].sort()).toEqual(names);
-  return names;
-}
 
 /** A second `sharedprop serve`, expected to refuse: its exit code and output. */
 async function secondInstance(socket: string, dataRoot: string) {

@@ -1,0 +1,66 @@
+/** Checks on a driver's volumes that several integration suites share. */
+import { expect } from '@jest/globals';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { DriverProcess } from './driver-process.js';
+import { hostMountsAt, hostMountsWithin } from './host-mounts.js';
+
+export const mountpointOf = (driver: DriverProcess, name: string) =>
+  path.join(driver.mountRoot, name);
+export const volumesDir = (driver: DriverProcess) => path.join(driver.dataRoot, 'volumes');
+export const dataDirOf = (driver: DriverProcess, name: string) =>
+  path.join(volumesDir(driver), name, '_data');
+
+export interface Status {
+  activeMounts: number;
+  mountIds: Record<string, number>;
+  countsSaved: boolean;
+  mountPoint: string;
+  submounts: { path: string }[];
+}
+
+export async function statusOf(driver: DriverProcess, name: string): Promise<Status> {
+  const body = (await driver.ok('/VolumeDriver.Get', { Name: name })) as {
+    Volume: { Status: Status };
+  };
+  return body.Volume.Status;
+}
+
+export async function listed(driver: DriverProcess): Promise<string[]> {
+  const body = (await driver.ok('/VolumeDriver.List', {})) as { Volumes: { Name: string }[] };
+  return body.Volumes.map((v) => v.Name).sort();
+}
+
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  ms = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Every volume the driver lists is whole and mounted once; nothing else is left on disk or mounted. */
+export async function expectConsistent(driver: DriverProcess): Promise<string[]> {
+  const names = await listed(driver);
+  await waitFor('leftovers to be deleted', async () =>
+    (await readdir(volumesDir(driver))).every((entry) => !entry.startsWith('.')),
+  );
+  expect((await readdir(volumesDir(driver))).sort()).toEqual(names);
+  for (const name of names) {
+    expect((await stat(dataDirOf(driver, name))).isDirectory()).toBe(true);
+    const stack = await hostMountsAt(mountpointOf(driver, name));
+    expect(stack).toHaveLength(1);
+    expect(stack[0]!.sharedGroup).toBeDefined();
+  }
+  const mounted = new Set(
+    (await hostMountsWithin(driver.mountRoot))
+      .filter((e) => e.mountPoint !== driver.mountRoot)
+      .map((e) => e.mountPoint.slice(driver.mountRoot.length + 1).split('/')[0]),
+  );
+  expect([...mounted].sort()).toEqual(names);
+  return names;
+}
