@@ -8,8 +8,9 @@
 # straight to runc, with the arguments, stdio, file descriptors and pid untouched.
 #
 # When in doubt (a configuration file, SHAREDPROP_RUNC, no runc found, an unreadable spec) it
-# hands everything to the wrapper, which decides and reports. Keep in step with argv.ts (runc's
-# global flags) and sources.ts (what a sharedprop mount source looks like).
+# hands everything to the wrapper, which decides and reports. It reads the command line as
+# argv.ts does and recognises a sharedprop mount as sources.ts does (the marker file); one
+# table of cases proves that they agree (test/unit/runtime/agreement.test.ts).
 set -u
 
 self=$0
@@ -41,56 +42,101 @@ done
 IFS=$saved_ifs
 [ -n "$runc" ] || delegate "$@"
 
-# The subcommand: the first argument that is not a global flag or a global flag's value.
-subcommand=
-expect_value=
-for arg in "$@"; do
-  if [ -n "$expect_value" ]; then
-    expect_value=
-    continue
-  fi
-  case $arg in
-  --) break ;;
-  --root | -root | --log | -log | --log-format | -log-format | --log-level | -log-level | \
-    --criu | -criu | --rootless | -rootless) expect_value=1 ;;
-  -*) ;;
-  *)
-    subcommand=$arg
-    break
+
+# find_subcommand ARGS: sets `subcommand` (the first argument that is neither a global flag nor
+# a global flag's value) and `skip` (how many arguments come up to and including it).
+find_subcommand() {
+  subcommand=
+  skip=0
+  while [ $# -gt 0 ]; do
+    arg=$1
+    shift
+    skip=$((skip + 1))
+    case $arg in
+    --)
+      if [ $# -gt 0 ]; then
+        subcommand=$1
+        skip=$((skip + 1))
+      fi
+      return
+      ;;
+    --root | -root | --log | -log | --log-format | -log-format | --log-level | -log-level | \
+      --criu | -criu | --rootless | -rootless)
+      if [ $# -gt 0 ]; then
+        shift
+        skip=$((skip + 1))
+      fi
+      ;;
+    -?*) ;; # any other flag (boolean, or with its value after "=")
+    *)
+      subcommand=$arg
+      return
+      ;;
+    esac
+  done
+}
+
+# find_bundle ARGS-AFTER-THE-SUBCOMMAND: sets `bundle` (runc's default: the current directory).
+# Flags may follow the container id; `--` ends them; the last --bundle wins.
+find_bundle() {
+  bundle=
+  while [ $# -gt 0 ]; do
+    arg=$1
+    shift
+    case $arg in
+    --) break ;;
+    --bundle | -bundle | --b | -b)
+      bundle=${1-}
+      [ $# -gt 0 ] && shift
+      ;;
+    --bundle=* | -bundle=* | --b=* | -b=*) bundle=${arg#*=} ;;
+    --console-socket | -console-socket | --pid-file | -pid-file | --preserve-fds | -preserve-fds)
+      [ $# -gt 0 ] && shift
+      ;;
+    esac
+  done
+  [ -n "$bundle" ] || bundle=.
+}
+
+after_subcommand() {
+  shift "$skip"
+  find_bundle "$@"
+}
+
+find_subcommand "$@"
+[ "$subcommand" = create ] || exec "$runc" "$@"
+after_subcommand "$@"
+
+# Does the spec name a sharedprop volume? The rule of sources.ts: a mount whose source is a
+# direct child of a directory holding the driver's marker file. A spec with no such source goes
+# to runc unread by the wrapper; one this cannot read plainly (unreadable, or a source with an
+# escaped character or a path that is not normal) goes to the wrapper, which decides and reports.
+spec=$bundle/config.json
+[ -r "$spec" ] || delegate "$@"
+sources=$(grep -o '"source"[[:space:]]*:[[:space:]]*"[^"\\]*["\\]' "$spec")
+case $? in
+0) ;;
+1) exec "$runc" "$@" ;;
+*) delegate "$@" ;;
+esac
+verdict=runc
+while IFS= read -r entry; do
+  value=${entry#*:}
+  value=${value#"${value%%[!	 ]*}"} # leading blanks
+  value=${value#\"}
+  case $value in
+  *\\) verdict=wrapper ;;                                 # an escaped character
+  *//* | */./* | */../* | */. | */..) verdict=wrapper ;; # not a normal path
+  /*)
+    value=${value%\"}
+    value=${value%/}
+    [ -e "${value%/*}/.sharedprop-mountroot" ] && verdict=wrapper
     ;;
   esac
-done
-[ "$subcommand" = create ] || exec "$runc" "$@"
-
-# create: the bundle (runc's default is the current directory).
-bundle=.
-seen_create=
-expect_bundle=
-for arg in "$@"; do
-  if [ -z "$seen_create" ]; then
-    [ "$arg" = create ] && seen_create=1
-    continue
-  fi
-  if [ -n "$expect_bundle" ]; then
-    bundle=$arg
-    expect_bundle=
-    continue
-  fi
-  case $arg in
-  --bundle | -bundle | -b | --b) expect_bundle=1 ;;
-  --bundle=* | -bundle=* | -b=* | --b=*) bundle=${arg#*=} ;;
-  esac
-done
-
-# A managed plugin's volumes come from .../plugins/<id>/propagated-mount/<name>, a host-process
-# driver's from <data root>/mounts/<name> (by default /var/lib/sharedprop/mounts/; another data
-# root is listed under "roots" in the configuration file, which sends every call to the wrapper).
-# A spec that names neither holds no sharedprop volume, and runc gets it unread by the wrapper.
-grep -q -F -e /propagated-mount/ -e /sharedprop/mounts/ -- "$bundle/config.json" 2>/dev/null
-case $? in
-1) exec "$runc" "$@" ;;
-*)
-  export SHAREDPROP_RUNC="$runc"
-  delegate "$@"
-  ;;
-esac
+  [ "$verdict" = wrapper ] && break
+done <<EOF
+$sources
+EOF
+[ "$verdict" = runc ] && exec "$runc" "$@"
+export SHAREDPROP_RUNC="$runc"
+delegate "$@"

@@ -39,6 +39,14 @@ function front(args: string[], options: { cwd?: string; config?: string } = {}) 
   return { ...result, calls: readFileSync(calls, 'utf8').trim() };
 }
 
+/** A mount root with the driver's marker, as the driver makes it: its children are volumes. */
+function volumeSource(name = 'v'): string {
+  const root = path.join(dir, 'propagated-mount');
+  mkdirSync(root, { recursive: true });
+  writeFileSync(path.join(root, '.sharedprop-mountroot'), '{}');
+  return path.join(root, name);
+}
+
 function bundle(name: string, source: string): string {
   const b = path.join(dir, name);
   mkdirSync(b, { recursive: true });
@@ -69,6 +77,9 @@ describe('sh front', () => {
   it('create of a spec without a sharedprop volume goes to runc unread', () => {
     const b = bundle('plain', '/var/lib/docker/volumes/x/_data');
     expect(front([...GLOBALS, 'create', '--bundle', b, 'id']).calls).toMatch(/^runc \[\] \[\] /);
+    // A path that merely looks like a plugin's is not a volume: the marker decides.
+    const lookalike = bundle('lookalike', '/var/lib/docker/plugins/0123/propagated-mount/v');
+    expect(front(['create', '--bundle', lookalike, 'id']).calls).toMatch(/^runc /);
   });
 
   it.each([
@@ -78,7 +89,7 @@ describe('sh front', () => {
   ])(
     'create with %s and a managed-plugin volume goes to the wrapper, with runc resolved',
     (_, flag) => {
-      const b = bundle('managed', '/var/lib/docker/plugins/0123/propagated-mount/v');
+      const b = bundle('managed', volumeSource());
       const r = front([...GLOBALS, 'create', ...flag(b), '--pid-file', '/p', 'id']);
       expect(r.calls).toBe(
         `wrapper [${path.join(dir, 'path', 'runc')}] [front] ${[...GLOBALS, 'create', ...flag(b), '--pid-file', '/p', 'id'].join(' ')}`,
@@ -88,9 +99,9 @@ describe('sh front', () => {
   );
 
   it('a bundle directory named create, and the current directory by default', () => {
-    bundle('create', '/var/lib/sharedprop/mounts/v');
+    bundle('create', volumeSource());
     expect(front(['create', '--bundle', 'create', 'id']).calls).toMatch(/^wrapper /);
-    const cwd = bundle('cwd', '/var/lib/sharedprop/mounts/v');
+    const cwd = bundle('cwd', volumeSource());
     expect(front(['create', 'id'], { cwd }).calls).toMatch(/^wrapper /);
   });
 
