@@ -1,12 +1,6 @@
 /** Finds the dockerd process that serves a Unix socket, from /proc alone. */
 import { readFile, readdir, readlink } from 'node:fs/promises';
 
-/** The socket path DOCKER_HOST names, when it is a Unix socket. */
-export function unixSocketOf(dockerHost = process.env.DOCKER_HOST): string {
-  if (!dockerHost) return '/var/run/docker.sock';
-  return dockerHost.startsWith('unix://') ? dockerHost.slice('unix://'.length) : '';
-}
-
 /** Inodes of listening Unix sockets bound at `path` (from /proc/net/unix). */
 export function listeningInodes(procNetUnix: string, path: string): Set<string> {
   const inodes = new Set<string>();

@@ -113,7 +113,8 @@ const PERMISSION_CODES = new Set(['EACCES', 'EPERM']);
 /**
  * An EngineError for what a call to the engine at `address` threw while it tried to `operation`
  * (e.g. "list volumes"). An HTTP answer is kind `api`; a Node error with an errno code (ENOENT,
- * ECONNREFUSED, ETIMEDOUT, ...) is `unreachable`, or `permission` for EACCES/EPERM.
+ * ECONNREFUSED, ETIMEDOUT, ...) is `unreachable`, or `permission` for EACCES/EPERM; anything else
+ * (an answer of an unexpected shape) is `api`.
  */
 export function toEngineError(error: unknown, address: string, operation: string): EngineError {
   if (error instanceof EngineError) return error;
@@ -142,7 +143,11 @@ export function toEngineError(error: unknown, address: string, operation: string
       `permission denied connecting to the Docker engine at ${address}: ${raw}`,
     );
   }
-  return new EngineError('unreachable', `cannot reach the Docker engine at ${address}: ${raw}`);
+  if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+    return new EngineError('unreachable', `cannot reach the Docker engine at ${address}: ${raw}`);
+  }
+  // Neither an answer nor a connection error: an answer this client could not make sense of.
+  return new EngineError('api', `the Docker engine at ${address} could not ${operation}: ${raw}`);
 }
 
 /**
@@ -151,12 +156,16 @@ export function toEngineError(error: unknown, address: string, operation: string
  */
 function guarded(client: EngineClient): EngineClient {
   const call =
-    <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) =>
+    <A extends unknown[], R>(
+      operation: string | ((...args: A) => string),
+      fn: (...args: A) => Promise<R>,
+    ) =>
     async (...args: A): Promise<R> => {
       try {
         return await fn(...args);
       } catch (error) {
-        throw toEngineError(error, client.address, operation);
+        const what = typeof operation === 'string' ? operation : operation(...args);
+        throw toEngineError(error, client.address, what);
       }
     };
   return {
@@ -166,20 +175,25 @@ function guarded(client: EngineClient): EngineClient {
     info: call('report its configuration', () => client.info()),
     listPlugins: call('list plugins', () => client.listPlugins()),
     listVolumes: call('list volumes', () => client.listVolumes()),
-    inspectVolume: call('inspect a volume', (name: string) => client.inspectVolume(name)),
+    inspectVolume: call(
+      (name: string) => `inspect volume ${name}`,
+      (name: string) => client.inspectVolume(name),
+    ),
     listContainers: call('list containers', () => client.listContainers()),
-    inspectContainer: call('inspect a container', (id: string) => client.inspectContainer(id)),
+    inspectContainer: call(
+      (id: string) => `inspect container ${id}`,
+      (id: string) => client.inspectContainer(id),
+    ),
   };
 }
 
 /**
- * A client for the engine DOCKER_HOST names (the local socket by default). dockerode is loaded
- * here, on first use, so that `serve` never loads it.
+ * A client for the engine the environment's DOCKER_HOST names (the local socket by default; TLS
+ * and ssh settings are dockerode's, from the same environment). dockerode is loaded here, on first
+ * use, so that `serve` never loads it.
  */
-export async function connectEngine(
-  dockerHost: string | undefined = process.env.DOCKER_HOST,
-): Promise<EngineClient> {
-  const target = engineTarget(dockerHost);
+export async function connectEngine(): Promise<EngineClient> {
+  const target = engineTarget(process.env.DOCKER_HOST);
   const { default: Docker } = await import('dockerode');
   let docker: InstanceType<typeof Docker>;
   try {

@@ -2,6 +2,7 @@
  * The doctor's verdicts, as pure functions of facts gathered elsewhere (the engine's answers and
  * mountinfo tables), so that each one can be tested on recorded samples.
  */
+import { EngineError, type EngineVersion } from '../docker/engine-client.js';
 import { isWithin, mountsBelow, propagationOf, type MountEntry } from '../system/mountinfo.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
@@ -11,24 +12,89 @@ export interface CheckResult {
   verdict: Verdict;
   detail: string;
   fix?: string;
+  /**
+   * True when the check could not be made (engine unreachable, permission denied, an error
+   * answer): the verdict is `fail`, and the doctor exits with "could not check".
+   */
+  couldNotCheck?: boolean;
   data?: Record<string, unknown>;
 }
 
-export function checkEngine(
-  version: { Version?: string; ApiVersion?: string } | Error,
-): CheckResult {
+/** The names the plugin and the runtime wrapper have unless told otherwise (`make install`). */
+export const DEFAULT_PLUGIN = 'sharedprop';
+export const DEFAULT_RUNTIME = 'sharedprop';
+
+/** What fixes say to restart a driver: `docker plugin` commands only for a managed plugin. */
+export interface PluginRef {
+  /** The plugin's name, or its reference (`name:tag`) when a managed plugin was found. */
+  name: string;
+  managed: boolean;
+}
+
+export function restartFix(plugin: PluginRef): string {
+  return plugin.managed
+    ? `docker plugin disable -f ${plugin.name} && docker plugin enable ${plugin.name}`
+    : plugin.name === DEFAULT_PLUGIN
+      ? 'restart `sharedprop serve`'
+      : `restart the \`sharedprop serve\` that serves ${plugin.name}`;
+}
+
+/** ` --plugin NAME` when NAME is not the default, for commands quoted in fixes. */
+function pluginFlag(plugin: string): string {
+  const bare = plugin.replace(/:[^:/]*$/, '');
+  return bare === DEFAULT_PLUGIN ? '' : ` --plugin ${bare}`;
+}
+
+function engineFix(error: Error): string {
+  if (!(error instanceof EngineError)) {
+    return 'start dockerd, or point DOCKER_HOST at the engine to check';
+  }
+  switch (error.kind) {
+    case 'unreachable':
+      return 'start dockerd, or point DOCKER_HOST at the engine to check';
+    case 'permission':
+      return 'run sharedprop as root on the engine host (or as a member of the docker group)';
+    case 'api':
+      return "see dockerd's log for the error";
+  }
+}
+
+/** A check that could not be made because `error` got in the way: a `fail` that says so. */
+export function couldNotCheck(check: string, error: unknown): CheckResult {
+  const e = error instanceof Error ? error : new Error(String(error));
+  const denied =
+    (e as { code?: unknown }).code === 'EACCES' || (e as { code?: unknown }).code === 'EPERM';
+  return {
+    check,
+    verdict: 'fail',
+    detail: e instanceof EngineError ? e.message : `could not check: ${e.message}`,
+    fix:
+      e instanceof EngineError
+        ? engineFix(e)
+        : denied
+          ? 'run doctor as root on the engine host'
+          : undefined,
+    couldNotCheck: true,
+  };
+}
+
+export function checkEngine(version: EngineVersion | Error): CheckResult {
   if (version instanceof Error) {
     return {
       check: 'engine',
       verdict: 'fail',
-      detail: `cannot reach the Docker engine: ${version.message}`,
-      fix: 'start dockerd, or point DOCKER_HOST at the engine to check',
+      detail:
+        version instanceof EngineError
+          ? version.message
+          : `cannot reach the Docker engine: ${version.message}`,
+      fix: engineFix(version),
+      couldNotCheck: true,
     };
   }
   return {
     check: 'engine',
     verdict: 'ok',
-    detail: `Docker Engine ${version.Version ?? '?'} (API ${version.ApiVersion ?? '?'})`,
+    detail: `Docker Engine ${version.version ?? '?'} (API ${version.apiVersion ?? '?'})`,
   };
 }
 
@@ -49,7 +115,10 @@ export function checkPlugin(facts: PluginFacts): CheckResult {
       check: 'plugin',
       verdict: 'fail',
       detail: `no managed plugin named ${facts.name} and no driver socket in /run/docker/plugins`,
-      fix: 'run `make install`, or start `sharedprop serve` on the host',
+      fix:
+        facts.name === DEFAULT_PLUGIN
+          ? 'run `make install`, or start `sharedprop serve` on the host'
+          : `run \`make install PLUGIN_NAME=${facts.name}\`, or start \`sharedprop serve --socket /run/docker/plugins/${facts.name}.sock\` on the host`,
     };
   }
   if (facts.plugin && !facts.plugin.enabled) {
@@ -74,8 +143,8 @@ export function checkPlugin(facts: PluginFacts): CheckResult {
       verdict: 'fail',
       detail: `${where}: its socket ${facts.socket} does not answer Activate (${why})`,
       fix: facts.plugin
-        ? `docker plugin disable -f ${facts.plugin.reference} && docker plugin enable ${facts.plugin.reference}; see dockerd's log for the plugin's output`
-        : 'restart `sharedprop serve`',
+        ? `${restartFix({ name: facts.plugin.reference, managed: true })}; see dockerd's log for the plugin's output`
+        : restartFix({ name: facts.name, managed: false }),
     };
   }
   return {
@@ -97,6 +166,8 @@ export interface DaemonNamespaceFacts {
   dataRoot?: string;
   /** The plugin's propagated mount directory on the host, when there is a managed plugin. */
   propagatedMount?: string;
+  /** The managed plugin's reference, for the fix (default: sharedprop). */
+  plugin?: string;
 }
 
 /** The mount that holds `path` in `mounts`: the deepest mount point above it (top of a stack). */
@@ -147,7 +218,7 @@ export function checkDaemonNamespace(facts: DaemonNamespaceFacts): CheckResult {
         check,
         verdict: 'fail',
         detail: `the plugin's propagated mount ${facts.propagatedMount} is ${top ? propagationOf(top) : 'not mounted'} in dockerd's mount namespace, so volume mount points cannot reach containers as shared mounts`,
-        fix: 'docker plugin disable -f sharedprop && docker plugin enable sharedprop (dockerd makes it rshared when it enables the plugin)',
+        fix: `${restartFix({ name: facts.plugin ?? DEFAULT_PLUGIN, managed: true })} (dockerd makes it rshared when it enables the plugin)`,
       };
     }
   }
@@ -166,14 +237,17 @@ export interface RuntimeFacts {
   executable?: boolean;
 }
 
-export function checkRuntime(facts: RuntimeFacts, name = 'sharedprop'): CheckResult {
+export function checkRuntime(facts: RuntimeFacts, name = DEFAULT_RUNTIME): CheckResult {
   const runtime = facts.runtimes?.[name];
   if (!runtime?.path) {
     return {
       check: 'runtime',
       verdict: 'fail',
       detail: `no runtime named ${name} is registered with this daemon: containers cannot make mounts that other containers see`,
-      fix: 'make install-runtime (registers it in daemon.json and reloads dockerd)',
+      fix:
+        name === DEFAULT_RUNTIME
+          ? 'make install-runtime (registers it in daemon.json and reloads dockerd)'
+          : `register the wrapper under the name ${name} in daemon.json ("runtimes": {"${name}": {"path": ".../sharedprop-runtime"}}) and reload dockerd (\`make install-runtime\` registers it as ${DEFAULT_RUNTIME})`,
     };
   }
   if (!facts.executable) {
@@ -181,7 +255,10 @@ export function checkRuntime(facts: RuntimeFacts, name = 'sharedprop'): CheckRes
       check: 'runtime',
       verdict: 'fail',
       detail: `runtime ${name} is registered as ${runtime.path}, which is missing or not executable`,
-      fix: 'make install-runtime',
+      fix:
+        name === DEFAULT_RUNTIME
+          ? 'make install-runtime'
+          : `install the wrapper at ${runtime.path}, or point runtime ${name} at it in daemon.json and reload dockerd`,
     };
   }
   const isDefault = facts.defaultRuntime === name ? ' (the default runtime)' : '';
@@ -233,34 +310,44 @@ export function leakReason(entry: MountEntry, running: RunningRoots): string | u
   return undefined;
 }
 
+/**
+ * The submounts under `mountpoint`, one per path, shallowest first. Docker's managed-plugin layout
+ * shows each mount twice on the host (the data root and the propagated mount share a peer group,
+ * so one copy hides beneath the other), and a path may hold a stack of mounts: either way the path
+ * is listed once, described by its top mount. Prune detaches a path with all its mounts, so a path
+ * is leaked only when every mount at it is.
+ */
 export function classifySubmounts(
   hostMounts: readonly MountEntry[],
   mountpoint: string,
   running: RunningRoots,
 ): Submount[] {
-  // Docker's managed-plugin layout shows each mount twice on the host (one peer group, one
-  // copy hidden beneath the other): list each mount once.
-  const seen = new Set<string>();
-  return mountsBelow(hostMounts, mountpoint)
-    .reverse()
-    .filter((e) => {
-      const key = `${e.mountPoint}\0${e.device}\0${e.root}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    })
-    .map((e) => {
-      const reason = leakReason(e, running);
-      return {
-        path: e.mountPoint,
-        fsType: e.fsType,
-        source: e.source,
-        root: e.root,
-        device: e.device,
-        leaked: reason !== undefined,
-        reason,
-      };
-    });
+  const byPath = new Map<string, MountEntry[]>();
+  for (const e of mountsBelow(hostMounts, mountpoint).reverse()) {
+    const stack = byPath.get(e.mountPoint);
+    if (stack) stack.push(e);
+    else byPath.set(e.mountPoint, [e]);
+  }
+  return [...byPath.values()].map((stack) => {
+    const top = topOf(stack);
+    const reasons = stack.map((e) => leakReason(e, running));
+    const leaked = reasons.every((r) => r !== undefined);
+    return {
+      path: top.mountPoint,
+      fsType: top.fsType,
+      source: top.source,
+      root: top.root,
+      device: top.device,
+      leaked,
+      reason: leaked ? leakReason(top, running) : undefined,
+    };
+  });
+}
+
+/** The mount on top of a stack at one path: one that no other mount of the stack sits on. */
+function topOf(stack: readonly MountEntry[]): MountEntry {
+  const tops = stack.filter((e) => !stack.some((other) => other.parentId === e.id));
+  return (tops.at(-1) ?? stack.at(-1)) as MountEntry;
 }
 
 export function checkVolume(
@@ -268,6 +355,7 @@ export function checkVolume(
   mountpoint: string,
   hostMounts: readonly MountEntry[],
   running: RunningRoots,
+  plugin: PluginRef = { name: DEFAULT_PLUGIN, managed: true },
 ): CheckResult {
   const check = `volume ${name}`;
   const stack = hostMounts.filter((e) => e.mountPoint === mountpoint);
@@ -279,7 +367,7 @@ export function checkVolume(
       check,
       verdict: 'fail',
       detail: `its mount point ${mountpoint} is not mounted`,
-      fix: 'mount the volume in a container (the driver puts the mount point back), or restart the plugin',
+      fix: `mount the volume in a container (the driver puts the mount point back), or restart the plugin: ${restartFix(plugin)}`,
       data,
     };
   }
@@ -291,7 +379,7 @@ export function checkVolume(
       check,
       verdict: 'fail',
       detail: `${stack.length} mounts are stacked at ${mountpoint} in different peer groups`,
-      fix: `docker plugin disable -f sharedprop && docker plugin enable sharedprop`,
+      fix: restartFix(plugin),
       data,
     };
   }
@@ -300,7 +388,7 @@ export function checkVolume(
       check,
       verdict: 'fail',
       detail: `its mount point ${mountpoint} is ${propagationOf(top)}, not shared`,
-      fix: `mount --make-rshared ${mountpoint}, or restart the plugin`,
+      fix: `mount --make-rshared ${mountpoint}, or restart the plugin: ${restartFix(plugin)}`,
       data,
     };
   }
@@ -309,7 +397,7 @@ export function checkVolume(
       check,
       verdict: 'warn',
       detail: `shared mount point, ${submounts.length} submount(s), ${leaks.length} leaked: ${leaks.map((l) => l.path).join(', ')}`,
-      fix: 'sharedprop prune (or sharedprop doctor --fix) detaches the leaked ones',
+      fix: `sharedprop prune${pluginFlag(plugin.name)} (or sharedprop doctor${pluginFlag(plugin.name)} --fix) detaches the leaked ones`,
       data,
     };
   }
@@ -331,10 +419,12 @@ export interface ContainerMountFacts {
 export function checkContainerMounts(
   container: string,
   mounts: ContainerMountFacts[],
+  runtime = DEFAULT_RUNTIME,
+  plugin = DEFAULT_PLUGIN,
 ): CheckResult[] {
   if (mounts.length === 0) {
     return [
-      { check: `container ${container}`, verdict: 'warn', detail: 'uses no sharedprop volume' },
+      { check: `container ${container}`, verdict: 'warn', detail: `uses no ${plugin} volume` },
     ];
   }
   return mounts.map(({ destination, volume, entry }) => {
@@ -351,8 +441,8 @@ export function checkContainerMounts(
       return {
         check,
         verdict: 'fail' as const,
-        detail: `volume ${volume} is a ${propagation} mount: the container was started without --runtime sharedprop, so mounts made under ${destination} stay inside it`,
-        fix: `recreate the container with --runtime sharedprop (compose: runtime: sharedprop), or make sharedprop dockerd's default-runtime`,
+        detail: `volume ${volume} is a ${propagation} mount: the container was started without --runtime ${runtime}, so mounts made under ${destination} stay inside it`,
+        fix: `recreate the container with --runtime ${runtime} (compose: runtime: ${runtime}), or make ${runtime} dockerd's default-runtime`,
       };
     }
     return { check, verdict: 'ok' as const, detail: `volume ${volume} is ${propagation}` };

@@ -1,11 +1,13 @@
 /** Gathers the facts the doctor judges: from the engine's API, /proc and the driver's socket. */
 import { statusJsonSchema, type StatusJson } from '../model/status.js';
-import { access, constants, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type Docker from 'dockerode';
-import { activate } from '../docker/activate.js';
-import { findDaemonPid, unixSocketOf } from '../docker/daemon-process.js';
-import { parseMountinfo, readMountinfo, type MountEntry } from '../system/mountinfo.js';
+import {
+  EngineError,
+  type EngineClient,
+  type EngineInfo,
+  type PluginSummary,
+} from '../docker/engine-client.js';
+import type { MountEntry } from '../system/mountinfo.js';
 import {
   checkContainerMounts,
   checkDaemonNamespace,
@@ -13,10 +15,13 @@ import {
   checkPlugin,
   checkRuntime,
   checkVolume,
+  couldNotCheck,
   type CheckResult,
   type PluginFacts,
+  type PluginRef,
   type RunningRoots,
 } from './checks.js';
+import { procHost, type HostProbe } from './host.js';
 
 export interface DoctorOptions {
   plugin: string;
@@ -36,10 +41,15 @@ export function isOurDriver(driver: string, plugin: string): boolean {
   return driver === plugin || driver.startsWith(`${plugin}:`);
 }
 
-/** The managed plugin named `plugin`, when one is installed. */
-export async function findPlugin(docker: Docker, plugin: string) {
-  const plugins = await docker.listPlugins().catch(() => []);
-  return plugins.find((p) => p.Name === plugin || p.Name.startsWith(`${plugin}:`));
+const isNotFound = (error: unknown) => error instanceof EngineError && error.statusCode === 404;
+
+/** The managed plugin named `plugin`, when one is installed. Engine errors are thrown. */
+export async function findPlugin(
+  engine: EngineClient,
+  plugin: string,
+): Promise<PluginSummary | undefined> {
+  const plugins = await engine.listPlugins();
+  return plugins.find((p) => p.name === plugin || p.name.startsWith(`${plugin}:`));
 }
 
 /**
@@ -65,168 +75,231 @@ export function hostMountpoint(
   );
 }
 
-export async function listOurVolumes(docker: Docker, plugin: string): Promise<VolumeFacts[]> {
-  const [{ Volumes }, found, info] = await Promise.all([
-    docker.listVolumes(),
-    findPlugin(docker, plugin),
-    docker.info() as Promise<{ DockerRootDir: string }>,
+/** The volumes of driver `plugin`; one removed while this runs is left out. */
+export async function listOurVolumes(
+  engine: EngineClient,
+  plugin: string,
+  knownInfo?: EngineInfo,
+): Promise<VolumeFacts[]> {
+  const [volumes, found, info] = await Promise.all([
+    engine.listVolumes(),
+    findPlugin(engine, plugin),
+    knownInfo ?? engine.info(),
   ]);
-  const where = found
-    ? { id: found.Id ?? '', propagatedMount: found.Config?.PropagatedMount }
-    : undefined;
-  const ours = (Volumes ?? []).filter((v) => isOurDriver(v.Driver, plugin));
-  return Promise.all(
-    ours.map(async (v) => {
-      const inspected = (await docker.getVolume(v.Name).inspect()) as unknown as {
-        Mountpoint: string;
-        Status?: unknown;
-      };
+  const ours = volumes.filter((v) => isOurDriver(v.driver, plugin));
+  const facts = await Promise.all(
+    ours.map(async (v): Promise<VolumeFacts | undefined> => {
+      const inspected = await engine.inspectVolume(v.name).catch((error: unknown) => {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      });
+      if (!inspected) return undefined;
       return {
-        name: v.Name,
-        driver: v.Driver,
-        mountpoint: hostMountpoint(inspected.Mountpoint, where, info.DockerRootDir),
-        status: statusJsonSchema.safeParse(inspected.Status).data,
+        name: v.name,
+        driver: v.driver,
+        mountpoint: hostMountpoint(inspected.mountpoint, found, info.dockerRootDir),
+        status: statusJsonSchema.safeParse(inspected.status).data,
       };
     }),
   );
+  return facts.filter((v): v is VolumeFacts => v !== undefined);
 }
 
 /** The root filesystems of every running container, and where container layers live. */
-export async function runningRoots(docker: Docker): Promise<RunningRoots> {
+export async function runningRoots(
+  engine: EngineClient,
+  host: HostProbe = procHost,
+  knownInfo?: EngineInfo,
+): Promise<RunningRoots> {
   const devices = new Set<string>();
   const roots: string[] = [];
-  for (const summary of await docker.listContainers()) {
-    const pid = await containerPid(docker, summary.Id);
-    if (!pid) continue;
-    const mounts = await readMountinfo(`/proc/${pid}/mountinfo`).catch(() => [] as MountEntry[]);
+  for (const summary of await engine.listContainers()) {
+    const container = await engine.inspectContainer(summary.id).catch((error: unknown) => {
+      if (isNotFound(error)) return undefined; // gone since the list
+      throw error;
+    });
+    if (!container?.running || container.pid <= 0) continue;
+    // A container that stops meanwhile has no mount table any more.
+    const mounts = await host.mountsOf(container.pid).catch(() => [] as MountEntry[]);
     const root = mounts.filter((e) => e.mountPoint === '/').at(-1);
     if (root) {
       devices.add(root.device);
       roots.push(root.root);
     }
   }
-  const info = (await docker.info()) as { DockerRootDir?: string; Driver?: string };
+  const info = knownInfo ?? (await engine.info());
   const layerDir =
-    info.DockerRootDir && info.Driver ? path.join(info.DockerRootDir, info.Driver) : undefined;
+    info.dockerRootDir && info.storageDriver
+      ? path.join(info.dockerRootDir, info.storageDriver)
+      : undefined;
   return { devices, roots, layerDir };
 }
 
-async function containerPid(docker: Docker, id: string): Promise<number | undefined> {
-  const info = await docker.getContainer(id).inspect();
-  return info.State.Running && info.State.Pid > 0 ? info.State.Pid : undefined;
+interface DaemonFacts {
+  pid?: number;
+  sameNamespace?: boolean;
+  mounts?: MountEntry[];
+  /** Why dockerd's namespace could not be read, when it was found. */
+  error?: unknown;
+}
+
+async function daemonFacts(engine: EngineClient, host: HostProbe): Promise<DaemonFacts> {
+  if (!engine.socketPath) return {};
+  const pid = await host.daemonPid(engine.socketPath).catch(() => undefined);
+  if (pid === undefined) return {};
+  try {
+    const [mounts, sameNamespace] = await Promise.all([
+      host.mountsOf(pid),
+      host.sharesMountNamespace(pid),
+    ]);
+    return { pid, mounts, sameNamespace };
+  } catch (error) {
+    return { pid, error };
+  }
 }
 
 async function pluginFacts(
-  docker: Docker,
+  engine: EngineClient,
   name: string,
-  daemon: { pid?: number; sameNamespace?: boolean },
+  daemon: DaemonFacts,
+  host: HostProbe,
 ): Promise<PluginFacts> {
   const facts: PluginFacts = { name };
-  const found = await findPlugin(docker, name);
+  const found = await findPlugin(engine, name);
   if (found) {
-    facts.plugin = { id: found.Id ?? '', enabled: found.Enabled, reference: found.Name };
-    const socketName = found.Config?.Interface?.Socket ?? `${name}.sock`;
+    facts.plugin = { id: found.id, enabled: found.enabled, reference: found.name };
+    const socketName = found.socket ?? `${name}.sock`;
     // dockerd keeps managed plugin sockets in /run/docker/plugins/<id>/, whatever its exec root.
-    const socket = path.join('/run/docker/plugins', facts.plugin.id, socketName);
+    const socket = path.join('/run/docker/plugins', found.id, socketName);
     facts.socket =
       daemon.pid !== undefined && daemon.sameNamespace === false
         ? `/proc/${daemon.pid}/root${socket}`
         : socket;
   } else {
     const hostSocket = `/run/docker/plugins/${name}.sock`;
-    if (
-      await stat(hostSocket).then(
-        (s) => s.isSocket(),
-        () => false,
-      )
-    ) {
-      facts.socket = hostSocket;
-    }
+    if (await host.isSocket(hostSocket)) facts.socket = hostSocket;
   }
   if (facts.socket && (!facts.plugin || facts.plugin.enabled)) {
-    facts.activate = await activate(facts.socket).catch((error: Error) => error);
+    facts.activate = await host.activate(facts.socket).catch((error: Error) => error);
   }
   return facts;
 }
 
-export async function diagnose(docker: Docker, options: DoctorOptions): Promise<CheckResult[]> {
-  const version = await docker.version().catch((error: Error) => error);
-  const results: CheckResult[] = [checkEngine(version)];
-  if (version instanceof Error) return results;
-
-  const daemonPid = await findDaemonPid(unixSocketOf()).catch(() => undefined);
-  let daemonMounts: MountEntry[] | undefined;
-  let sameNamespace: boolean | undefined;
-  if (daemonPid !== undefined) {
-    daemonMounts = parseMountinfo(await readFile(`/proc/${daemonPid}/mountinfo`, 'utf8'));
-    const [mine, theirs] = await Promise.all([
-      readlink('/proc/self/ns/mnt'),
-      readlink(`/proc/${daemonPid}/ns/mnt`),
-    ]);
-    sameNamespace = mine === theirs;
+/**
+ * Every check, in order: engine, plugin, daemon-namespace, runtime, one per volume. When the engine
+ * cannot be reached, only the engine's failure. A check that cannot be made is reported as a
+ * failure that says why (couldNotCheck), and the others still run.
+ */
+export async function diagnose(
+  engine: EngineClient,
+  options: DoctorOptions,
+  host: HostProbe = procHost,
+): Promise<CheckResult[]> {
+  let info: EngineInfo;
+  const results: CheckResult[] = [];
+  try {
+    const version = await engine.version();
+    info = await engine.info();
+    results.push(checkEngine(version));
+  } catch (error) {
+    return [checkEngine(error instanceof Error ? error : new Error(String(error)))];
   }
-  const plugin = await pluginFacts(docker, options.plugin, { pid: daemonPid, sameNamespace });
-  results.push(checkPlugin(plugin));
 
-  const info = (await docker.info()) as {
-    DockerRootDir: string;
-    Runtimes?: Record<string, { path?: string }>;
-    DefaultRuntime?: string;
-  };
-  const hostMounts = await readMountinfo();
-  results.push(
-    checkDaemonNamespace({
-      pid: daemonPid,
-      sameNamespace,
-      daemonMounts,
-      hostMounts,
-      dataRoot: info.DockerRootDir,
-      propagatedMount: plugin.plugin
-        ? path.join(info.DockerRootDir, 'plugins', plugin.plugin.id, 'propagated-mount')
-        : undefined,
-    }),
-  );
+  const daemon = await daemonFacts(engine, host);
+  let plugin: PluginFacts | undefined;
+  try {
+    plugin = await pluginFacts(engine, options.plugin, daemon, host);
+    results.push(checkPlugin(plugin));
+  } catch (error) {
+    results.push(couldNotCheck('plugin', error));
+  }
 
-  const runtimePath = info.Runtimes?.[options.runtime]?.path;
-  const executable = runtimePath
-    ? await access(runtimePath, constants.X_OK).then(
-        () => true,
-        () => false,
-      )
-    : false;
+  const hostMounts = await host
+    .mounts()
+    .catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+  if (daemon.error !== undefined || hostMounts instanceof Error) {
+    results.push(couldNotCheck('daemon-namespace', daemon.error ?? hostMounts));
+  } else {
+    results.push(
+      checkDaemonNamespace({
+        pid: daemon.pid,
+        sameNamespace: daemon.sameNamespace,
+        daemonMounts: daemon.mounts,
+        hostMounts,
+        dataRoot: info.dockerRootDir,
+        propagatedMount: plugin?.plugin
+          ? path.join(info.dockerRootDir, 'plugins', plugin.plugin.id, 'propagated-mount')
+          : undefined,
+        plugin: plugin?.plugin?.reference,
+      }),
+    );
+  }
+
+  const runtimePath = info.runtimes[options.runtime]?.path;
+  const executable = runtimePath ? await host.isExecutable(runtimePath) : false;
   results.push(
     checkRuntime(
-      { runtimes: info.Runtimes, defaultRuntime: info.DefaultRuntime, executable },
+      { runtimes: info.runtimes, defaultRuntime: info.defaultRuntime, executable },
       options.runtime,
     ),
   );
 
-  const running = await runningRoots(docker);
-  for (const volume of await listOurVolumes(docker, options.plugin)) {
-    results.push(checkVolume(volume.name, volume.mountpoint, hostMounts, running));
+  const ref: PluginRef = plugin?.plugin
+    ? { name: plugin.plugin.reference, managed: true }
+    : { name: options.plugin, managed: plugin === undefined || !plugin.socket };
+  try {
+    if (hostMounts instanceof Error) throw hostMounts;
+    const [running, volumes] = await Promise.all([
+      runningRoots(engine, host, info),
+      listOurVolumes(engine, options.plugin, info),
+    ]);
+    for (const volume of volumes) {
+      results.push(checkVolume(volume.name, volume.mountpoint, hostMounts, running, ref));
+    }
+  } catch (error) {
+    results.push(couldNotCheck('volumes', error));
   }
   return results;
 }
 
+/** The checks of one container's sharedprop mounts; the engine's failure when it is unreachable. */
 export async function diagnoseContainer(
-  docker: Docker,
+  engine: EngineClient,
   container: string,
-  plugin: string,
+  options: DoctorOptions,
+  host: HostProbe = procHost,
 ): Promise<CheckResult[]> {
-  const info = await docker.getContainer(container).inspect();
-  if (!info.State.Running) {
-    return [{ check: `container ${container}`, verdict: 'fail', detail: 'is not running' }];
+  const check = `container ${container}`;
+  let info;
+  try {
+    info = await engine.inspectContainer(container);
+  } catch (error) {
+    if (isNotFound(error)) return [{ check, verdict: 'fail', detail: 'no such container' }];
+    if (error instanceof EngineError && error.kind !== 'api') {
+      return [checkEngine(error)];
+    }
+    return [couldNotCheck(check, error)];
   }
-  const mounts = (
-    info.Mounts as { Type: string; Name?: string; Driver?: string; Destination: string }[]
-  ).filter((m) => m.Type === 'volume' && m.Driver !== undefined && isOurDriver(m.Driver, plugin));
-  const table = await readMountinfo(`/proc/${info.State.Pid}/mountinfo`);
+  if (!info.running) {
+    return [{ check, verdict: 'fail', detail: 'is not running' }];
+  }
+  const mounts = info.mounts.filter(
+    (m) => m.type === 'volume' && m.driver !== undefined && isOurDriver(m.driver, options.plugin),
+  );
+  let table: MountEntry[];
+  try {
+    table = await host.mountsOf(info.pid);
+  } catch (error) {
+    return [couldNotCheck(check, error)];
+  }
   return checkContainerMounts(
-    info.Name.replace(/^\//, ''),
+    info.name,
     mounts.map((m) => ({
-      destination: m.Destination,
-      volume: m.Name ?? '?',
-      entry: table.filter((e) => e.mountPoint === m.Destination).at(-1),
+      destination: m.destination,
+      volume: m.name ?? '?',
+      entry: table.filter((e) => e.mountPoint === m.destination).at(-1),
     })),
+    options.runtime,
+    options.plugin,
   );
 }

@@ -6,7 +6,9 @@ import {
   checkRuntime,
   checkVolume,
   classifySubmounts,
+  couldNotCheck,
 } from '../../src/doctor/checks.js';
+import { EngineError } from '../../src/docker/engine-client.js';
 import { exitCodeOf, toJson, toText } from '../../src/doctor/report.js';
 import { listeningInodes } from '../../src/docker/daemon-process.js';
 import { parseMountinfo } from '../../src/system/mountinfo.js';
@@ -165,7 +167,7 @@ describe('daemon namespace check', () => {
 
 describe('engine, plugin and runtime checks', () => {
   it('engine', () => {
-    expect(checkEngine({ Version: '20.10.24', ApiVersion: '1.41' }).detail).toBe(
+    expect(checkEngine({ version: '20.10.24', apiVersion: '1.41' }).detail).toBe(
       'Docker Engine 20.10.24 (API 1.41)',
     );
     expect(checkEngine(new Error('connect ENOENT')).verdict).toBe('fail');
@@ -247,5 +249,156 @@ describe('finding the daemon socket', () => {
 0000000000000000: 00000003 00000000 00000000 0001 03 31338 /tmp/x/docker.sock
 0000000000000000: 00000002 00000000 00010000 0001 01 31339 /run/other.sock`;
     expect([...listeningInodes(table, '/tmp/x/docker.sock')]).toEqual(['31337']);
+  });
+});
+
+describe('a doubled mount is listed once', () => {
+  // Managed mode: the data root (/) and the propagated mount (90) share peer group 1, so the
+  // volume's mount point shows twice (91 hidden beneath 90, 92 on it), and so does every mount
+  // made under it (93, 94): one path, two lines of mountinfo.
+  const doubled = parseMountinfo(`
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+90 22 8:1 /var/lib/docker/plugins/0123abcd/propagated-mount ${PROP} rw,relatime shared:1 - ext4 /dev/sda1 rw
+91 22 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw,relatime shared:301 - ext4 /dev/sda1 rw
+92 90 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw,relatime shared:301 - ext4 /dev/sda1 rw
+93 91 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=/l1
+94 92 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=/l1
+95 91 0:4 net:[4026532281] ${PROP}/v/ns1 rw shared:304 - nsfs nsfs rw
+96 92 0:4 net:[4026532281] ${PROP}/v/ns1 rw shared:304 - nsfs nsfs rw
+`);
+  const running = runningWith(['0:62']);
+
+  it('classifySubmounts gives one row per path', () => {
+    const subs = classifySubmounts(doubled, `${PROP}/v`, running);
+    expect(subs.map((s) => [s.path.slice(PROP.length), s.leaked])).toEqual([
+      ['/v/etc', true],
+      ['/v/ns1', false],
+    ]);
+  });
+
+  it('the doctor names the leak once', () => {
+    const result = checkVolume('v', `${PROP}/v`, doubled, running);
+    expect(result.verdict).toBe('warn');
+    expect(result.detail).toBe(`shared mount point, 2 submount(s), 1 leaked: ${PROP}/v/etc`);
+  });
+
+  it('two leaked mounts stacked at one path are one leaked path', () => {
+    const stacked = parseMountinfo(`
+91 22 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw shared:301 - ext4 /dev/sda1 rw
+93 91 0:61 /etc ${PROP}/v/etc rw shared:302 - overlay overlay rw
+94 93 0:63 /etc ${PROP}/v/etc rw shared:303 - overlay overlay rw
+`);
+    const subs = classifySubmounts(stacked, `${PROP}/v`, running);
+    expect(subs).toEqual([expect.objectContaining({ path: `${PROP}/v/etc`, leaked: true })]);
+    expect(subs[0]?.device).toBe('0:63'); // the top of the stack describes the path
+    expect(checkVolume('v', `${PROP}/v`, stacked, running).detail).toMatch(
+      /1 submount\(s\), 1 leaked: \S+\/v\/etc$/,
+    );
+  });
+
+  it('a path where a running container still holds a mount is not leaked (prune detaches by path)', () => {
+    const mixed = parseMountinfo(`
+91 22 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw shared:301 - ext4 /dev/sda1 rw
+93 91 0:62 /etc ${PROP}/v/etc rw shared:302 - overlay overlay rw
+94 93 0:61 /etc ${PROP}/v/etc rw shared:303 - overlay overlay rw
+`);
+    expect(classifySubmounts(mixed, `${PROP}/v`, running)).toEqual([
+      expect.objectContaining({ path: `${PROP}/v/etc`, leaked: false, reason: undefined }),
+    ]);
+  });
+});
+
+describe('fixes name the plugin and the runtime they are about', () => {
+  const running = runningWith([]);
+
+  it('plugin: install under the name asked for', () => {
+    expect(checkPlugin({ name: 'foo' }).fix).toMatch(/make install PLUGIN_NAME=foo/);
+    expect(checkPlugin({ name: 'sharedprop' }).fix).toBe(
+      'run `make install`, or start `sharedprop serve` on the host',
+    );
+  });
+
+  it('daemon-namespace: restarts the plugin that was found', () => {
+    const privateProp = parseMountinfo(`22 1 8:1 / / rw - ext4 /dev/sda1 rw
+90 22 8:1 /x ${PROP} rw - ext4 /dev/sda1 rw`);
+    const result = checkDaemonNamespace({
+      pid: 42,
+      sameNamespace: true,
+      daemonMounts: privateProp,
+      propagatedMount: PROP,
+      plugin: 'foo:latest',
+    });
+    expect(result.fix).toMatch(
+      /^docker plugin disable -f foo:latest && docker plugin enable foo:latest/,
+    );
+  });
+
+  it('runtime: registers the name asked for', () => {
+    const missing = checkRuntime({ runtimes: {} }, 'bar');
+    expect(missing.detail).toMatch(/no runtime named bar/);
+    expect(missing.fix).toMatch(/"bar"/);
+    expect(
+      checkRuntime({ runtimes: { bar: { path: '/x' } }, executable: false }, 'bar').fix,
+    ).toMatch(/runtime bar/);
+  });
+
+  it('volume: restart and prune commands carry the plugin', () => {
+    const ref = { name: 'foo:latest', managed: true };
+    expect(checkVolume('dup', `${PROP}/dup`, host, running, ref).fix).toBe(
+      'docker plugin disable -f foo:latest && docker plugin enable foo:latest',
+    );
+    expect(checkVolume('plain', `${PROP}/plain`, host, running, ref).fix).toMatch(/foo:latest/);
+    expect(checkVolume('netns', `${PROP}/netns`, host, running, ref).fix).toMatch(
+      /^sharedprop prune --plugin foo \(or sharedprop doctor --plugin foo --fix\)/,
+    );
+    expect(
+      checkVolume('plain', `${PROP}/plain`, host, running, { name: 'foo', managed: false }).fix,
+    ).toMatch(/restart the `sharedprop serve` that serves foo/);
+  });
+
+  it('container: names the runtime asked for', () => {
+    const [slave] = checkContainerMounts(
+      'agent',
+      [
+        {
+          destination: '/run/netns',
+          volume: 'netns',
+          entry: parseMountinfo('701 700 8:1 /x /run/netns rw master:301 - ext4 /dev/sda1 rw')[0],
+        },
+      ],
+      'bar',
+    );
+    expect(slave?.detail).toMatch(/started without --runtime bar/);
+    expect(slave?.fix).toMatch(/--runtime bar \(compose: runtime: bar\), or make bar/);
+  });
+});
+
+describe('a check that could not be made', () => {
+  it('says what stood in the way, and the exit code is 3 even with another failure', () => {
+    const denied = Object.assign(new Error("EACCES: permission denied, open '/proc/7/mountinfo'"), {
+      code: 'EACCES',
+    });
+    const result = couldNotCheck('daemon-namespace', denied);
+    expect(result).toMatchObject({ verdict: 'fail', couldNotCheck: true });
+    expect(result.detail).toBe(
+      "could not check: EACCES: permission denied, open '/proc/7/mountinfo'",
+    );
+    expect(result.fix).toMatch(/as root/);
+    const failed = { check: 'runtime', verdict: 'fail' as const, detail: 'missing' };
+    expect(exitCodeOf([failed])).toBe(1);
+    expect(exitCodeOf([failed, result])).toBe(3);
+    expect(JSON.parse(toJson([failed, result]))).toMatchObject({ healthy: false, complete: false });
+  });
+
+  it('an engine error is reported as the engine said it', () => {
+    const error = new EngineError(
+      'permission',
+      'permission denied connecting to the Docker engine at unix:///s: connect EACCES /s',
+    );
+    expect(checkEngine(error)).toMatchObject({
+      verdict: 'fail',
+      couldNotCheck: true,
+      detail: 'permission denied connecting to the Docker engine at unix:///s: connect EACCES /s',
+    });
   });
 });

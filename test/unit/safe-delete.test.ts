@@ -106,7 +106,7 @@ describe('deleteTree', () => {
     ]);
     await deleteTree(victim, []);
     expect(await readdir(base)).toEqual([]);
-  });
+  }, 60_000);
 
   it('without the helper, deletes nothing and says so', async () => {
     const victim = path.join(base, 'victim');

@@ -1,0 +1,151 @@
+/**
+ * `sharedprop ls` and `sharedprop prune` through their real command definitions, with a fake
+ * engine client and host: a failure is one line on stderr with its exit code, never a stack
+ * trace, and a doubled mount is one row.
+ */
+import { EngineError } from '../../src/docker/engine-client.js';
+import { CommandError } from '../../src/system/exec.js';
+import { FAKE_ADDRESS, FakeEngine, runCli, socketError } from '../support/cli-fakes.js';
+import { fooEngine, fooHost, PROP } from '../support/cli-world.js';
+
+const oneLine = (text: string) => {
+  expect(text.endsWith('\n')).toBe(true);
+  expect(text.trimEnd().split('\n')).toHaveLength(1);
+  expect(text).not.toMatch(/^\s+at /m); // no stack frame
+};
+
+describe.each(['ls', 'prune'])('%s failures', (command) => {
+  it('an unreachable engine: one line on stderr, nothing on stdout, exit 3', async () => {
+    const run = await runCli([command], {
+      engine: new FakeEngine({ failAll: socketError('ENOENT', 'list volumes') }),
+    });
+    expect(run.stderr).toBe(
+      `sharedprop ${command}: cannot reach the Docker engine at ${FAKE_ADDRESS}: connect ENOENT /run/fake-docker.sock\n`,
+    );
+    expect(run.stdout).toBe('');
+    expect(run.exitCode).toBe(3);
+  });
+
+  it('permission denied on the socket: says so, exit 3', async () => {
+    const run = await runCli([command, '--json'], {
+      engine: new FakeEngine({ failAll: socketError('EACCES', 'list volumes') }),
+    });
+    oneLine(run.stderr);
+    expect(run.stderr).toMatch(
+      new RegExp(`^sharedprop ${command}: permission denied connecting to the Docker engine at `),
+    );
+    expect(run.stdout).toBe('');
+    expect(run.exitCode).toBe(3);
+  });
+
+  it('an error answer from the engine: one line, exit 3', async () => {
+    const run = await runCli([command, '--plugin', 'foo'], {
+      engine: fooEngine({
+        failOn: {
+          inspectVolume: new EngineError(
+            'api',
+            `the Docker engine at ${FAKE_ADDRESS} could not inspect volume v: HTTP 500: boom`,
+            500,
+          ),
+        },
+      }),
+      host: fooHost(),
+    });
+    expect(run.stderr).toBe(
+      `sharedprop ${command}: the Docker engine at ${FAKE_ADDRESS} could not inspect volume v: HTTP 500: boom\n`,
+    );
+    expect(run.exitCode).toBe(3);
+  });
+
+  it('an unreadable mount table: one line, exit 3', async () => {
+    const host = fooHost();
+    host.mounts = async () => {
+      throw Object.assign(new Error("EACCES: permission denied, open '/proc/self/mountinfo'"), {
+        code: 'EACCES',
+      });
+    };
+    const run = await runCli([command, '--plugin', 'foo'], { engine: fooEngine(), host });
+    expect(run.stderr).toBe(
+      `sharedprop ${command}: EACCES: permission denied, open '/proc/self/mountinfo'\n`,
+    );
+    expect(run.exitCode).toBe(3);
+  });
+
+  it('a usage error exits 2', async () => {
+    const run = await runCli([command, '--nope'], {});
+    expect(run.stderr).toMatch(/unknown option '--nope'/);
+    expect(run.exitCode).toBe(2);
+  });
+});
+
+describe('ls lists a doubled mount once', () => {
+  it('in the table and in JSON', async () => {
+    const table = await runCli(['ls', '--plugin', 'foo'], {
+      engine: fooEngine(),
+      host: fooHost(),
+    });
+    expect(table.stdout).toMatch(/^v +\? +1 \(1 leaked\) +\/var\/lib\/docker\/plugins\//m);
+    expect(table.exitCode).toBe(0);
+    const json = await runCli(['ls', '--plugin', 'foo', '--json'], {
+      engine: fooEngine(),
+      host: fooHost(),
+    });
+    expect(JSON.parse(json.stdout)).toEqual([
+      expect.objectContaining({
+        name: 'v',
+        mountpoint: `${PROP}/v`,
+        submounts: [{ path: '/etc', fsType: 'overlay', leaked: true }],
+      }),
+    ]);
+  });
+
+  it('a volume removed between list and inspect is left out, not an error', async () => {
+    const engine = fooEngine({
+      volumes: [{ name: 'v', driver: 'foo:latest', mountpoint: '/mnt/volumes/v' }],
+    });
+    engine.inspectVolume = async (name) => {
+      throw new EngineError('api', `no such volume ${name}`, 404);
+    };
+    const run = await runCli(['ls', '--plugin', 'foo', '--json'], { engine, host: fooHost() });
+    expect(JSON.parse(run.stdout)).toEqual([]);
+    expect(run.exitCode).toBe(0);
+  });
+});
+
+describe('prune', () => {
+  it('detaches a doubled leak once', async () => {
+    const detached: string[] = [];
+    const run = await runCli(['prune', '--plugin', 'foo'], {
+      engine: fooEngine(),
+      host: fooHost(),
+      mounts: {
+        async detachAll(dir, options) {
+          expect(options).toEqual({ includeSelf: true });
+          detached.push(dir);
+          return { detached: [dir], lazy: [] };
+        },
+      },
+    });
+    expect(detached).toEqual([`${PROP}/v/etc`]);
+    expect(run.stdout).toBe(`v: detached ${PROP}/v/etc (overlay)\n1 leaked submount(s) detached\n`);
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('a leak that cannot be detached: one line on stderr, exit 1', async () => {
+    const run = await runCli(['prune', '--plugin', 'foo'], {
+      engine: fooEngine(),
+      host: fooHost(),
+      mounts: {
+        async detachAll() {
+          throw new CommandError('umount', [`${PROP}/v/etc`], 32, 'target is busy');
+        },
+      },
+    });
+    expect(run.stderr).toMatch(
+      new RegExp(`^sharedprop prune: could not detach ${PROP}/v/etc \\(volume v\\): .+\\n$`),
+    );
+    oneLine(run.stderr);
+    expect(run.stdout).toBe('0 leaked submount(s) detached\n');
+    expect(run.exitCode).toBe(1);
+  });
+});
