@@ -406,3 +406,48 @@ describe('start-up', () => {
 afterAll(async () => {
   for (const driver of drivers.splice(0)) await unmountEverythingUnder(driver.base);
 });
+
+describe('README promises', () => {
+  it('LOG_LEVEL filters: at warn no request is logged, at debug questions are', async () => {
+    const quiet = await startDriver({ logLevel: 'warn' });
+    await quiet.ok('/VolumeDriver.Create', { Name: 'quiet', Opts: {} });
+    await quiet.ok('/VolumeDriver.Get', { Name: 'quiet' });
+    await quiet.call('/VolumeDriver.Get', { Name: 'missing' });
+    const lines = (await quiet.log())
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: string; message: string; endpoint?: string });
+    expect(lines.filter((l) => l.level === 'info' || l.level === 'debug')).toEqual([]);
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 'warn', endpoint: '/VolumeDriver.Get' }),
+    );
+
+    const loud = await startDriver({ logLevel: 'debug' });
+    await loud.ok('/VolumeDriver.Capabilities', {});
+    expect(await loud.log()).toMatch(
+      /"endpoint":"\/VolumeDriver.Capabilities".*"level":"debug"|"level":"debug".*"endpoint":"\/VolumeDriver.Capabilities"/,
+    );
+  });
+
+  it('propagation=shared gives a shared mount point that a submount made elsewhere reaches', async () => {
+    const driver = await startDriver();
+    await driver.ok('/VolumeDriver.Create', { Name: 'flat', Opts: { propagation: 'shared' } });
+    const mp = mountpointOf(driver, 'flat');
+    const [own] = await hostMountsAt(mp);
+    expect(own?.sharedGroup).toBeDefined();
+    expect((await statusOf(driver, 'flat')).mountPoint).toBe('shared');
+    await mkdir(path.join(mp, 'sub'));
+    await execa('unshare', [
+      '-m',
+      '--propagation',
+      'unchanged',
+      'sh',
+      '-c',
+      `mount -t tmpfs sp-flat "${mp}/sub" && echo hi > "${mp}/sub/f"`,
+    ]);
+    expect((await hostMountsAt(path.join(mp, 'sub'))).map((e) => e.fsType)).toEqual(['tmpfs']);
+    expect(await readFile(path.join(mp, 'sub', 'f'), 'utf8')).toBe('hi\n');
+    await driver.ok('/VolumeDriver.Remove', { Name: 'flat' });
+    expect(await hostMountsWithin(mp)).toEqual([]);
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * README promises that had no test of their own, each tried on a private dockerd: the runtime as
+ * `default-runtime`, a reader started before the writer mounts, a tmpfs submount (not only
+ * binds), `sharedprop ls` host paths and `prune --dry-run`, and a host-process `serve` that
+ * dockerd finds by its socket.
+ */
+import { jest } from '@jest/globals';
+import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { E2eEnvironment, hostMountsAt } from './harness/index.js';
+import { CAN_MOUNT, WITH_RUNTIME, waitForFile } from './harness/containers.js';
+import { REPO_ROOT } from './harness/plugin.js';
+import { DriverProcess } from '../support/driver-process.js';
+
+jest.setTimeout(300_000);
+
+const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
+
+let env: E2eEnvironment;
+beforeAll(async () => {
+  env = await E2eEnvironment.start({ name: 'readme-promises' });
+}, 600_000);
+afterAll(() => env?.stop(), 600_000);
+
+function sharedprop(args: string[]) {
+  return execa(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', DOCKER_HOST: env.dockerHost },
+    extendEnv: false,
+    reject: false,
+    timeout: 120_000,
+  });
+}
+
+async function setDaemonConfig(key: string, value: unknown): Promise<void> {
+  const file = env.daemon.configFile;
+  const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  if (value === undefined) delete config[key];
+  else config[key] = value;
+  await writeFile(file, JSON.stringify(config, null, 2) + '\n');
+  await env.restart();
+}
+
+describe('propagation', () => {
+  it('a reader started before the writer mounts sees the tmpfs the writer mounts later', async () => {
+    await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'early']);
+    const host = await env.volumeHostPath('early');
+    await env.startContainer('early-reader', ['-v', 'early:/mnt']);
+    await env.startContainer(
+      'late-writer',
+      [...WITH_RUNTIME, '-v', 'early:/mnt'],
+      [
+        'sh',
+        '-c',
+        'mkdir -p /mnt/fs && mount -t tmpfs late /mnt/fs && echo in-tmpfs > /mnt/fs/file && ' +
+          'touch /mnt/ready && sleep 3600',
+      ],
+    );
+    try {
+      await waitForFile(path.join(host, 'ready'));
+      const seen = await env.dockerOk(['exec', 'early-reader', 'cat', '/mnt/fs/file']);
+      expect(seen.trim()).toBe('in-tmpfs');
+      const onHost = await hostMountsAt(path.join(host, 'fs'));
+      expect(onHost.map((e) => e.fsType)).toContain('tmpfs');
+    } finally {
+      await env.docker(['rm', '-f', 'late-writer', 'early-reader']);
+    }
+    await env.dockerOk(['volume', 'rm', 'early']);
+    expect(await hostMountsAt(path.join(host, 'fs'))).toEqual([]);
+  });
+
+  it('"default-runtime": "sharedprop" is safe: a plain container runs unchanged, a volume propagates', async () => {
+    await setDaemonConfig('default-runtime', 'sharedprop');
+    try {
+      const plain = await env.run([], ['sh', '-c', 'echo plain']);
+      expect(plain.exitCode).toBe(0);
+      expect(plain.stdout.trim()).toBe('plain');
+      await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'defaulted']);
+      const host = await env.volumeHostPath('defaulted');
+      await env.startContainer(
+        'default-writer',
+        [...CAN_MOUNT, '-v', 'defaulted:/mnt'], // no --runtime: the default is the wrapper
+        [
+          'sh',
+          '-c',
+          'mkdir -p /mnt/etc && mount --bind /etc /mnt/etc && touch /mnt/ready && sleep 3600',
+        ],
+      );
+      try {
+        await waitForFile(path.join(host, 'ready'));
+        const runtime = await env.dockerOk([
+          'inspect',
+          '--format',
+          '{{.HostConfig.Runtime}}',
+          'default-writer',
+        ]);
+        expect(runtime.trim()).toBe('sharedprop');
+        expect((await hostMountsAt(path.join(host, 'etc'))).length).toBeGreaterThan(0);
+        const seen = await env.runOk(['-v', 'defaulted:/mnt'], ['ls', '/mnt/etc/hostname']);
+        expect(seen.trim()).toBe('/mnt/etc/hostname');
+      } finally {
+        await env.docker(['rm', '-f', 'default-writer']);
+      }
+      await env.dockerOk(['volume', 'rm', 'defaulted']);
+    } finally {
+      await setDaemonConfig('default-runtime', undefined);
+    }
+  });
+});
+
+describe('the CLI on a leak', () => {
+  it('ls prints host paths that exist; prune --dry-run detaches nothing; prune detaches the leak', async () => {
+    await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'leaks']);
+    const host = await env.volumeHostPath('leaks');
+    await env.dockerOk([
+      'run',
+      '--name',
+      'leaker-once',
+      '--network',
+      'none',
+      ...WITH_RUNTIME,
+      '-v',
+      'leaks:/mnt',
+      env.image,
+      'sh',
+      '-c',
+      'mkdir -p /mnt/etc && mount --bind /etc /mnt/etc',
+    ]);
+    await env.dockerOk(['rm', 'leaker-once']);
+    expect((await hostMountsAt(path.join(host, 'etc'))).length).toBeGreaterThan(0);
+
+    const ls = await sharedprop(['ls', '--json']);
+    expect(ls.exitCode).toBe(0);
+    const row = (
+      JSON.parse(ls.stdout) as { name: string; mountpoint: string; dataPath: string }[]
+    ).find((r) => r.name === 'leaks');
+    expect(row?.mountpoint).toBe(host);
+    expect((await stat(row!.dataPath)).isDirectory()).toBe(true);
+    expect((await stat(row!.mountpoint)).isDirectory()).toBe(true);
+
+    const dry = await sharedprop(['prune', '--dry-run']);
+    expect(dry.exitCode).toBe(0);
+    expect(dry.stdout).toMatch(/leaks: would detach .*\/etc/);
+    expect((await hostMountsAt(path.join(host, 'etc'))).length).toBeGreaterThan(0);
+
+    const pruned = await sharedprop(['prune']);
+    expect(pruned.exitCode).toBe(0);
+    expect(await hostMountsAt(path.join(host, 'etc'))).toEqual([]);
+    await env.dockerOk(['volume', 'rm', 'leaks']);
+  });
+});
+
+describe('the driver as a host process', () => {
+  it('dockerd finds `sharedprop serve` by its socket in /run/docker/plugins, and the data lives in its data root', async () => {
+    const name = `sp-e2e-${randomBytes(4).toString('hex')}`;
+    const driver = await DriverProcess.start({ socket: `/run/docker/plugins/${name}.sock` });
+    try {
+      await env.dockerOk(['volume', 'create', '-d', name, 'hostproc']);
+      await env.runOk(['-v', 'hostproc:/mnt'], ['sh', '-c', 'echo from-container > /mnt/file']);
+      const file = path.join(driver.dataRoot, 'volumes', 'hostproc', '_data', 'file');
+      expect((await readFile(file, 'utf8')).trim()).toBe('from-container');
+      await env.dockerOk(['volume', 'rm', 'hostproc']);
+    } finally {
+      await driver.destroy();
+    }
+  });
+});
