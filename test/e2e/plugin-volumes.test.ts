@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isWithin } from '../../src/system/mountinfo.js';
+import { isWithin, parseMountinfo } from '../../src/system/mountinfo.js';
 import {
   E2eEnvironment,
   hostMountTable,
@@ -84,10 +84,24 @@ describe('volume lifecycle through the docker CLI', () => {
       expect(await listedVolumes()).toContain('sharedprop:latest lifecycle');
       expect((await stat(dataPathOf('lifecycle'))).isDirectory()).toBe(true);
 
+      // Inside the plugin, exactly one mount at the mount point (the README's promise).
+      const pid = await env.pluginPid();
+      const inPlugin = parseMountinfo(await readFile(`/proc/${pid}/mountinfo`, 'utf8')).filter(
+        (e) => e.mountPoint === '/mnt/volumes/lifecycle',
+      );
+      expect(inPlugin).toHaveLength(1);
+      expect(inPlugin[0]?.sharedGroup).toBeDefined();
+      // On the host, that one mount as Docker's layout shows it: the data root and the propagated
+      // mount are one peer group, so it appears at most twice, every line in that one group,
+      // every line showing the volume's data.
       const hostPath = await env.volumeHostPath('lifecycle');
       expect(hostPath).toBe(path.join((await env.plugin()).hostPropagatedMount, 'lifecycle'));
       const atHost = await env.hostMountsAt(hostPath);
-      expect(atHost.length).toBeGreaterThan(0);
+      expect(atHost.length).toBeGreaterThanOrEqual(1);
+      expect(atHost.length).toBeLessThanOrEqual(2);
+      expect(new Set(atHost.map((e) => e.sharedGroup))).toEqual(
+        new Set([inPlugin[0]?.sharedGroup]),
+      );
       for (const entry of atHost) expect(entry.root).toBe(dataPathOf('lifecycle'));
 
       // Creating it again with the same options is not an error.
