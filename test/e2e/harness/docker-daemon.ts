@@ -1,14 +1,18 @@
 /**
  * A throwaway dockerd of the test run's own: its own data root, exec root, socket, pidfile,
- * config file and containerd namespaces, all under two fresh directories in /tmp. stop() always
+ * config file, and its own containerd (never the host's: dockerd 20.10 uses a running system
+ * containerd when given none), all under two fresh directories in /tmp. The runtime wrapper's
+ * configuration file is a private path too, never the host's /etc/sharedprop. stop() always
  * removes everything it made, whatever state the tests left it in.
  */
 import Docker from 'dockerode';
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { assertPrivateDockerHost, assertRoot } from './guard.js';
+import { recordOwner, sweepAbortedRuns } from './sweep.js';
 import { unmountEverythingUnder } from '../../support/host-mounts.js';
 import {
   processTable,
@@ -69,6 +73,11 @@ export class DockerDaemon {
   private readonly cliConfigDir: string;
   private child?: ResultPromise;
   private childInfo?: ProcessInfo;
+  private containerd?: ResultPromise;
+  /** The private containerd's socket (under the short base: socket paths are short). */
+  readonly containerdSocket: string;
+  /** SHAREDPROP_RUNTIME_CONFIG for the runtime wrapper this daemon's containers run under. */
+  readonly runtimeConfig: string;
   private storage?: string;
   private wrapCommand: string[] = [];
 
@@ -87,6 +96,8 @@ export class DockerDaemon {
     this.configFile = path.join(base, 'daemon.json');
     this.logFile = path.join(base, 'dockerd.log');
     this.cliConfigDir = path.join(base, 'cli-config');
+    this.containerdSocket = path.join(shortBase, 'containerd.sock');
+    this.runtimeConfig = path.join(base, 'sharedprop-runtime.json');
     this.namespace = `sharedprop-e2e-${randomBytes(4).toString('hex')}`;
     assertPrivateDockerHost(this.dockerHost);
     this.client = new Docker({ socketPath: this.socketPath });
@@ -95,8 +106,12 @@ export class DockerDaemon {
   /** Starts a daemon; on failure everything made so far is removed before the error is thrown. */
   static async start(options: DaemonOptions = {}): Promise<DockerDaemon> {
     assertRoot();
+    for (const swept of await sweepAbortedRuns()) {
+      console.warn(`e2e: removed the leftovers of an aborted run: ${swept}`);
+    }
     const base = await mkdtemp('/tmp/sharedprop-e2e-');
     const shortBase = await mkdtemp('/tmp/spe-');
+    await recordOwner(base, shortBase);
     const daemon = new DockerDaemon(base, shortBase, options.keepLogAs);
     try {
       await daemon.prepare();
@@ -219,6 +234,7 @@ export class DockerDaemon {
       owned = await this.ownedProcesses();
     });
     await step('stopping dockerd', () => this.terminate());
+    await step('stopping containerd', () => this.stopContainerd());
     await step('ending leftover processes', async () => {
       const left = [...owned, ...(await this.ownedProcesses())];
       await signalAll(left, 'SIGKILL');
@@ -267,7 +283,66 @@ export class DockerDaemon {
     await writeFile(this.configFile, JSON.stringify(config, null, 2) + '\n');
   }
 
+  /**
+   * A containerd of this daemon's own (it outlives dockerd restarts, as a system one does, so
+   * that live-restore works), with the CRI plugin off and every path under this run's
+   * directories. The runtime wrapper inherits its environment through the shims.
+   */
+  private async startContainerd(readyTimeoutMs: number): Promise<void> {
+    const config = path.join(this.base, 'containerd.toml');
+    await writeFile(
+      config,
+      [
+        'version = 2',
+        `root = ${JSON.stringify(path.join(this.base, 'containerd'))}`,
+        `state = ${JSON.stringify(path.join(this.shortBase, 'c'))}`,
+        'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+        '[grpc]',
+        `  address = ${JSON.stringify(this.containerdSocket)}`,
+        '[ttrpc]',
+        `  address = ${JSON.stringify(`${this.containerdSocket}.ttrpc`)}`,
+        '[debug]',
+        '  address = ""',
+        '[metrics]',
+        '  address = ""',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(this.logFile, `--- containerd --config ${config}\n`, { flag: 'a' });
+    const child = execa('containerd', ['--config', config], {
+      stdin: 'ignore',
+      stdout: { file: this.logFile, append: true },
+      stderr: { file: this.logFile, append: true },
+      reject: false,
+      env: { ...this.cliEnv(), SHAREDPROP_RUNTIME_CONFIG: this.runtimeConfig },
+      extendEnv: false,
+      forceKillAfterDelay: false,
+    });
+    this.containerd = child;
+    const deadline = Date.now() + readyTimeoutMs;
+    while (!(await canConnect(this.containerdSocket))) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`containerd exited while starting:\n${await this.logTail(15)}`);
+      }
+      if (Date.now() > deadline)
+        throw new Error(`containerd did not listen in ${readyTimeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+
+  private async stopContainerd(): Promise<void> {
+    const child = this.containerd;
+    if (!child) return;
+    child.kill('SIGTERM');
+    if (!(await settlesWithin(child, 20_000))) {
+      child.kill('SIGKILL');
+      await child;
+    }
+    this.containerd = undefined;
+  }
+
   private async launchFirstWorking(drivers: string[], readyTimeoutMs: number): Promise<void> {
+    await this.startContainerd(readyTimeoutMs);
     const failures: string[] = [];
     for (const driver of drivers) {
       try {
@@ -295,6 +370,8 @@ export class DockerDaemon {
       this.pidFile,
       '--config-file',
       this.configFile,
+      '--containerd',
+      this.containerdSocket,
       '--containerd-namespace',
       this.namespace,
       '--containerd-plugins-namespace',
@@ -313,7 +390,7 @@ export class DockerDaemon {
       stdout: { file: this.logFile, append: true },
       stderr: { file: this.logFile, append: true },
       reject: false,
-      env: this.cliEnv(),
+      env: { ...this.cliEnv(), SHAREDPROP_RUNTIME_CONFIG: this.runtimeConfig },
       extendEnv: false,
       // terminate() decides when SIGTERM has had long enough: plugins get 10 s to stop.
       forceKillAfterDelay: false,
@@ -358,4 +435,16 @@ export class DockerDaemon {
     this.child = undefined;
     this.childInfo = undefined;
   }
+}
+
+/** True when something accepts connections on the Unix socket `socketPath`. */
+function canConnect(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }

@@ -41,7 +41,9 @@ export async function installPlugin(daemon: DockerDaemon, dataDir: string): Prom
     reject: false,
     stdin: 'ignore',
     all: true,
-    timeout: 600_000,
+    // Less than the 600 s that beforeAll gives E2eEnvironment.start, so that a slow install fails
+    // inside start(), which cleans up, and never leaves jest to abandon a running dockerd.
+    timeout: 450_000,
   });
   const output = String(result.all ?? '');
   if (result.exitCode !== 0) {
@@ -87,7 +89,7 @@ export async function volumeHostPath(daemon: DockerDaemon, volume: string): Prom
 
 /**
  * The plugin's driver process: `dist/cli.js serve`, whose parent chain leads to this daemon
- * (dockerd itself, or a containerd shim that serves this daemon's exec root). Processes of other
+ * (dockerd itself, or a shim of this daemon's own containerd). Processes of other
  * runs, or a driver run by hand, never match.
  */
 export async function findPluginProcesses(daemon: DockerDaemon): Promise<ProcessInfo[]> {
@@ -95,7 +97,9 @@ export async function findPluginProcesses(daemon: DockerDaemon): Promise<Process
   const dockerd = daemon.process;
   const ours = (info: ProcessInfo) =>
     (dockerd !== undefined && info.pid === dockerd.pid && info.startTime === dockerd.startTime) ||
-    info.cmdline.some((arg) => arg.startsWith(daemon.execRoot));
+    info.cmdline.some(
+      (arg) => arg.startsWith(daemon.execRoot) || arg.startsWith(daemon.containerdSocket),
+    );
   return [...table.values()].filter((info) => {
     const text = info.cmdline.join(' ');
     return text.includes('dist/cli.js serve') && ancestorsOf(table, info.pid).some(ours);
