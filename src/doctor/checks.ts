@@ -3,7 +3,13 @@
  * mountinfo tables), so that each one can be tested on recorded samples.
  */
 import { EngineError, type EngineVersion } from '../docker/engine-client.js';
-import { isWithin, mountsBelow, propagationOf, type MountEntry } from '../system/mountinfo.js';
+import {
+  holderOf,
+  isWithin,
+  mountsBelow,
+  propagationOf,
+  type MountEntry,
+} from '../system/mountinfo.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -171,15 +177,6 @@ export interface DaemonNamespaceFacts {
 }
 
 /** The mount that holds `path` in `mounts`: the deepest mount point above it (top of a stack). */
-export function holderOf(mounts: readonly MountEntry[], path: string): MountEntry | undefined {
-  let best: MountEntry | undefined;
-  for (const e of mounts) {
-    if (!isWithin(path, e.mountPoint)) continue;
-    if (!best || e.mountPoint.length >= best.mountPoint.length) best = e;
-  }
-  return best;
-}
-
 export function checkDaemonNamespace(facts: DaemonNamespaceFacts): CheckResult {
   const check = 'daemon-namespace';
   if (facts.pid === undefined || !facts.daemonMounts) {

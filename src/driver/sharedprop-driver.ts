@@ -29,7 +29,13 @@ import type { VolumeRecord } from '../model/record.js';
 import type { VolumeStatus } from '../model/status.js';
 import { MountSystem, type Mounts } from '../system/mounts.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
-import { isWithin, mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
+import {
+  hostPathOf,
+  isWithin,
+  mountsAt,
+  propagationOf,
+  type MountEntry,
+} from '../system/mountinfo.js';
 import { assertNoMountsWithin, MountBoundaryError } from '../system/safe-delete.js';
 import { VolumeStore, type BrokenVolume, type Store } from '../state/volume-store.js';
 import { CountsWriter } from './counts-writer.js';
@@ -577,18 +583,4 @@ function storageError(error: unknown, what: string): unknown {
   if (code === 'ENOSPC' || code === 'EDQUOT')
     return unavailable(`${what}: no space left in the data root`);
   return error;
-}
-
-/**
- * Where `dir` is on the host: mountinfo gives, for the mount that holds it, the path inside the
- * filesystem that is mounted there (for the plugin's /data, the host directory bound to it).
- */
-export function hostPathOf(entries: readonly MountEntry[], dir: string): string {
-  const holder = entries
-    .filter((e) => isWithin(dir, e.mountPoint))
-    .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0];
-  // Only a bind of a subdirectory says where it comes from; a whole filesystem's root does not.
-  if (!holder || holder.root === '/') return dir;
-  const relative = holder.mountPoint === '/' ? dir : dir.slice(holder.mountPoint.length);
-  return path.join(holder.root, relative);
 }

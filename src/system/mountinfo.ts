@@ -122,3 +122,25 @@ export function mountsBelow(entries: readonly MountEntry[], dir: string): MountE
 function depth(path: string): number {
   return path.split('/').length;
 }
+
+/** The mount that holds `path`: the deepest one whose mount point contains it (last on a tie). */
+export function holderOf(entries: readonly MountEntry[], path: string): MountEntry | undefined {
+  let best: MountEntry | undefined;
+  for (const e of entries) {
+    if (!isWithin(path, e.mountPoint)) continue;
+    if (!best || e.mountPoint.length >= best.mountPoint.length) best = e;
+  }
+  return best;
+}
+
+/**
+ * Where `dir` is on the host: mountinfo gives, for the mount that holds it, the path inside the
+ * filesystem that is mounted there (for the plugin's /data, the host directory bound to it).
+ */
+export function hostPathOf(entries: readonly MountEntry[], dir: string): string {
+  const holder = holderOf(entries, dir);
+  // Only a bind of a subdirectory says where it comes from; a whole filesystem's root does not.
+  if (!holder || holder.root === '/') return dir;
+  const relative = holder.mountPoint === '/' ? dir : dir.slice(holder.mountPoint.length);
+  return holder.root + relative;
+}

@@ -1,6 +1,5 @@
 import { MountSnapshot } from '../../src/system/mount-snapshot.js';
-import { parseMountinfoLine, type MountEntry } from '../../src/system/mountinfo.js';
-import { hostPathOf } from '../../src/driver/sharedprop-driver.js';
+import { hostPathOf, parseMountinfoLine, type MountEntry } from '../../src/system/mountinfo.js';
 
 const line = (id: number) => parseMountinfoLine(`${id} 1 0:1 / /m/${id} rw - tmpfs t rw`);
 
