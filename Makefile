@@ -35,11 +35,15 @@ install: install-plugin install-runtime
 
 uninstall: uninstall-runtime uninstall-plugin
 
+# LOG_LEVEL: the plugin's log level (unset: info). FORCE=1: replace or remove the plugin even while
+# running containers use its volumes.
 install-plugin: plugin
-	scripts/install-plugin.sh build/plugin
+	node dist/cli.js plugin install --dir build/plugin --name "$(PLUGIN_NAME)" \
+		--data-dir "$(DATA_DIR)" $(if $(LOG_LEVEL),--log-level "$(LOG_LEVEL)") \
+		$(if $(filter 1,$(FORCE)),--force)
 
-uninstall-plugin:
-	scripts/uninstall-plugin.sh
+uninstall-plugin: build
+	node dist/cli.js plugin uninstall --name "$(PLUGIN_NAME)" $(if $(filter 1,$(FORCE)),--force)
 
 install-runtime: runtime build
 	node dist/cli.js runtime install --binary build/sharedprop-runtime \

@@ -4,7 +4,7 @@
 #   OUTDIR/rootfs/       Node 24 LTS (official binary, from npm), dist/, production dependencies,
 #                        the glibc libraries Node links against, static busybox (sh, mount, umount),
 #                        util-linux flock (the data root's lock; it needs only libc, which Node brings)
-# `docker plugin create NAME OUTDIR` turns the result into a plugin (scripts/install-plugin.sh).
+# `docker plugin create NAME OUTDIR` turns the result into a plugin (`sharedprop plugin install`, run by `make install-plugin`).
 #
 # Needs: npm, tar, strip (binutils), ldd, a static busybox (busybox-static), flock, sha256sum.
 # Run `npm run build` first (the Makefile's `plugin` target does). An unchanged input does not

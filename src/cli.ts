@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { createLogger } from './log.js';
 import { serve } from './serve.js';
 import { registerInspectCommands } from './commands/inspect.js';
+import { registerPluginCommands } from './commands/plugin.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 
 const program = new Command();
@@ -42,6 +43,7 @@ program
   });
 
 registerInspectCommands(program);
+registerPluginCommands(program);
 registerRuntimeCommands(program);
 
 await program.parseAsync(process.argv);

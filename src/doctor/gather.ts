@@ -1,12 +1,8 @@
 /** Gathers the facts the doctor judges: from the engine's API, /proc and the driver's socket. */
 import { statusJsonSchema, type StatusJson } from '../model/status.js';
 import path from 'node:path';
-import {
-  EngineError,
-  type EngineClient,
-  type EngineInfo,
-  type PluginSummary,
-} from '../docker/engine-client.js';
+import { EngineError, type EngineClient, type EngineInfo } from '../docker/engine-client.js';
+import { findPlugin, isPluginReference } from '../docker/plugin-volumes.js';
 import type { MountEntry } from '../system/mountinfo.js';
 import {
   checkContainerMounts,
@@ -36,21 +32,12 @@ export interface VolumeFacts {
   status?: StatusJson;
 }
 
-/** True when a volume's driver is our plugin (dockerd may show it as `name` or `name:tag`). */
+/** True when a volume's driver is our plugin (src/docker/plugin-volumes.ts has the rule). */
 export function isOurDriver(driver: string, plugin: string): boolean {
-  return driver === plugin || driver.startsWith(`${plugin}:`);
+  return isPluginReference(driver, plugin);
 }
 
 const isNotFound = (error: unknown) => error instanceof EngineError && error.statusCode === 404;
-
-/** The managed plugin named `plugin`, when one is installed. Engine errors are thrown. */
-export async function findPlugin(
-  engine: EngineClient,
-  plugin: string,
-): Promise<PluginSummary | undefined> {
-  const plugins = await engine.listPlugins();
-  return plugins.find((p) => p.name === plugin || p.name.startsWith(`${plugin}:`));
-}
 
 /**
  * The host path of a volume's mount point. dockerd reports a managed plugin's Mountpoint as the
