@@ -93,7 +93,7 @@ export function routes(driver: VolumeDriver): Record<string, Handler> {
     }),
     '/VolumeDriver.Create': async (body) => {
       const req = parse(createRequest, body, 'Create');
-      await driver.create(req.Name, req.Opts);
+      await driver.create(req.Name, req.Opts ?? new Map());
       return {};
     },
     '/VolumeDriver.Remove': async (body) => {

@@ -26,7 +26,8 @@ const opts = z.unknown().transform((value, ctx): ReadonlyMap<string, string> => 
   return map;
 });
 
-export const createRequest = z.object({ Name: name, Opts: opts });
+// Opts may be absent (curl, other orchestrators), null (dockerd) or an object of strings.
+export const createRequest = z.object({ Name: name, Opts: opts.optional() });
 export const nameRequest = z.object({ Name: name });
 export const mountRequest = z.object({
   Name: name,

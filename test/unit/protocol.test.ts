@@ -99,6 +99,7 @@ describe('VolumeDriver protocol routing', () => {
       JSON.parse((await post('/VolumeDriver.Create', { Name: 'v1', Opts: { uid: '1' } })).text),
     ).toEqual({});
     await post('/VolumeDriver.Create', { Name: 'v2', Opts: null });
+    await post('/VolumeDriver.Create', { Name: 'v3' }); // no Opts at all
     expect(JSON.parse((await post('/VolumeDriver.Mount', { Name: 'v1', ID: 'c1' })).text)).toEqual({
       Mountpoint: '/m/v1',
     });
@@ -129,6 +130,7 @@ describe('VolumeDriver protocol routing', () => {
     expect(driver.calls).toEqual([
       ['create', 'v1', new Map([['uid', '1']])],
       ['create', 'v2', new Map()],
+      ['create', 'v3', new Map()],
       ['mount', 'v1', 'c1'],
       ['unmount', 'v1', 'c1'],
       ['path', 'v1'],
