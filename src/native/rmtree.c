@@ -3,27 +3,34 @@
  *
  * Deletes the tree PARENT/NAME the way only the kernel can make safe: by file descriptor.
  * Every directory is opened with openat2(2) relative to its parent's descriptor, with
- * RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_BENEATH, and every entry is removed with
- * unlinkat(2) relative to the descriptor of the directory that holds it. So:
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, and every
+ * entry is removed with unlinkat(2) relative to the descriptor of the directory that holds it.
+ * No path with more than one component is ever resolved below PARENT. So:
  *   - a symlink is never followed, wherever it appears and whenever it was swapped in
  *     (renameat2 RENAME_EXCHANGE mid-walk, CVE-2018-15664): at most the link itself is removed;
- *   - a mount point is never entered or removed (openat2 fails with EXDEV, unlinkat with EBUSY):
- *     the walk goes on with the rest and exits 3, having touched nothing across the boundary.
- * A directory still holding entries after its walk (added or moved in meanwhile) is listed and
- * walked again a bounded number of times; whatever is left then is reported (exit 4), never
- * chased outside the tree.
+ *   - a mount point is never entered (openat2 fails with EXDEV) nor removed (unlinkat fails
+ *     with EBUSY): the walk goes on with the rest and exits 3, having touched nothing across it.
+ * An entry is first unlinked as a non-directory; EISDIR (EPERM on some filesystems) makes it a
+ * directory to enter. An entry that changes type between two steps is tried again, a bounded
+ * number of times. A directory still holding entries when it is removed (ENOTEMPTY: added or
+ * moved in meanwhile) is listed and walked again, a bounded number of times; whatever is left
+ * then is reported (exit 4), never chased.
  *
- * The walk is iterative (no recursion, so no stack to overflow on a hostile 100,000-level tree)
- * and holds one descriptor per level: a tree deeper than the descriptors the process may have
- * (the hard RLIMIT_NOFILE, usually a million) is deleted down to that depth and reported.
+ * Depth: the walk is iterative (an explicit stack, no recursion, so no C stack to overflow on a
+ * hostile `a/a/a/...` tree) and holds one descriptor per level. It raises its soft RLIMIT_NOFILE
+ * to the hard limit and enters at most that many levels, less a margin; in a deeper tree the
+ * directory at that depth is left whole (with the chain above it) and reported (exit 4), the rest
+ * of the tree is deleted. Failing safe is the rule: nothing is ever reopened by a path.
  *
  * Exit codes (callers decide on these, never on the text):
- *   0  everything deleted (or NAME did not exist)
- *   2  usage: wrong arguments, NAME not one path component, PARENT not an absolute directory
+ *   0  everything deleted (or NAME, or PARENT, did not exist)
+ *   2  usage: wrong arguments, NAME not one path component (empty, ".", "..", or with a "/"),
+ *      PARENT not an absolute path to a directory
  *   3  stopped at one or more mount boundaries; everything else deleted
  *   4  some entries could not be deleted (reasons on stderr)
- *   5  openat2 is not available (kernel < 5.6): nothing was deleted
- * Diagnostics go to stderr, one line each, for the log; nothing goes to stdout.
+ *   5  openat2 with these flags is not available (kernel < 5.6, or a seccomp filter): nothing
+ *      was deleted; there is no fallback
+ * Diagnostics go to stderr, one line each (names escaped), for the log; nothing goes to stdout.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -37,51 +44,89 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef SYS_openat2
+#define SYS_openat2 437 /* the same number on every architecture */
+#endif
+
 #define EXIT_USAGE 2
 #define EXIT_BOUNDARY 3
 #define EXIT_LEFT 4
 #define EXIT_NO_OPENAT2 5
 
-/* How often one entry or one directory is tried again when the tree changes under the walk. */
+/* How often one entry, or one directory's listing, is tried again while the tree changes. */
 #define RETRIES 8
+/* Descriptors kept free for PARENT, the standard streams and a listing's dup. */
+#define FD_MARGIN 32
 
 static long boundaries; /* mount points met (left alone) */
 static long failures;   /* entries that could not be removed */
 static long max_depth;  /* levels the walk may hold open */
 
 struct frame {
-	int fd;        /* the directory, open */
-	char *name;    /* its name in the parent frame's directory */
-	char **names;  /* its entries, as last listed */
-	size_t count;  /* how many */
-	size_t next;   /* the next to remove */
-	int listings;  /* how often it was listed */
-	long kept;     /* entries deliberately left (mount points, failures): it stays */
+	int fd;       /* the directory, open */
+	char *name;   /* its name in the directory of the frame below (or in PARENT) */
+	char **names; /* its entries, as last listed */
+	size_t count; /* how many */
+	size_t next;  /* the next one to take */
+	int listings; /* how often it was listed */
+	long kept;    /* entries left in it (mount points, failures): it cannot be removed */
 };
 
 static struct frame *stack;
 static long depth; /* frames on the stack */
 static long capacity;
 
+/* `name` as printable text: it comes from the tree (from anyone), so control bytes are escaped
+ * and each diagnostic stays one line. */
+static const char *shown(const char *name, char *buf, size_t size) {
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p && n + 5 < size; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '\\' || *p == '"')
+			n += (size_t)snprintf(buf + n, size - n, "\\x%02x", *p);
+		else
+			buf[n++] = (char)*p;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+#define SHOWN_SIZE (4 * 256 + 1) /* a whole NAME_MAX name, every byte escaped */
+
 static void report(const char *what, const char *name, int err) {
-	fprintf(stderr, "sharedprop-rmtree: %s %s: %s\n", what, name, strerror(err));
+	char buf[SHOWN_SIZE];
+	fprintf(stderr, "sharedprop-rmtree: %s \"%s\" (depth %ld): %s\n", what,
+	        shown(name, buf, sizeof buf), depth, strerror(err));
 }
 
 static void *must(void *p) {
 	if (!p) {
-		report("out of memory", "", ENOMEM);
+		report("out of memory at", "", ENOMEM);
 		exit(EXIT_LEFT);
 	}
 	return p;
 }
 
-/* Opens directory `name` in `dirfd`: no symlink, no mount crossing, nothing outside. */
+/* Opens directory `name` in `dirfd`: no symlink anywhere, no mount crossing, nothing outside. */
 static int open_dir(int dirfd, const char *name) {
 	struct open_how how;
 	memset(&how, 0, sizeof how);
 	how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 	return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+}
+
+enum outcome { GONE, KEPT, DESCENDED };
+
+static enum outcome boundary(const char *name, int err) {
+	report("mount point, left alone:", name, err);
+	boundaries++;
+	return KEPT;
+}
+
+static enum outcome failure(const char *what, const char *name, int err) {
+	report(what, name, err);
+	failures++;
+	return KEPT;
 }
 
 static void free_names(struct frame *f) {
@@ -91,15 +136,24 @@ static void free_names(struct frame *f) {
 	f->count = f->next = 0;
 }
 
-/* Lists the directory of `f` afresh (from its start). Returns -1 (and counts it) on failure. */
-static int list(struct frame *f) {
+/* Lists the directory of `f` afresh, from its start. On failure, counts it and keeps `f`. */
+static void list(struct frame *f) {
 	free_names(f);
 	f->listings++;
-	int listfd = dup(f->fd); /* closedir closes it; f->fd stays open */
-	if (listfd < 0) return report("dup", f->name, errno), failures++, -1;
+	int listfd = dup(f->fd); /* closedir closes it; f->fd stays open for the unlinkats */
+	if (listfd < 0) {
+		failure("dup", f->name, errno);
+		f->kept++;
+		return;
+	}
 	DIR *dir = fdopendir(listfd);
-	if (!dir) return report("fdopendir", f->name, errno), close(listfd), failures++, -1;
-	rewinddir(dir); /* the descriptors share one offset: start from the top every time */
+	if (!dir) {
+		failure("fdopendir", f->name, errno);
+		close(listfd);
+		f->kept++;
+		return;
+	}
+	rewinddir(dir); /* the two descriptors share one offset: start from the top every time */
 	size_t room = 0;
 	struct dirent *entry;
 	errno = 0;
@@ -114,10 +168,13 @@ static int list(struct frame *f) {
 	}
 	int err = errno;
 	closedir(dir);
-	if (err) return report("readdir", f->name, err), failures++, -1;
-	return 0;
+	if (err) {
+		failure("readdir", f->name, err);
+		f->kept++;
+	}
 }
 
+/* A directory just opened; it is listed when it comes to the top of the loop. */
 static void push(int fd, const char *name) {
 	if (depth == capacity) {
 		capacity = capacity ? capacity * 2 : 64;
@@ -129,80 +186,93 @@ static void push(int fd, const char *name) {
 	f->name = must(strdup(name));
 }
 
-enum outcome { GONE, KEPT, DESCENDED };
+/* Drops the top frame; if it was left (not removed), so is the directory that holds it. */
+static void pop(enum outcome o) {
+	struct frame *f = &stack[depth - 1];
+	close(f->fd);
+	free_names(f);
+	free(f->name);
+	depth--;
+	if (o == KEPT && depth > 0) stack[depth - 1].kept++;
+}
 
 /*
  * Removes `name` from `dirfd` if it is not a directory; if it is one, opens it and pushes it
  * (DESCENDED). KEPT: left alone (a mount point, or an error), and counted.
+ * May move the stack (push): callers re-read frames by index afterwards.
  */
 static enum outcome take(int dirfd, const char *name) {
+	int unlink_err = 0;
 	for (int attempt = 0; attempt <= RETRIES; attempt++) {
 		if (unlinkat(dirfd, name, 0) == 0) return GONE;
-		int err = errno;
-		if (err == ENOENT) return GONE;
-		if (err == EBUSY) return report("mount point, left:", name, err), boundaries++, KEPT;
-		if (err != EISDIR && err != EPERM) return report("unlink", name, err), failures++, KEPT;
-		/* A directory (EISDIR; some filesystems say EPERM). */
-		if (depth >= max_depth) return report("too deep, left:", name, EMFILE), failures++, KEPT;
+		unlink_err = errno;
+		if (unlink_err == ENOENT) return GONE;
+		if (unlink_err == EBUSY) return boundary(name, unlink_err);
+		if (unlink_err != EISDIR && unlink_err != EPERM) return failure("unlink", name, unlink_err);
+		/* A directory (EISDIR; EPERM on some filesystems, or a file we may not remove). */
+		if (depth >= max_depth) return failure("too deep to enter, left:", name, EMFILE);
 		int fd = open_dir(dirfd, name);
 		if (fd >= 0) {
 			push(fd, name);
 			return DESCENDED;
 		}
-		err = errno;
+		int err = errno;
 		if (err == ENOENT) return GONE;
-		if (err == ELOOP || err == ENOTDIR) continue; /* swapped for a non-directory: unlink that */
-		if (err == EXDEV) return report("mount point, left:", name, err), boundaries++, KEPT;
-		if (err == ENOSYS) exit(EXIT_NO_OPENAT2);
-		return report("open", name, err), failures++, KEPT;
+		if (err == EXDEV) return boundary(name, err);
+		/* ELOOP: a symlink now, ENOTDIR: another non-directory: unlink that, never follow it. */
+		if (err == ELOOP || err == ENOTDIR || err == EAGAIN) continue;
+		return failure("open", name, err);
 	}
-	return report("keeps changing, left:", name, EAGAIN), failures++, KEPT;
+	if (unlink_err == EPERM) return failure("unlink", name, EPERM);
+	return failure("keeps changing type, left:", name, EAGAIN);
 }
 
-/* Removes the (walked) directory `name` from `dirfd`. */
-static enum outcome remove_dir(int dirfd, const char *name) {
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0) return GONE;
-	int err = errno;
-	if (err == ENOENT) return GONE;
-	if (err == ENOTDIR) { /* swapped for a non-directory after its walk: remove that */
-		enum outcome again = take(dirfd, name);
-		return again == DESCENDED ? DESCENDED : again;
+/*
+ * The top frame has no entries left to take: remove its directory from the one below, or list
+ * it again when something new is in it, or leave it when something in it was left.
+ */
+static void finish(int parent) {
+	struct frame *f = &stack[depth - 1];
+	if (f->kept) {
+		pop(KEPT);
+		return;
 	}
-	if (err == EBUSY) return report("mount point, left:", name, err), boundaries++, KEPT;
-	return report("rmdir", name, err), failures++, KEPT;
+	int holder = depth > 1 ? stack[depth - 2].fd : parent;
+	int err = unlinkat(holder, f->name, AT_REMOVEDIR) == 0 ? 0 : errno;
+	if (err == 0 || err == ENOENT) {
+		pop(GONE);
+	} else if ((err == ENOTEMPTY || err == EEXIST) && f->listings <= RETRIES) {
+		list(f); /* something new in it: walk that too */
+	} else if (err == ENOTEMPTY || err == EEXIST) {
+		pop(failure("keeps filling, left:", f->name, err));
+	} else if (err == EBUSY) {
+		pop(boundary(f->name, err));
+	} else if (err == ENOTDIR) {
+		/* Swapped for a non-directory after it was entered: remove that. Our directory, moved
+		 * elsewhere in the tree, is found when its new parent is listed again (ENOTEMPTY). */
+		char *name = must(strdup(f->name));
+		pop(GONE);
+		if (take(depth > 0 ? stack[depth - 1].fd : parent, name) == KEPT && depth > 0)
+			stack[depth - 1].kept++;
+		free(name);
+	} else {
+		pop(failure("rmdir", f->name, err));
+	}
 }
 
 static void walk(int parent, const char *name) {
 	if (take(parent, name) != DESCENDED) return;
-	if (list(&stack[0]) < 0) stack[0].kept++;
 	while (depth > 0) {
-		struct frame *f = &stack[depth - 1];
-		if (f->next < f->count) {
-			enum outcome o = take(f->fd, f->names[f->next++]);
-			if (o == KEPT) f->kept++;
-			if (o == DESCENDED && list(&stack[depth - 1]) < 0) stack[depth - 1].kept++;
-			continue;
+		long top = depth - 1;
+		struct frame *f = &stack[top];
+		if (f->listings == 0) {
+			list(f);
+		} else if (f->next < f->count) {
+			const char *entry = f->names[f->next++];
+			if (take(f->fd, entry) == KEPT) stack[top].kept++;
+		} else {
+			finish(parent);
 		}
-		/* Walked: list it again, for entries added or moved in meanwhile. */
-		if (f->kept == 0 && f->listings <= RETRIES) {
-			if (list(f) < 0) f->kept++;
-			else if (f->count > 0) continue;
-		} else if (f->kept == 0) {
-			report("keeps filling, left:", f->name, ENOTEMPTY);
-			failures++;
-			f->kept++;
-		}
-		/* Done with it: pop, and remove it unless something in it was left. */
-		long kept = f->kept;
-		char *own = f->name;
-		close(f->fd);
-		free_names(f);
-		depth--;
-		int holder = depth > 0 ? stack[depth - 1].fd : parent;
-		enum outcome o = kept ? KEPT : remove_dir(holder, own);
-		if (o == DESCENDED && list(&stack[depth - 1]) < 0) stack[depth - 1].kept++;
-		if (o == KEPT && depth > 0) stack[depth - 1].kept++;
-		free(own);
 	}
 }
 
@@ -211,31 +281,51 @@ static int one_component(const char *name) {
 	       strcmp(name, "..") != 0;
 }
 
+/* As many levels as descriptors can be had, less a margin. */
+static long depth_limit(void) {
+	struct rlimit limit;
+	if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024 - FD_MARGIN;
+	if (limit.rlim_cur < limit.rlim_max) {
+		struct rlimit raised = {limit.rlim_max, limit.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+	}
+	if (limit.rlim_cur > (rlim_t)(1L << 30)) return 1L << 30;
+	return (long)limit.rlim_cur > 2 * FD_MARGIN ? (long)limit.rlim_cur - FD_MARGIN : FD_MARGIN;
+}
+
 int main(int argc, char **argv) {
 	if (argc != 3 || argv[1][0] != '/' || !one_component(argv[2])) {
-		fprintf(stderr, "usage: sharedprop-rmtree /ABSOLUTE/PARENT NAME (NAME: one path component)\n");
+		fprintf(stderr,
+		        "sharedprop-rmtree: usage: sharedprop-rmtree /ABSOLUTE/PARENT NAME "
+		        "(NAME: one path component, not . or ..)\n");
 		return EXIT_USAGE;
 	}
+	/* PARENT is ours (trusted): an ordinary open. Everything below it is not. */
 	int parent = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (parent < 0) return report("open parent", argv[1], errno), EXIT_USAGE;
-	/* Refuse before touching anything when the kernel cannot do this safely. */
+	if (parent < 0) {
+		int err = errno;
+		if (err == ENOENT) return 0; /* no parent, no tree */
+		report("cannot open parent", argv[1], err);
+		return err == ENOTDIR ? EXIT_USAGE : EXIT_LEFT;
+	}
+	/* Refuse before touching anything when the kernel cannot do this safely: no openat2
+	 * (ENOSYS), flags it does not know (EINVAL), or a seccomp filter (EPERM). */
 	int probe = open_dir(parent, ".");
-	if (probe < 0 && errno == ENOSYS) return report("openat2", "(kernel)", ENOSYS), EXIT_NO_OPENAT2;
+	if (probe < 0 && (errno == ENOSYS || errno == EINVAL || errno == EPERM)) {
+		report("openat2 unavailable, nothing deleted under", argv[1], errno);
+		return EXIT_NO_OPENAT2;
+	}
 	if (probe >= 0) close(probe);
 
-	/* As many levels as descriptors can be had, less a margin. */
-	struct rlimit limit;
-	if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-		limit.rlim_cur = limit.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &limit);
-		getrlimit(RLIMIT_NOFILE, &limit);
-		max_depth = (long)limit.rlim_cur > 64 ? (long)limit.rlim_cur - 32 : 32;
-	} else {
-		max_depth = 992;
-	}
-
+	max_depth = depth_limit();
 	walk(parent, argv[2]);
 	close(parent);
+	free(stack);
+	if (failures || boundaries) {
+		char buf[SHOWN_SIZE];
+		fprintf(stderr, "sharedprop-rmtree: left in \"%s\": %ld mount point(s), %ld failure(s)\n",
+		        shown(argv[2], buf, sizeof buf), boundaries, failures);
+	}
 	if (failures) return EXIT_LEFT;
 	if (boundaries) return EXIT_BOUNDARY;
 	return 0;

@@ -8,7 +8,8 @@
  * lstat-then-act walk in JavaScript cannot close that race, so there is no fallback to one: without
  * the helper, nothing is deleted.
  *
- * The mount table is checked first as well (cheap, and it names the mount in the error).
+ * The mount table is checked first as well (cheap, it names the mount in the error, and it
+ * deletes nothing); the helper's own check covers mounts made after the table was read.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,7 @@ export class MountBoundaryError extends Error {
 export class DeleteError extends Error {
   constructor(
     message: string,
+    /** The helper's exit code, when it ran. */
     readonly exitCode?: number,
   ) {
     super(message);
@@ -42,53 +44,79 @@ export function assertNoMountsWithin(entries: readonly MountEntry[], dir: string
 
 export const HELPER_NAME = 'sharedprop-rmtree';
 
-/** The helper's exit codes (see rmtree.c). */
-const EXIT = { boundary: 3, left: 4, noOpenat2: 5 } as const;
+/** The helper's exit codes (the contract is in rmtree.c's header). */
+export const RMTREE_EXIT = { ok: 0, usage: 2, boundary: 3, left: 4, noOpenat2: 5 } as const;
+
+/** Half an hour: a hostile tree can be huge, and a killed helper leaves a partial tree, safely. */
+const HELPER_TIMEOUT_MS = 30 * 60_000;
 
 /**
  * Where the helper is: SHAREDPROP_RMTREE, else dist/native/ beside the compiled module (also in
  * the plugin's rootfs), else the repository's dist/native/ (tests that run from src/).
  */
 export function helperPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.SHAREDPROP_RMTREE) return env.SHAREDPROP_RMTREE;
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    path.join(here, '..', 'native', HELPER_NAME),
-    path.join(here, '..', '..', 'dist', 'native', HELPER_NAME),
-  ];
+  const candidates = env.SHAREDPROP_RMTREE
+    ? [env.SHAREDPROP_RMTREE]
+    : [
+        path.join(here, '..', 'native', HELPER_NAME),
+        path.join(here, '..', '..', 'dist', 'native', HELPER_NAME),
+      ];
   const found = candidates.find((candidate) => existsSync(candidate));
   if (!found) {
     throw new DeleteError(
-      `${HELPER_NAME} is missing (looked in ${candidates.join(', ')}); run npm run build. Nothing was deleted`,
+      `${HELPER_NAME} is missing (looked for ${candidates.join(', ')}); run npm run build. ` +
+        'Nothing was deleted',
     );
   }
   return found;
 }
 
-/**
- * Deletes `dir` (a file, or a directory and everything in it). A missing `dir` is already
- * deleted. Throws MountBoundaryError when a mount is in the way (everything else is deleted),
- * DeleteError when anything else is left.
- */
-export async function deleteTree(dir: string, entries: readonly MountEntry[]): Promise<void> {
-  assertNoMountsWithin(entries, dir);
-  const parent = path.dirname(dir);
-  const name = path.basename(dir);
-  if (!path.isAbsolute(dir) || parent === dir) {
+/** `dir` as the helper's PARENT and NAME; refuses what is not an absolute path below /. */
+function splitTarget(dir: string): { parent: string; name: string } {
+  const components = dir.split('/');
+  if (!path.isAbsolute(dir) || components.includes('.') || components.includes('..')) {
     throw new DeleteError(
-      `refusing to delete ${JSON.stringify(dir)}: not an absolute path below /`,
+      `refusing to delete ${JSON.stringify(dir)}: not an absolute path without . or ..`,
     );
   }
+  const clean = path.resolve(dir); // only // and a trailing / are left to tidy
+  const parent = path.dirname(clean);
+  if (parent === clean) throw new DeleteError('refusing to delete /');
+  return { parent, name: path.basename(clean) };
+}
+
+/** Translates the helper's failure; the text of its stderr only goes into the message. */
+function helperFailure(dir: string, error: CommandError): Error {
+  const code = error.exitCode;
+  if (code === RMTREE_EXIT.boundary) return new MountBoundaryError(dir);
+  const details = error.stderr.trim().slice(0, 2000);
+  const why =
+    code === RMTREE_EXIT.noOpenat2
+      ? 'the kernel has no usable openat2 (5.6 or later is needed to delete safely); nothing was deleted'
+      : code === RMTREE_EXIT.usage
+        ? `${HELPER_NAME} refused its arguments: ${details}`
+        : code === undefined
+          ? `${HELPER_NAME} did not finish (${details}); what is left stays`
+          : `some entries could not be deleted: ${details}`;
+  return new DeleteError(`${dir}: ${why}`, code);
+}
+
+/**
+ * Deletes `dir` (a file, a symlink, or a directory and everything in it). A missing `dir` is
+ * already deleted. Throws MountBoundaryError when a mount is in the way (found in `entries`:
+ * nothing is deleted; found by the kernel: everything else is), DeleteError when anything else
+ * is left.
+ */
+export async function deleteTree(dir: string, entries: readonly MountEntry[]): Promise<void> {
+  const { parent, name } = splitTarget(dir);
+  assertNoMountsWithin(entries, path.join(parent, name));
   if (!existsSync(parent)) return;
+  const helper = helperPath();
   try {
-    await run(helperPath(), [parent, name], { timeout: 30 * 60_000 });
+    await run(helper, [parent, name], { timeout: HELPER_TIMEOUT_MS });
   } catch (error) {
-    if (!(error instanceof CommandError)) throw error;
-    if (error.exitCode === EXIT.boundary) throw new MountBoundaryError(dir);
-    const why =
-      error.exitCode === EXIT.noOpenat2
-        ? 'the kernel has no openat2 (5.6 or later is needed to delete safely); nothing was deleted'
-        : `some entries could not be deleted: ${error.stderr.trim().slice(0, 2000)}`;
-    throw new DeleteError(`${dir}: ${why}`, error.exitCode);
+    if (error instanceof CommandError) throw helperFailure(dir, error);
+    throw error;
   }
 }

@@ -1,17 +1,28 @@
 /**
  * Remove against an attacker (CVE-2018-15664 class): a process inside the volume swaps its
- * directories for symlinks to a host directory while the driver deletes the volume. The kernel
- * (openat2 with RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV, in sharedprop-rmtree) must keep every
- * file of the host directory; the test runs the attack for many rounds.
+ * directories for symlinks to a host directory (renameat2 RENAME_EXCHANGE) while the driver
+ * deletes the volume. The kernel (openat2 with RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV, in
+ * sharedprop-rmtree) must keep every file of the host directory; the attack runs for many rounds.
+ * Then the mount boundary: found in the mount table (nothing deleted), and made after the table
+ * was read (the kernel stops the helper at it).
  */
 import { jest } from '@jest/globals';
 import { execa, type ResultPromise } from 'execa';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { deleteTree, HELPER_NAME, MountBoundaryError } from '../../src/system/safe-delete.js';
+import {
+  deleteTree,
+  HELPER_NAME,
+  MountBoundaryError,
+  RMTREE_EXIT,
+} from '../../src/system/safe-delete.js';
 import { DriverProcess } from '../support/driver-process.js';
-import { hostMountsWithin, unmountEverythingUnder } from '../support/host-mounts.js';
+import {
+  hostMountTable,
+  hostMountsWithin,
+  unmountEverythingUnder,
+} from '../support/host-mounts.js';
 
 jest.setTimeout(300_000);
 
@@ -26,17 +37,31 @@ beforeAll(async () => {
   swapper = path.join(work, 'swapper');
   await execa('cc', ['-O2', '-o', swapper, path.resolve('test/fixtures/swapper.c')]);
 });
+afterEach(async () => {
+  expect(await unmountEverythingUnder(work)).toEqual([]);
+});
 afterAll(async () => {
   await unmountEverythingUnder(work);
   await rm(work, { recursive: true, force: true });
 });
 
-/** A host directory the attack aims at, full of files that must survive. */
+/** A host directory the attack aims at, full of files (one level down too) that must survive. */
 async function hostDirectory(name: string): Promise<string> {
   const dir = path.join(work, name);
-  await mkdir(dir);
+  await mkdir(path.join(dir, 'sub'), { recursive: true });
   for (let i = 0; i < SENTINELS; i++) await writeFile(path.join(dir, `precious${i}`), 'keep');
+  await writeFile(path.join(dir, 'sub', 'precious'), 'keep');
   return dir;
+}
+
+/** Every sentinel of hostDirectory, with its content. */
+async function expectIntact(dir: string): Promise<void> {
+  const names = (await readdir(dir)).sort();
+  expect(names).toHaveLength(SENTINELS + 1);
+  for (const name of names.filter((n) => n !== 'sub')) {
+    expect(await readFile(path.join(dir, name), 'utf8')).toBe('keep');
+  }
+  expect(await readFile(path.join(dir, 'sub', 'precious'), 'utf8')).toBe('keep');
 }
 
 /** Directories s<i> (with files) and symlinks l<i> -> target, as the attacker needs them. */
@@ -57,12 +82,13 @@ async function waitForNoLeftovers(driver: DriverProcess, ms: number): Promise<vo
   }
 }
 
+/** The attacker, its working directory inside the tree, swapping until killed. */
 function attack(cwd: string): ResultPromise {
   return execa(swapper, [String(PAIRS)], { cwd, reject: false });
 }
 
 async function stop(attacker: ResultPromise): Promise<void> {
-  attacker.kill('SIGKILL');
+  attacker.kill('SIGKILL'); // by its pid
   await attacker;
 }
 
@@ -88,7 +114,7 @@ describe('Remove under a symlink-swap attack', () => {
         } finally {
           await stop(attacker);
         }
-        expect((await readdir(host)).length).toBe(SENTINELS);
+        await expectIntact(host);
         const list = (await driver.ok('/VolumeDriver.List', {})) as { Volumes: unknown[] };
         expect(list.Volumes).toEqual([]);
       }
@@ -96,9 +122,8 @@ describe('Remove under a symlink-swap attack', () => {
       await driver.restart();
       await waitForNoLeftovers(driver, 10_000);
       expect(await readdir(path.join(driver.dataRoot, 'volumes'))).toEqual([]);
-      for (let round = 0; round < ROUNDS; round++) {
-        expect((await readdir(path.join(work, `host${round}`))).length).toBe(SENTINELS);
-      }
+      for (let round = 0; round < ROUNDS; round++)
+        await expectIntact(path.join(work, `host${round}`));
     } finally {
       await driver.destroy();
     }
@@ -113,9 +138,9 @@ describe('Remove under a symlink-swap attack', () => {
       const attacker = attack(tree);
       try {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        // Tried again and again while the attack goes on, as leftovers are: exit 4 (entries
-        // kept changing) is allowed, deleting outside is not. (A path-based walk lost host files
-        // in most rounds of exactly this.)
+        // Tried again while the attack goes on, as the driver does with leftovers: a DeleteError
+        // (entries kept changing) is allowed, deleting outside is not. (A path-based walk lost
+        // the host files in every round of exactly this.)
         for (let attempt = 0; attempt < 20; attempt++) {
           const done = await deleteTree(tree, []).then(
             () => true,
@@ -126,46 +151,99 @@ describe('Remove under a symlink-swap attack', () => {
       } finally {
         await stop(attacker);
       }
-      expect((await readdir(host)).length).toBe(SENTINELS);
+      await expectIntact(host);
       await deleteTree(tree, []);
-      expect((await readdir(host)).length).toBe(SENTINELS);
+      expect(await readdir(work)).not.toContain(`tree${round}`);
+      await expectIntact(host);
     }
   });
 });
 
-describe('the mount boundary, enforced by the kernel', () => {
-  it('a bind mount made after the mount-table check is neither entered nor removed', async () => {
-    const host = await hostDirectory('bound');
-    const tree = path.join(work, 'with-mount');
-    await mkdir(path.join(tree, 'deep', 'mnt'), { recursive: true });
-    await writeFile(path.join(tree, 'deep', 'file'), 'x');
-    await execa('mount', ['--bind', host, path.join(tree, 'deep', 'mnt')]);
+describe('the mount boundary', () => {
+  it('a mount in the mount table: refused before anything is deleted', async () => {
+    const host = await hostDirectory('listed');
+    const tree = path.join(work, 'listed-tree');
+    const mountPoint = path.join(tree, 'deep', 'mnt');
+    await mkdir(mountPoint, { recursive: true });
+    await writeFile(path.join(tree, 'file'), 'x');
+    await execa('mount', ['--bind', host, mountPoint]);
     try {
-      // An empty mount list: as if the mount appeared after the driver read the table.
-      await expect(deleteTree(tree, [])).rejects.toBeInstanceOf(MountBoundaryError);
-      expect((await readdir(host)).length).toBe(SENTINELS);
-      expect(await readdir(path.join(tree, 'deep'))).toEqual(['mnt']); // the rest is gone
+      await expect(deleteTree(tree, await hostMountTable())).rejects.toEqual(
+        new MountBoundaryError(mountPoint),
+      );
+      expect(await readFile(path.join(tree, 'file'), 'utf8')).toBe('x'); // nothing deleted
+      await expectIntact(host);
     } finally {
-      await execa('umount', [path.join(tree, 'deep', 'mnt')]);
+      await execa('umount', [mountPoint]);
     }
-    expect(await hostMountsWithin(tree)).toEqual([]);
-    await deleteTree(tree, []);
+    await deleteTree(tree, await hostMountTable());
   });
 
-  it(`${HELPER_NAME} refuses to enter a bind mount of a file, too (a netns file, say)`, async () => {
+  it('a bind mount made after the mount table was read is neither entered nor removed', async () => {
+    const host = await hostDirectory('bound');
+    const tree = path.join(work, 'with-mount');
+    const mountPoint = path.join(tree, 'deep', 'mnt');
+    await mkdir(mountPoint, { recursive: true });
+    await writeFile(path.join(tree, 'deep', 'file'), 'x');
+    await writeFile(path.join(tree, 'file'), 'x');
+    const before = await hostMountTable(); // read before the mount: the pre-check passes
+    await execa('mount', ['--bind', host, mountPoint]);
+    try {
+      await expect(deleteTree(tree, before)).rejects.toBeInstanceOf(MountBoundaryError);
+      await expectIntact(host);
+      // Everything else is gone; the chain down to the mount point stays.
+      expect(await readdir(tree)).toEqual(['deep']);
+      expect(await readdir(path.join(tree, 'deep'))).toEqual(['mnt']);
+    } finally {
+      await execa('umount', [mountPoint]);
+    }
+    expect(await hostMountsWithin(tree)).toEqual([]);
+    await deleteTree(tree, await hostMountTable());
+    expect(await readdir(work)).not.toContain('with-mount');
+  });
+
+  it('the tree itself a mount point (made after the check): nothing in it is touched', async () => {
+    const host = await hostDirectory('whole');
+    const tree = path.join(work, 'whole-tree');
+    await mkdir(tree);
+    const before = await hostMountTable();
+    await execa('mount', ['--bind', host, tree]);
+    try {
+      await expect(deleteTree(tree, before)).rejects.toBeInstanceOf(MountBoundaryError);
+      await expectIntact(host);
+      // The helper on its own says so by its exit code.
+      const direct = await execa(
+        path.resolve('dist', 'native', HELPER_NAME),
+        [work, 'whole-tree'],
+        {
+          reject: false,
+        },
+      );
+      expect(direct.exitCode).toBe(RMTREE_EXIT.boundary);
+      await expectIntact(host);
+    } finally {
+      await execa('umount', [tree]);
+    }
+    await deleteTree(tree, await hostMountTable());
+    expect(await readdir(work)).not.toContain('whole-tree');
+  });
+
+  it(`${HELPER_NAME} refuses to remove a bind mount of a file, too (a netns file, say)`, async () => {
     const hostFile = path.join(work, 'host-file');
     await writeFile(hostFile, 'keep');
     const tree = path.join(work, 'with-file-mount');
     await mkdir(tree);
     await writeFile(path.join(tree, 'ns'), '');
+    await writeFile(path.join(tree, 'other'), '');
+    const before = await hostMountTable();
     await execa('mount', ['--bind', hostFile, path.join(tree, 'ns')]);
     try {
-      await expect(deleteTree(tree, [])).rejects.toBeInstanceOf(MountBoundaryError);
+      await expect(deleteTree(tree, before)).rejects.toBeInstanceOf(MountBoundaryError);
       expect(await readdir(tree)).toEqual(['ns']);
     } finally {
       await execa('umount', [path.join(tree, 'ns')]);
     }
-    await deleteTree(tree, []);
-    expect(await readdir(work)).toContain('host-file');
+    await deleteTree(tree, await hostMountTable());
+    expect(await readFile(hostFile, 'utf8')).toBe('keep');
   });
 });
