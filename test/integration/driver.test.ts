@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseMountinfo, propagationOf } from '../../src/system/mountinfo.js';
-import { unmountEverythingUnder } from '../support/host-mounts.js';
+import { hostMountsWithin, unmountEverythingUnder } from '../support/host-mounts.js';
 import { countMountsAt, DriverProcess, hostMountinfo } from '../support/driver-process.js';
 import { PluginClient } from '../support/plugin-client.js';
 
@@ -242,9 +242,11 @@ describe('Mount and Unmount', () => {
 
   it('200 concurrent Mount/Unmount calls over 20 volumes keep exact counts and a flat mount table', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `conc${i}`);
-    const start = (await hostMountinfo()).length;
+    // This driver's mounts only: other runs on the machine may mount and unmount meanwhile.
+    const ours = async () => (await hostMountsWithin(driver.base)).length;
+    const start = await ours();
     await Promise.all(names.map((Name) => driver.ok('/VolumeDriver.Create', { Name, Opts: {} })));
-    const withVolumes = (await hostMountinfo()).length;
+    const withVolumes = await ours();
     expect(withVolumes).toBe(start + 20);
 
     const activeMounts = async (Name: string) => {
@@ -273,9 +275,9 @@ describe('Mount and Unmount', () => {
     for (const Name of names) {
       expect(await activeMounts(Name)).toBe(0);
     }
-    expect((await hostMountinfo()).length).toBe(withVolumes);
+    expect(await ours()).toBe(withVolumes);
     await Promise.all(names.map((Name) => driver.ok('/VolumeDriver.Remove', { Name })));
-    expect((await hostMountinfo()).length).toBe(start);
+    expect(await ours()).toBe(start);
   });
 });
 

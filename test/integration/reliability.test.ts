@@ -413,19 +413,28 @@ describe('README promises', () => {
     await quiet.ok('/VolumeDriver.Create', { Name: 'quiet', Opts: {} });
     await quiet.ok('/VolumeDriver.Get', { Name: 'quiet' });
     await quiet.call('/VolumeDriver.Get', { Name: 'missing' });
-    const lines = (await quiet.log())
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { level: string; message: string; endpoint?: string });
-    expect(lines.filter((l) => l.level === 'info' || l.level === 'debug')).toEqual([]);
-    expect(lines).toContainEqual(
-      expect.objectContaining({ level: 'warn', endpoint: '/VolumeDriver.Get' }),
+    type Line = { level: string; message: string; endpoint?: string };
+    const parsed = async () =>
+      (await quiet.log())
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Line);
+    // The log is written asynchronously: wait for the warn line of the 404.
+    await waitFor('the 404 to be logged', async () =>
+      (await parsed()).some((l) => l.level === 'warn' && l.endpoint === '/VolumeDriver.Get'),
     );
+    expect((await parsed()).filter((l) => l.level === 'info' || l.level === 'debug')).toEqual([]);
 
     const loud = await startDriver({ logLevel: 'debug' });
     await loud.ok('/VolumeDriver.Capabilities', {});
-    expect(await loud.log()).toMatch(
-      /"endpoint":"\/VolumeDriver.Capabilities".*"level":"debug"|"level":"debug".*"endpoint":"\/VolumeDriver.Capabilities"/,
+    await waitFor('the question to be logged at debug', async () =>
+      (await loud.log())
+        .split('\n')
+        .filter(Boolean)
+        .some((l) => {
+          const line = JSON.parse(l) as { level: string; endpoint?: string };
+          return line.level === 'debug' && line.endpoint === '/VolumeDriver.Capabilities';
+        }),
     );
   });
 
