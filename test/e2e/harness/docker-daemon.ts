@@ -6,6 +6,7 @@
  * removes everything it made, whatever state the tests left it in.
  */
 import Docker from 'dockerode';
+import { appendFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -308,16 +309,7 @@ export class DockerDaemon {
         '',
       ].join('\n'),
     );
-    await writeFile(this.logFile, `--- containerd --config ${config}\n`, { flag: 'a' });
-    const child = execa('containerd', ['--config', config], {
-      stdin: 'ignore',
-      stdout: { file: this.logFile, append: true },
-      stderr: { file: this.logFile, append: true },
-      reject: false,
-      env: { ...this.cliEnv(), SHAREDPROP_RUNTIME_CONFIG: this.runtimeConfig },
-      extendEnv: false,
-      forceKillAfterDelay: false,
-    });
+    const child = this.spawnLogged('containerd', ['--config', config]);
     this.containerd = child;
     const deadline = Date.now() + readyTimeoutMs;
     while (!(await canConnect(this.containerdSocket))) {
@@ -328,6 +320,25 @@ export class DockerDaemon {
         throw new Error(`containerd did not listen in ${readyTimeoutMs} ms`);
       await sleep(50);
     }
+  }
+
+  /**
+   * Starts one of this run's daemons, its output appended to the run's log, with this run's
+   * environment only (and the private runtime configuration). Its caller decides when SIGTERM has
+   * had long enough (plugins get 10 s to stop), so execa never kills it by itself.
+   */
+  private spawnLogged(command: string, args: string[]): ResultPromise {
+    // Not async: awaiting a subprocess waits for it to end. The log line is written first.
+    appendFileSync(this.logFile, `--- ${command} ${args.join(' ')}\n`);
+    return execa(command, args, {
+      stdin: 'ignore',
+      stdout: { file: this.logFile, append: true },
+      stderr: { file: this.logFile, append: true },
+      reject: false,
+      env: { ...this.cliEnv(), SHAREDPROP_RUNTIME_CONFIG: this.runtimeConfig },
+      extendEnv: false,
+      forceKillAfterDelay: false,
+    });
   }
 
   private async stopContainerd(): Promise<void> {
@@ -383,18 +394,8 @@ export class DockerDaemon {
       '--storage-driver',
       driver,
     ];
-    await writeFile(this.logFile, `--- dockerd ${args.join(' ')}\n`, { flag: 'a' });
     const [command, ...prefix] = [...this.wrapCommand, 'dockerd'];
-    const child = execa(command as string, [...prefix, ...args], {
-      stdin: 'ignore',
-      stdout: { file: this.logFile, append: true },
-      stderr: { file: this.logFile, append: true },
-      reject: false,
-      env: { ...this.cliEnv(), SHAREDPROP_RUNTIME_CONFIG: this.runtimeConfig },
-      extendEnv: false,
-      // terminate() decides when SIGTERM has had long enough: plugins get 10 s to stop.
-      forceKillAfterDelay: false,
-    });
+    const child = this.spawnLogged(command as string, [...prefix, ...args]);
     this.child = child;
     this.storage = driver;
     this.childInfo = child.pid === undefined ? undefined : await readProcess(child.pid);
