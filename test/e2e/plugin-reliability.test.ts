@@ -42,15 +42,6 @@ async function expectMountedOnce(volume: string): Promise<void> {
   expect(at.length).toBeLessThanOrEqual(2);
 }
 
-/** Sets live-restore in the daemon's config and restarts it (waiting for the plugin). */
-async function restartDockerd(liveRestore: boolean): Promise<void> {
-  const file = env.daemon.configFile;
-  const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-  config['live-restore'] = liveRestore;
-  await writeFile(file, JSON.stringify(config, null, 2) + '\n');
-  await env.restart();
-}
-
 describe('the managed plugin killed during docker run', () => {
   it(
     'comes back by itself; every run ends cleanly; data, listing and one mount are intact; the volume can be removed',
@@ -107,7 +98,7 @@ describe('dockerd restarted while a container uses a volume', () => {
       expect(await activeMounts('restarted')).toBe(1);
       const hostPath = await env.volumeHostPath('restarted');
 
-      await restartDockerd(false);
+      await env.reconfigure('live-restore', false);
       const state = await env.dockerOk(['inspect', '--format', '{{.State.Running}}', 'user-plain']);
       expect(state.trim()).toBe('false');
       await until(
@@ -126,7 +117,7 @@ describe('dockerd restarted while a container uses a volume', () => {
   it(
     'with live-restore: the container keeps running and sharing the volume; Remove waits until it is gone',
     async () => {
-      await restartDockerd(true);
+      await env.reconfigure('live-restore', true);
       try {
         await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'live']);
         await env.startContainer('user-live', ['-v', 'live:/mnt']);
@@ -162,7 +153,7 @@ describe('dockerd restarted while a container uses a volume', () => {
         expect(await env.hostMountsAt(hostPath)).toEqual([]);
       } finally {
         await env.docker(['rm', '-f', 'user-live']);
-        await restartDockerd(false);
+        await env.reconfigure('live-restore', false);
       }
     },
     TEST_MS,

@@ -7,7 +7,7 @@
 import { jest } from '@jest/globals';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { E2eEnvironment, hostMountsAt } from './harness/index.js';
 import { CAN_MOUNT, WITH_RUNTIME, waitForFile } from './harness/containers.js';
@@ -31,15 +31,6 @@ function sharedprop(args: string[]) {
     reject: false,
     timeout: 120_000,
   });
-}
-
-async function setDaemonConfig(key: string, value: unknown): Promise<void> {
-  const file = env.daemon.configFile;
-  const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-  if (value === undefined) delete config[key];
-  else config[key] = value;
-  await writeFile(file, JSON.stringify(config, null, 2) + '\n');
-  await env.restart();
 }
 
 describe('propagation', () => {
@@ -71,7 +62,7 @@ describe('propagation', () => {
   });
 
   it('"default-runtime": "sharedprop" is safe: a plain container runs unchanged, a volume propagates', async () => {
-    await setDaemonConfig('default-runtime', 'sharedprop');
+    await env.reconfigure('default-runtime', 'sharedprop');
     try {
       const plain = await env.run([], ['sh', '-c', 'echo plain']);
       expect(plain.exitCode).toBe(0);
@@ -104,7 +95,7 @@ describe('propagation', () => {
       }
       await env.dockerOk(['volume', 'rm', 'defaulted']);
     } finally {
-      await setDaemonConfig('default-runtime', undefined);
+      await env.reconfigure('default-runtime', undefined);
     }
   });
 });

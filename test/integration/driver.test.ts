@@ -18,7 +18,11 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseMountinfo, propagationOf } from '../../src/system/mountinfo.js';
-import { hostMountsWithin, unmountEverythingUnder } from '../support/host-mounts.js';
+import {
+  hostMountsWithin,
+  mountTmpfsElsewhere,
+  unmountEverythingUnder,
+} from '../support/host-mounts.js';
 import { countMountsAt, DriverProcess, hostMountinfo } from '../support/driver-process.js';
 import { PluginClient } from '../support/plugin-client.js';
 
@@ -121,14 +125,7 @@ describe('propagation between mount namespaces', () => {
     });
     try {
       await waitForOwnNamespace(watcher.pid!);
-      await execa('unshare', [
-        '-m',
-        '--propagation',
-        'unchanged',
-        'sh',
-        '-c',
-        `mount -t tmpfs sp-test "${mp}/sub" && echo hello > "${mp}/sub/greeting"`,
-      ]);
+      await mountTmpfsElsewhere(path.join(mp, 'sub'), 'greeting', 'hello');
       // The host sees it, exactly once.
       const onHost = await entryAt(path.join(mp, 'sub'));
       expect(onHost).toHaveLength(1);

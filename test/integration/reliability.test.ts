@@ -8,7 +8,12 @@ import { execa } from 'execa';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CRASH_POINTS, type CrashPoint } from '../../src/driver/crash-points.js';
-import { hostMountsAt, hostMountsWithin, unmountEverythingUnder } from '../support/host-mounts.js';
+import {
+  hostMountsAt,
+  hostMountsWithin,
+  mountTmpfsElsewhere,
+  unmountEverythingUnder,
+} from '../support/host-mounts.js';
 import {
   dataDirOf,
   expectConsistent,
@@ -446,14 +451,7 @@ describe('README promises', () => {
     expect(own?.sharedGroup).toBeDefined();
     expect((await statusOf(driver, 'flat')).mountPoint).toBe('shared');
     await mkdir(path.join(mp, 'sub'));
-    await execa('unshare', [
-      '-m',
-      '--propagation',
-      'unchanged',
-      'sh',
-      '-c',
-      `mount -t tmpfs sp-flat "${mp}/sub" && echo hi > "${mp}/sub/f"`,
-    ]);
+    await mountTmpfsElsewhere(path.join(mp, 'sub'), 'f', 'hi');
     expect((await hostMountsAt(path.join(mp, 'sub'))).map((e) => e.fsType)).toEqual(['tmpfs']);
     expect(await readFile(path.join(mp, 'sub', 'f'), 'utf8')).toBe('hi\n');
     await driver.ok('/VolumeDriver.Remove', { Name: 'flat' });

@@ -33,6 +33,29 @@ export async function mountTmpfs(target: string, sizeKb = 1024): Promise<void> {
   ]);
 }
 
+/**
+ * Mounts a tmpfs at `target` and writes `text` into `target/file`, from a mount namespace of its
+ * own (`unshare -m`, propagation unchanged): what reaches the host got there by propagation.
+ */
+export async function mountTmpfsElsewhere(
+  target: string,
+  file: string,
+  text: string,
+): Promise<void> {
+  await execa('unshare', [
+    '-m',
+    '--propagation',
+    'unchanged',
+    'sh',
+    '-c',
+    'mount -t tmpfs sp-elsewhere "$1" && echo "$3" > "$1/$2"',
+    'sh',
+    target,
+    file,
+    text,
+  ]);
+}
+
 export async function unmount(target: string): Promise<void> {
   await execa('umount', [target]);
 }

@@ -7,6 +7,7 @@
  *   afterAll(() => env?.stop(), 600_000);
  */
 import type Docker from 'dockerode';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { MountEntry } from '../../../src/system/mountinfo.js';
 import { buildBusyboxImage } from './busybox-image.js';
@@ -119,6 +120,19 @@ export class E2eEnvironment {
     const output = await installPlugin(this.daemon, this.dataDir);
     await waitForPlugin(this.daemon);
     return output;
+  }
+
+  /**
+   * Sets (or, with undefined, removes) `key` in the daemon's config file, then restarts dockerd
+   * and waits for the plugin.
+   */
+  async reconfigure(key: string, value: unknown): Promise<void> {
+    const file = this.daemon.configFile;
+    const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    if (value === undefined) delete config[key];
+    else config[key] = value;
+    await writeFile(file, JSON.stringify(config, null, 2) + '\n');
+    await this.restart();
   }
 
   /** Restarts dockerd with the same directories and waits until the plugin answers again. */
