@@ -2,15 +2,9 @@
  * Saves mount counts without ever failing a Mount or an Unmount: when the data root is full or
  * read-only, the counts stay in memory (the driver answers from memory anyway), the failure is
  * logged once, and the save is retried in the background with a growing delay until it works.
+ * A save is synchronous (see Store.saveCounts): it always writes what memory holds then.
  */
 import type { Logger } from '../log.js';
-
-export interface CountsSaving {
-  /** Saves the counts of `name` now (the caller holds the volume's lock). */
-  saveNow(name: string): Promise<void>;
-  /** Takes the volume's lock and saves its current counts (for background retries). */
-  saveLater(name: string): Promise<void>;
-}
 
 const FIRST_RETRY_MS = 1_000;
 const LAST_RETRY_MS = 60_000;
@@ -20,15 +14,16 @@ export class CountsWriter {
   private timer?: NodeJS.Timeout;
   private delay = FIRST_RETRY_MS;
 
+  /** `save(name)` writes the volume's current counts, or throws. */
   constructor(
-    private readonly saving: CountsSaving,
+    private readonly save: (name: string) => void,
     private readonly log: Logger,
   ) {}
 
   /** True when the counts were saved; false when they are kept in memory for a retry. */
-  async write(name: string): Promise<boolean> {
+  write(name: string): boolean {
     try {
-      await this.saving.saveNow(name);
+      this.save(name);
       this.saved(name);
       return true;
     } catch (error) {
@@ -73,15 +68,15 @@ export class CountsWriter {
 
   private schedule(): void {
     if (this.timer) return;
-    this.timer = setTimeout(() => void this.retry(), this.delay);
+    this.timer = setTimeout(() => this.retry(), this.delay);
     this.timer.unref();
   }
 
-  private async retry(): Promise<void> {
+  private retry(): void {
     this.timer = undefined;
     for (const name of [...this.unsaved]) {
       try {
-        await this.saving.saveLater(name);
+        this.save(name);
         this.saved(name);
       } catch {
         // Still failing: logged once already; try again later.

@@ -10,13 +10,22 @@
  *   helper that the kernel keeps from following symlinks or crossing mounts (safe-delete.ts).
  * - The caller holds the data root's lock (one driver per data root).
  * - Counts live in Maps; a count that cannot be saved is kept in memory and saved later.
+ * - A Mount's count is saved only once its answer reached dockerd (`Tentative`): a kill or a cut
+ *   connection before then must not leave a count that no Unmount will ever take back.
  */
 import path from 'node:path';
 import AsyncLock from 'async-lock';
 import type { Logger } from '../log.js';
 import { MOUNT_ROOT_MARKER } from '../mount-root-marker.js';
 import { conflict, notFound, unavailable, VolumeError } from '../model/errors.js';
-import { addMount, removeMount, totalMounts, type MountCounts } from '../model/counts.js';
+import {
+  addMount,
+  removeMount,
+  totalMounts,
+  withoutMounts,
+  NO_MOUNTS,
+  type MountCounts,
+} from '../model/counts.js';
 import { validateDerivedPaths, validateMountId, validateName, shownName } from '../model/names.js';
 import {
   describeOptions,
@@ -40,7 +49,7 @@ import { assertNoMountsWithin, MountBoundaryError } from '../system/safe-delete.
 import { VolumeStore, type BrokenVolume, type Store } from '../state/volume-store.js';
 import { CountsWriter } from './counts-writer.js';
 import { crashPoint } from './crash-points.js';
-import type { VolumeDriver, VolumeInfo } from './types.js';
+import type { Tentative, VolumeDriver, VolumeInfo } from './types.js';
 
 export interface DriverConfig {
   /** Where volume data and state live. */
@@ -66,6 +75,8 @@ export class SharedpropDriver implements VolumeDriver {
   private readonly lock = new AsyncLock({ maxPending: Number.MAX_SAFE_INTEGER });
   private readonly snapshot: MountSnapshot;
   private readonly counts: CountsWriter;
+  /** Per volume, the Mounts counted whose answer has not reached dockerd yet (never saved). */
+  private readonly undelivered = new Map<string, MountCounts>();
   private listing?: readonly VolumeInfo[];
   private submountIndex?: { entries: MountEntry[]; byVolume: Map<string, MountEntry[]> };
   /** Leftovers of interrupted or failed deletions, deleted in the background. */
@@ -82,13 +93,7 @@ export class SharedpropDriver implements VolumeDriver {
       { read: () => this.mounts.readAbout(config.mountRoot) },
       config.statusMaxAgeMs ?? 1_000,
     );
-    this.counts = new CountsWriter(
-      {
-        saveNow: (name) => this.saveCounts(name),
-        saveLater: (name) => this.exclusive(name, () => this.saveCounts(name)),
-      },
-      this.log,
-    );
+    this.counts = new CountsWriter((name) => this.saveCounts(name), this.log);
     this.hostDataRoot = config.dataRoot;
   }
 
@@ -141,7 +146,7 @@ export class SharedpropDriver implements VolumeDriver {
         volume: name,
         mountIds,
       });
-      await this.counts.write(name);
+      this.counts.write(name);
     }
     const entries = await this.mounts.read();
     await this.detachOrphans(entries);
@@ -331,6 +336,7 @@ export class SharedpropDriver implements VolumeDriver {
       }
       crashPoint('remove:detached');
       this.volumes.delete(name);
+      this.undelivered.delete(name);
       this.counts.forget(name);
       this.listing = undefined;
       await this.mounts.removeMountPoint(mountpoint);
@@ -395,16 +401,58 @@ export class SharedpropDriver implements VolumeDriver {
     }
   }
 
-  async mount(name: string, id: string): Promise<string> {
+  async mount(name: string, id: string): Promise<Tentative<string>> {
     validateName(name);
     validateMountId(name, id);
     return this.exclusive(name, async () => {
       this.assertNotBroken(name);
+      const before = this.require(name);
+      if (!(await this.mountPointIsSound(name))) await this.ensureMounted(before);
+      // Read again: a Mount settled meanwhile may have changed the counts.
       const record = this.require(name);
-      if (!(await this.mountPointIsSound(name))) await this.ensureMounted(record);
-      await this.setCounts(record, addMount(record.mounts, id));
-      return this.mountpoint(name);
+      // Counted at once (Remove refuses from now on), saved only once dockerd has the answer.
+      this.volumes.set(name, { ...record, mounts: addMount(record.mounts, id) });
+      this.undelivered.set(name, addMount(this.undelivered.get(name) ?? NO_MOUNTS, id));
+      crashPoint('mount:counted');
+      let settled = false;
+      const settle = (delivered: boolean) => {
+        if (settled) return;
+        settled = true;
+        this.settleMount(name, id, delivered);
+      };
+      return {
+        value: this.mountpoint(name),
+        commit: () => settle(true),
+        abandon: () => settle(false),
+      };
     });
+  }
+
+  /**
+   * The answer to a Mount of `id` reached dockerd (`delivered`), and its count is saved; or it did
+   * not, and the count is taken back: dockerd treats that Mount as failed and never unmounts it.
+   * Synchronous, like the save, so that nothing runs between an answer and its count's save.
+   */
+  private settleMount(name: string, id: string, delivered: boolean): void {
+    const pending = removeMount(this.undelivered.get(name) ?? NO_MOUNTS, id);
+    // Not pending any more: an Unmount of the same ID has already taken the count back.
+    if (!pending.known) return;
+    this.setUndelivered(name, pending.counts);
+    const record = this.volumes.get(name);
+    if (!record) return;
+    if (!delivered) {
+      this.volumes.set(name, { ...record, mounts: removeMount(record.mounts, id).counts });
+      this.log.warn('the answer to a Mount did not reach dockerd; its count is taken back', {
+        volume: name,
+        id,
+      });
+    }
+    this.counts.write(name);
+  }
+
+  private setUndelivered(name: string, counts: MountCounts): void {
+    if (counts.size === 0) this.undelivered.delete(name);
+    else this.undelivered.set(name, counts);
   }
 
   async unmount(name: string, id: string): Promise<void> {
@@ -419,7 +467,12 @@ export class SharedpropDriver implements VolumeDriver {
         this.log.warn('unmount for an ID with no mounts counted', { volume: name, id });
         return;
       }
-      await this.setCounts(record, counts);
+      // An Unmount of a Mount whose delivery is not settled yet takes that pending count.
+      const pending = this.undelivered.get(name);
+      if (pending && (pending.get(id) ?? 0) > (counts.get(id) ?? 0)) {
+        this.setUndelivered(name, removeMount(pending, id).counts);
+      }
+      this.setCounts(record, counts);
     });
   }
 
@@ -502,14 +555,17 @@ export class SharedpropDriver implements VolumeDriver {
   }
 
   /** Makes `counts` the volume's counts at once; saving them may fail and is then retried. */
-  private async setCounts(record: VolumeRecord, counts: MountCounts): Promise<void> {
+  private setCounts(record: VolumeRecord, counts: MountCounts): void {
     this.volumes.set(record.name, { ...record, mounts: counts });
-    await this.counts.write(record.name);
+    this.counts.write(record.name);
   }
 
-  private async saveCounts(name: string): Promise<void> {
+  private saveCounts(name: string): void {
     const record = this.volumes.get(name);
-    if (record) await this.store.saveCounts(name, record.mounts);
+    if (!record) return;
+    // Only delivered Mounts are saved (see `mount`).
+    const delivered = withoutMounts(record.mounts, this.undelivered.get(name) ?? NO_MOUNTS);
+    this.store.saveCounts(name, delivered);
   }
 
   /**

@@ -24,6 +24,18 @@ export function removeMount(
   return { counts: next, known: true };
 }
 
+/** `counts` less `some`, ID by ID (an ID counted in `some` but not in `counts` is ignored). */
+export function withoutMounts(counts: MountCounts, some: MountCounts): MountCounts {
+  if (some.size === 0) return counts;
+  const rest = new Map(counts);
+  for (const [id, n] of some) {
+    const left = (rest.get(id) ?? 0) - n;
+    if (left > 0) rest.set(id, left);
+    else rest.delete(id);
+  }
+  return rest;
+}
+
 export function totalMounts(counts: MountCounts): number {
   let total = 0;
   for (const n of counts.values()) total += n;

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { VolumeError, type VolumeErrorKind } from '../model/errors.js';
-import type { VolumeDriver, VolumeInfo } from '../driver/types.js';
+import type { Tentative, VolumeDriver, VolumeInfo } from '../driver/types.js';
 import { createRequest, describeIssues, mountRequest, nameRequest } from './schemas.js';
 import { statusJson } from './status-json.js';
 
@@ -53,9 +53,24 @@ class Serialized {
   constructor(readonly json: string) {}
 }
 
+/** An answer that commits `change` once it has been handed to the caller's connection. */
+class OnDelivery {
+  constructor(
+    readonly answer: object,
+    readonly change: Pick<Tentative<unknown>, 'commit' | 'abandon'>,
+  ) {}
+}
+
 type Handler = (body: unknown) => Promise<object>;
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, endpoint: string): T {
+  if (body === undefined) {
+    // dockerd 20.10 resends a request that a plugin restart cut half-way, without its body.
+    throw new RequestError(
+      400,
+      `${endpoint}: empty request body (after a plugin restart, dockerd resends a cut request without its body: run the command again)`,
+    );
+  }
   const result = schema.safeParse(body ?? {});
   if (!result.success) {
     throw new RequestError(400, `${endpoint}: invalid request: ${describeIssues(result.error)}`);
@@ -102,7 +117,8 @@ export function routes(driver: VolumeDriver): Record<string, Handler> {
     },
     '/VolumeDriver.Mount': async (body) => {
       const req = parse(mountRequest, body, 'Mount');
-      return { Mountpoint: await driver.mount(req.Name, req.ID) };
+      const mounted = await driver.mount(req.Name, req.ID);
+      return new OnDelivery({ Mountpoint: mounted.value }, mounted);
     },
     '/VolumeDriver.Unmount': async (body) => {
       const req = parse(mountRequest, body, 'Unmount');
@@ -171,7 +187,12 @@ export function createApp(driver: VolumeDriver, log: Logger, hooks: AppHooks = {
         return handler(body);
       })
       .then((answer) => {
-        send(res, 200, answer instanceof Serialized ? answer.json : JSON.stringify(answer));
+        if (answer instanceof OnDelivery) {
+          send(res, 200, JSON.stringify(answer.answer));
+          settleOnDelivery(res, answer.change);
+        } else {
+          send(res, 200, answer instanceof Serialized ? answer.json : JSON.stringify(answer));
+        }
       }, next);
   });
 
@@ -208,6 +229,17 @@ async function readJson(req: Request): Promise<unknown> {
   } catch (error) {
     throw new RequestError(400, `malformed JSON in request body: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Called right after the answer is sent: commits `change` once the whole answer has been handed
+ * to the kernel (dockerd gets it even if this process dies next), which is at once when the
+ * socket took it whole, or abandons it when the connection closed first.
+ */
+function settleOnDelivery(res: Response, change: OnDelivery['change']): void {
+  if (res.destroyed) change.abandon();
+  else if (res.writableFinished) change.commit();
+  else res.once('close', () => (res.writableFinished ? change.commit() : change.abandon()));
 }
 
 function send(res: Response, status: number, json: string): void {

@@ -84,6 +84,38 @@ describe('the managed plugin killed during docker run', () => {
   );
 });
 
+/** Sets the plugin's fault-injection point (empty: none); the plugin restarts with it. */
+async function setCrashPoint(point: string): Promise<void> {
+  if ((await env.plugin()).enabled) await env.dockerOk(['plugin', 'disable', '-f', 'sharedprop']);
+  await env.dockerOk(['plugin', 'set', 'sharedprop', `SHAREDPROP_CRASH_AT=${point}`]);
+  await env.dockerOk(['plugin', 'enable', 'sharedprop']);
+  await env.waitForPlugin({ timeoutMs: 60_000 });
+}
+
+describe('the managed plugin killed between counting a Mount and answering it', () => {
+  it(
+    'the run fails with a message (dockerd gets no answer, and 20.10 retries with an empty body), and no count is left behind: the volume is usable and docker volume rm works, without a reboot',
+    async () => {
+      await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'cut']);
+      await env.runOk(['-v', 'cut:/mnt'], ['sh', '-c', 'echo before > /mnt/before']);
+      await setCrashPoint('mount:counted');
+      try {
+        const run = await env.run(['-v', 'cut:/mnt'], ['true']);
+        expect(run.exitCode).not.toBe(0);
+        expect(run.stderr).toMatch(/VolumeDriver\.Mount/);
+      } finally {
+        await setCrashPoint('');
+      }
+      // dockerd treats that Mount as failed and never unmounts it: nothing may count it.
+      expect(await activeMounts('cut')).toBe(0);
+      expect((await env.runOk(['-v', 'cut:/mnt'], ['cat', '/mnt/before'])).trim()).toBe('before');
+      await until('the counts to drop to zero', async () => (await activeMounts('cut')) === 0);
+      await env.dockerOk(['volume', 'rm', 'cut']);
+    },
+    TEST_MS,
+  );
+});
+
 describe('dockerd restarted while a container uses a volume', () => {
   it(
     'without live-restore: the container stops, counts return to zero, data is intact, Remove works',

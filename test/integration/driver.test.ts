@@ -171,6 +171,8 @@ describe('Mount and Unmount', () => {
     });
     await driver.ok('/VolumeDriver.Mount', { Name: 'counted', ID: 'ctr-a' });
     await driver.ok('/VolumeDriver.Mount', { Name: 'counted', ID: 'ctr-b' });
+    // A Mount's count is saved once its answer is out, before the next request is served.
+    await driver.ok('/Plugin.Activate', {});
 
     const killed = await driver.stop('SIGKILL');
     expect(killed.signal).toBe('SIGKILL');
@@ -203,6 +205,7 @@ describe('Mount and Unmount', () => {
   it('after a host reboot, counts of the earlier boot are void and Remove works', async () => {
     await driver.ok('/VolumeDriver.Create', { Name: 'rebooted', Opts: {} });
     await driver.ok('/VolumeDriver.Mount', { Name: 'rebooted', ID: 'gone-with-the-boot' });
+    await driver.ok('/Plugin.Activate', {}); // the count is saved by now
     await driver.stop('SIGKILL');
     await driver.restart(); // the same boot: the count stays
     expect((await driver.call('/VolumeDriver.Remove', { Name: 'rebooted' })).status).toBe(409);

@@ -337,6 +337,49 @@ describe('kill -9 at each step of Create and Remove', () => {
   );
 });
 
+describe('kill -9 between counting a Mount and answering it', () => {
+  it('killed after counting a Mount and before answering (the request is cut, dockerd gets no answer): the restart counts nothing for it, Remove is not blocked, a Mount retried counts once, and answered Mounts are kept', async () => {
+    const driver = await startDriver();
+    await driver.ok('/VolumeDriver.Create', { Name: 'cut', Opts: {} });
+    await driver.ok('/VolumeDriver.Mount', { Name: 'cut', ID: 'answered' });
+    await driver.stop('SIGTERM');
+    driver.env = { SHAREDPROP_CRASH_AT: 'mount:counted' };
+    await driver.restart();
+    await expect(driver.call('/VolumeDriver.Mount', { Name: 'cut', ID: 'cut' })).rejects.toThrow();
+    await waitFor(
+      'the driver to die',
+      async () => driver.pid !== undefined && !(await alive(driver.pid)),
+    );
+    await driver.stop('SIGKILL');
+    driver.env = {};
+    await driver.restart();
+    // dockerd treats the cut Mount as failed and will never unmount it: nothing counts it.
+    expect((await statusOf(driver, 'cut')).mountIds).toEqual({ answered: 1 });
+    // Newer engines retry the request with its body: counted once, and kept across kill -9.
+    await driver.ok('/VolumeDriver.Mount', { Name: 'cut', ID: 'cut' });
+    await driver.ok('/Plugin.Activate', {});
+    await driver.stop('SIGKILL');
+    await driver.restart();
+    expect((await statusOf(driver, 'cut')).mountIds).toEqual({ answered: 1, cut: 1 });
+    await driver.ok('/VolumeDriver.Unmount', { Name: 'cut', ID: 'cut' });
+    await driver.ok('/VolumeDriver.Unmount', { Name: 'cut', ID: 'answered' });
+    await driver.ok('/VolumeDriver.Remove', { Name: 'cut' });
+    expect(await expectConsistent(driver)).toEqual([]);
+  });
+
+  it('an answered Mount is saved before the driver serves anything else: after any later answer, kill -9 keeps it', async () => {
+    const driver = await startDriver();
+    await driver.ok('/VolumeDriver.Create', { Name: 'acked', Opts: {} });
+    for (let i = 0; i < 10; i++) {
+      await driver.ok('/VolumeDriver.Mount', { Name: 'acked', ID: `c${i}` });
+      await driver.ok('/Plugin.Activate', {}); // any later answer
+      await driver.stop('SIGKILL');
+      await driver.restart();
+      expect((await statusOf(driver, 'acked')).activeMounts).toBe(i + 1);
+    }
+  });
+});
+
 async function alive(pid: number): Promise<boolean> {
   try {
     const state = await readFile(`/proc/${pid}/stat`, 'utf8');

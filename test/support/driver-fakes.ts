@@ -190,7 +190,7 @@ export class FakeStore implements Store {
     return this.volumes.has(name);
   }
 
-  async saveCounts(name: string, counts: MountCounts): Promise<void> {
+  saveCounts(name: string, counts: MountCounts): void {
     if (this.readOnly) throw errno('EROFS');
     this.failIfTold('saveCounts', false);
     this.savedCounts.set(name, counts);

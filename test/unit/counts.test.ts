@@ -4,6 +4,7 @@ import {
   NO_MOUNTS,
   removeMount,
   totalMounts,
+  withoutMounts,
 } from '../../src/model/counts.js';
 
 describe('per-ID mount counts', () => {
@@ -46,4 +47,24 @@ describe('per-ID mount counts', () => {
       expect(totalMounts(removeMount(counts, id).counts)).toBe(1);
     },
   );
+});
+
+describe('withoutMounts', () => {
+  it('takes counts away ID by ID, never below zero, and keeps the rest', () => {
+    const all = new Map([
+      ['a', 2],
+      ['b', 1],
+      ['__proto__', 1],
+    ]);
+    const some = new Map([
+      ['a', 1],
+      ['b', 3],
+      ['gone', 1],
+    ]);
+    expect([...withoutMounts(all, some)]).toEqual([
+      ['a', 1],
+      ['__proto__', 1],
+    ]);
+    expect(withoutMounts(all, NO_MOUNTS)).toBe(all);
+  });
 });

@@ -39,6 +39,13 @@ async function failure(work: Promise<unknown>): Promise<VolumeError> {
 
 const noOptions = new Map<string, string>();
 
+/** A Mount whose answer reached dockerd: counted and saved. */
+async function mountDelivered(driver: SharedpropDriver, name: string, id: string) {
+  const mounted = await driver.mount(name, id);
+  mounted.commit();
+  return mounted.value;
+}
+
 describe('Create', () => {
   it('publishes the volume, mounts it once, and Status is exact at once', async () => {
     const { driver, store, mounts } = await setup();
@@ -92,7 +99,7 @@ describe('Remove', () => {
     const { driver, store } = await setup();
     await driver.create('v1', noOptions);
     for (const id of ['valueOf', 'constructor', '__proto__']) {
-      await driver.mount('v1', id);
+      await mountDelivered(driver, 'v1', id);
       const error = await failure(driver.remove('v1'));
       expect(error.kind).toBe('conflict');
       await driver.unmount('v1', id);
@@ -132,7 +139,7 @@ describe('Remove', () => {
     await expect(driver.remove('v1')).rejects.toBeDefined();
     expect(store.volumes.has('v1')).toBe(true);
     expect(store.dirs.size).toBe(0);
-    expect(await driver.mount('v1', 'c')).toBe(mp('v1'));
+    expect(await mountDelivered(driver, 'v1', 'c')).toBe(mp('v1'));
     expect(mounts.at(mp('v1'))).toHaveLength(1);
     await driver.unmount('v1', 'c');
     mounts.stuck.clear();
@@ -160,10 +167,10 @@ describe('Mount and Unmount', () => {
   it('count per ID; a save that fails keeps the count in memory and is retried', async () => {
     const { driver, store } = await setup();
     await driver.create('v1', noOptions);
-    await driver.mount('v1', 'a');
+    await mountDelivered(driver, 'v1', 'a');
     store.fail.saveCounts = 'ENOSPC';
-    await driver.mount('v1', 'a');
-    await driver.mount('v1', 'b');
+    await mountDelivered(driver, 'v1', 'a');
+    await mountDelivered(driver, 'v1', 'b');
     await driver.unmount('v1', 'b');
     const { status } = await driver.get('v1');
     expect(status?.countsSaved).toBe(false);
@@ -179,20 +186,60 @@ describe('Mount and Unmount', () => {
   it('an Unmount is never refused because its count could not be saved', async () => {
     const { driver, store } = await setup();
     await driver.create('v1', noOptions);
-    await driver.mount('v1', 'a');
+    await mountDelivered(driver, 'v1', 'a');
     store.readOnly = true;
     await expect(driver.unmount('v1', 'a')).resolves.toBeUndefined();
     expect((await driver.get('v1')).status?.activeMounts).toBe(0);
+  });
+
+  it("saves a Mount's count only once its answer was delivered; an undelivered one is taken back", async () => {
+    const { driver, store } = await setup();
+    await driver.create('v1', noOptions);
+    const mounted = await driver.mount('v1', 'a');
+    expect(mounted.value).toBe(mp('v1'));
+    // Counted at once: Status shows it and Remove refuses; but nothing is saved yet.
+    expect((await driver.get('v1')).status?.activeMounts).toBe(1);
+    expect((await failure(driver.remove('v1'))).kind).toBe('conflict');
+    expect(store.savedCounts.get('v1')?.size ?? 0).toBe(0);
+    // Another ID's delivered Mount saves only its own count.
+    await mountDelivered(driver, 'v1', 'b');
+    expect(countsToObject(store.savedCounts.get('v1')!)).toEqual({ b: 1 });
+    // The answer never reached dockerd (a cut connection): the count is taken back.
+    mounted.abandon();
+    mounted.commit(); // the first call decided
+    expect(countsToObject((await driver.get('v1')).status!.mountIds)).toEqual({ b: 1 });
+    expect(countsToObject(store.savedCounts.get('v1')!)).toEqual({ b: 1 });
+    await driver.unmount('v1', 'b');
+    await driver.remove('v1');
+  });
+
+  it('a delivery settled after the Unmount of the same ID leaves nothing counted', async () => {
+    const { driver, store } = await setup();
+    await driver.create('v1', noOptions);
+    const mounted = await driver.mount('v1', 'a');
+    await driver.unmount('v1', 'a');
+    mounted.commit();
+    expect((await driver.get('v1')).status?.activeMounts).toBe(0);
+    expect(store.savedCounts.get('v1')?.size ?? 0).toBe(0);
+    await driver.remove('v1');
+  });
+
+  it('a delivered Mount is saved, so it outlives the driver', async () => {
+    const { driver, store } = await setup();
+    await driver.create('v1', noOptions);
+    await mountDelivered(driver, 'v1', 'a');
+    await mountDelivered(driver, 'v1', 'a');
+    expect(countsToObject(store.savedCounts.get('v1')!)).toEqual({ a: 2 });
   });
 
   it('repairs stacked or missing mounts at the mount point', async () => {
     const { driver, mounts } = await setup();
     await driver.create('v1', noOptions);
     mounts.mountOutside(mp('v1'), 'ext4', 99); // stacked by hand
-    await driver.mount('v1', 'a');
+    await mountDelivered(driver, 'v1', 'a');
     expect(mounts.at(mp('v1'))).toHaveLength(1);
     await mounts.detachAll(mp('v1'), { includeSelf: true }); // unmounted behind our back
-    await driver.mount('v1', 'b');
+    await mountDelivered(driver, 'v1', 'b');
     expect(mounts.at(mp('v1'))).toHaveLength(1);
   });
 });
@@ -242,7 +289,7 @@ describe('start-up', () => {
       held(s);
       s.readOnly = true;
     });
-    expect(await driver.mount('v1', 'c')).toBe(mp('v1'));
+    expect(await mountDelivered(driver, 'v1', 'c')).toBe(mp('v1'));
     const error = await failure(driver.create('v2', noOptions));
     expect(error.kind).toBe('unavailable');
     expect(error.message).toMatch(/read-only/);

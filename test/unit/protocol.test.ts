@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import request from 'supertest';
 import { createLogger } from '../../src/log.js';
@@ -39,9 +42,16 @@ class FakeDriver implements VolumeDriver {
   async remove(name: string) {
     await this.record('remove', name);
   }
+  /** Holds Mount answers back until opened (to cut a connection before the answer). */
+  gate?: Promise<void>;
   async mount(name: string, id: string) {
     await this.record('mount', name, id);
-    return `/m/${name}`;
+    await this.gate;
+    return {
+      value: `/m/${name}`,
+      commit: () => void this.calls.push(['commit', name, id]),
+      abandon: () => void this.calls.push(['abandon', name, id]),
+    };
   }
   async unmount(name: string, id: string) {
     await this.record('unmount', name, id);
@@ -132,6 +142,7 @@ describe('VolumeDriver protocol routing', () => {
       ['create', 'v2', new Map()],
       ['create', 'v3', new Map()],
       ['mount', 'v1', 'c1'],
+      ['commit', 'v1', 'c1'],
       ['unmount', 'v1', 'c1'],
       ['path', 'v1'],
       ['get', 'v1'],
@@ -140,6 +151,50 @@ describe('VolumeDriver protocol routing', () => {
     ]);
   });
 });
+
+describe('a Mount settled by its delivery', () => {
+  const settled = (driver: FakeDriver) =>
+    driver.calls.filter(([what]) => what === 'commit' || what === 'abandon');
+
+  it('is committed once the answer has been handed to the connection', async () => {
+    const { driver, post } = setup();
+    expect((await post('/VolumeDriver.Mount', { Name: 'v1', ID: 'c1' })).status).toBe(200);
+    await waitUntil(() => settled(driver).length > 0);
+    expect(settled(driver)).toEqual([['commit', 'v1', 'c1']]);
+  });
+
+  it('is abandoned when the connection closed before the answer', async () => {
+    const driver = new FakeDriver();
+    let open = () => undefined as void;
+    driver.gate = new Promise<void>((resolve) => (open = resolve));
+    const server = createApp(driver, silentLogger()).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const req = http.request({
+        port,
+        host: '127.0.0.1',
+        method: 'POST',
+        path: '/VolumeDriver.Mount',
+      });
+      req.on('error', () => undefined);
+      req.end(JSON.stringify({ Name: 'v1', ID: 'c1' }));
+      await waitUntil(() => driver.calls.length > 0); // the driver has the Mount
+      req.destroy(); // dockerd's side goes away (a timeout, a kill) before the answer
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      open();
+      await waitUntil(() => settled(driver).length > 0);
+      expect(settled(driver)).toEqual([['abandon', 'v1', 'c1']]);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(check()).toBe(true);
+}
 
 describe('error mapping', () => {
   it.each([
@@ -250,6 +305,16 @@ describe('bad input', () => {
     const res = await post('/VolumeDriver.Create', '{"Name":"v1","Opts":{"__proto__":{"x":"y"}}}');
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text).Err).toMatch(/__proto__: option values must be strings/);
+  });
+
+  it('an empty body (dockerd 20.10 resending a request cut by a plugin restart) is refused with what to do', async () => {
+    const { driver, post } = setup();
+    const res = await post('/VolumeDriver.Mount', '');
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text).Err).toBe(
+      'Mount: empty request body (after a plugin restart, dockerd resends a cut request without its body: run the command again)',
+    );
+    expect(driver.calls).toEqual([]);
   });
 
   it('an oversized body is refused', async () => {

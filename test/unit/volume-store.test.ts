@@ -27,7 +27,7 @@ describe('volume state on disk', () => {
     await mkdir(path.join(staging, '_data'));
     await store.save(r, staging);
     await store.publish(staging, r.name);
-    if (r.mounts.size > 0) await store.saveCounts(r.name, r.mounts);
+    if (r.mounts.size > 0) store.saveCounts(r.name, r.mounts);
   }
 
   const byName = <T extends { name: string }>(items: T[]) =>
@@ -49,7 +49,7 @@ describe('volume state on disk', () => {
     const definition = await readFile(store.stateFile('alpha'), 'utf8');
     const inode = (await stat(store.countsFile('alpha'))).ino;
     for (let i = 1; i <= 20; i++) {
-      await store.saveCounts('alpha', new Map([[`id${i}`, i]]));
+      store.saveCounts('alpha', new Map([[`id${i}`, i]]));
       const text = await readFile(store.countsFile('alpha'), 'utf8');
       expect(text).toHaveLength(4096); // one page, overwritten in place
       expect(JSON.parse(text)).toEqual({ version: 2, mounts: [[`id${i}`, i]] });
@@ -67,7 +67,7 @@ describe('volume state on disk', () => {
     await publish(record('alpha', { a: 1 }));
     await writeFile(`${store.countsFile('alpha')}.tmp`, '{"version":1,"mou');
     expect((await store.loadAll()).records).toEqual([record('alpha', { a: 1 })]);
-    await store.saveCounts('alpha', new Map([['b', 2]]));
+    store.saveCounts('alpha', new Map([['b', 2]]));
     expect((await store.loadAll()).records).toEqual([record('alpha', { b: 2 })]);
   });
 
@@ -78,7 +78,7 @@ describe('volume state on disk', () => {
     await writeFile(store.stateFile('old'), JSON.stringify(v1));
     await rm(store.countsFile('old')); // version 1 wrote none
     expect((await store.loadAll()).records).toEqual([record('old', { c: 1 })]);
-    await store.saveCounts('old', new Map());
+    store.saveCounts('old', new Map());
     expect((await store.loadAll()).records).toEqual([record('old')]);
   });
 
@@ -128,7 +128,7 @@ describe('volume state on disk', () => {
   it('counts IDs named like Object.prototype members like any other, through a save and a load', async () => {
     const ids = ['__proto__', 'constructor', 'valueOf', 'toString', 'hasOwnProperty'];
     await publish(record('proto', Object.fromEntries(ids.map((id, i) => [id, i + 1]))));
-    await store.saveCounts('proto', new Map(ids.map((id, i) => [id, i + 1])));
+    store.saveCounts('proto', new Map(ids.map((id, i) => [id, i + 1])));
     const [loaded] = (await store.loadAll()).records;
     expect([...(loaded?.mounts ?? [])]).toEqual(ids.map((id, i) => [id, i + 1]));
   });
@@ -136,9 +136,9 @@ describe('volume state on disk', () => {
   it('counts too large for one page are replaced atomically instead', async () => {
     await publish(record('many'));
     const many = new Map(Array.from({ length: 200 }, (_, i) => [`${'c'.repeat(60)}${i}`, 1]));
-    await store.saveCounts('many', many);
+    store.saveCounts('many', many);
     expect((await store.loadAll()).records[0]?.mounts).toEqual(many);
-    await store.saveCounts('many', new Map([['one', 1]]));
+    store.saveCounts('many', new Map([['one', 1]]));
     expect((await store.loadAll()).records[0]?.mounts).toEqual(new Map([['one', 1]]));
     expect((await stat(store.countsFile('many'))).size).toBe(4096);
   });
