@@ -438,6 +438,10 @@ describe('start-up', () => {
       'the leftover to go',
       async () => !(await readdir(volumesDir(driver))).includes('.trash-big'),
     );
+    // The log line follows the deletion (the directory can be gone a moment before it).
+    await waitFor('the log of the deletion', async () =>
+      (await driver.log()).includes('removed leftover of an interrupted operation'),
+    );
     const lines = (await driver.log())
       .split('\n')
       .filter(Boolean)

@@ -167,7 +167,7 @@ describe('a Mount settled by its delivery', () => {
     const driver = new FakeDriver();
     let open = () => undefined as void;
     driver.gate = new Promise<void>((resolve) => (open = resolve));
-    const server = createApp(driver, silentLogger()).listen(0, '127.0.0.1');
+    const server = http.createServer(createApp(driver, silentLogger())).listen(0, '127.0.0.1');
     await once(server, 'listening');
     try {
       const { port } = server.address() as AddressInfo;
