@@ -3,6 +3,7 @@
  * adds to `docker run` and to `docker volume` commands, measured side by side, alternating A and B.
  */
 import type Docker from 'dockerode';
+import path from 'node:path';
 import { E2eEnvironment } from '../test/e2e/harness/index.js';
 import { DockerDaemon } from '../test/e2e/harness/docker-daemon.js';
 import { randomBytes } from 'node:crypto';
@@ -136,8 +137,11 @@ export async function runDockerBench(
     // legacy one a single Get. The zero-cost managed plugin is the floor for any managed plugin.
     say(`creating ${inspected} volumes of a host process...`);
     const hostDriver = `sharedprop-bench-${randomBytes(4).toString('hex')}`;
+    // Its socket is where this dockerd sees /run/docker/plugins, its directories under the
+    // daemon's own (whose mounts dockerd's namespace receives).
     hostProcess = await DriverProcess.start({
-      socket: `/run/docker/plugins/${hostDriver}.sock`,
+      socket: path.join(env.daemon.pluginSocketDir, `${hostDriver}.sock`),
+      parentDir: env.daemon.base,
       logLevel: 'info',
     });
     const host = await createVolumes(env.client, 'hp', inspected, hostDriver);

@@ -3,16 +3,18 @@
  * plugin and runtime installed, and one started in a slave mount namespace (systemd MountFlags=slave).
  */
 import { jest } from '@jest/globals';
-import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DockerDaemon, E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
+import {
+  DockerDaemon,
+  E2eEnvironment,
+  hostMountsAt,
+  hostMountsWithin,
+  sharedpropCli,
+} from './harness/index.js';
 import { WITH_RUNTIME, waitForFile } from './harness/containers.js';
-import { REPO_ROOT } from './harness/plugin.js';
 
 jest.setTimeout(300_000);
-
-const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
 
 let env: E2eEnvironment;
 beforeAll(async () => {
@@ -20,13 +22,9 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => env?.stop(), 600_000);
 
-function sharedprop(args: string[], dockerHost = env.dockerHost) {
-  return execa(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', DOCKER_HOST: dockerHost },
-    extendEnv: false,
-    reject: false,
-    timeout: 120_000,
-  });
+/** The CLI against `daemon` (this file's by default), in its mount namespace. */
+function sharedprop(args: string[], daemon: DockerDaemon = env.daemon) {
+  return sharedpropCli(daemon, args);
 }
 
 describe('doctor on a healthy engine', () => {
@@ -152,10 +150,9 @@ describe('doctor on an engine in a slave mount namespace', () => {
   it('exits non-zero and names MountFlags=slave', async () => {
     const slave = await DockerDaemon.start({
       wrapCommand: ['unshare', '-m', '--propagation', 'slave'],
-      sharedBase: true,
     });
     try {
-      const result = await sharedprop(['doctor'], slave.dockerHost);
+      const result = await sharedprop(['doctor'], slave);
       expect(result.exitCode).not.toBe(0);
       expect(result.stdout).toMatch(
         /fail +daemon-namespace: dockerd \(pid \d+\) runs in a mount namespace that is a slave of the host's/,

@@ -5,18 +5,14 @@
  * dockerd finds by its socket.
  */
 import { jest } from '@jest/globals';
-import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { E2eEnvironment, hostMountsAt } from './harness/index.js';
 import { CAN_MOUNT, WITH_RUNTIME, waitForFile } from './harness/containers.js';
-import { REPO_ROOT } from './harness/plugin.js';
 import { DriverProcess } from '../support/driver-process.js';
 
 jest.setTimeout(300_000);
-
-const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
 
 let env: E2eEnvironment;
 beforeAll(async () => {
@@ -25,12 +21,7 @@ beforeAll(async () => {
 afterAll(() => env?.stop(), 600_000);
 
 function sharedprop(args: string[]) {
-  return execa(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', DOCKER_HOST: env.dockerHost },
-    extendEnv: false,
-    reject: false,
-    timeout: 120_000,
-  });
+  return env.sharedprop(args);
 }
 
 describe('propagation', () => {
@@ -145,7 +136,11 @@ describe('the CLI on a leak', () => {
 describe('the driver as a host process', () => {
   it('dockerd finds `sharedprop serve` by its socket in /run/docker/plugins, and the data lives in its data root', async () => {
     const name = `sp-e2e-${randomBytes(4).toString('hex')}`;
-    const driver = await DriverProcess.start({ socket: `/run/docker/plugins/${name}.sock` });
+    // On the host, under this run's directory: dockerd sees it as /run/docker/plugins/NAME.sock.
+    const driver = await DriverProcess.start({
+      socket: path.join(env.daemon.pluginSocketDir, `${name}.sock`),
+      parentDir: env.daemon.base,
+    });
     try {
       await env.dockerOk(['volume', 'create', '-d', name, 'hostproc']);
       await env.runOk(['-v', 'hostproc:/mnt'], ['sh', '-c', 'echo from-container > /mnt/file']);

@@ -52,9 +52,11 @@ export class DriverProcess {
       /** Under the driver's own directory (default `data`); `prepare` may mount something there. */
       dataRoot?: string;
       prepare?: (driver: DriverProcess) => Promise<void>;
+      /** Where the driver's own directory is made (default: the system's temporary directory). */
+      parentDir?: string;
     } = {},
   ): Promise<DriverProcess> {
-    const base = await mkdtemp(path.join(tmpdir(), 'sharedprop-it-'));
+    const base = await mkdtemp(path.join(options.parentDir ?? tmpdir(), 'sharedprop-it-'));
     const dataRoot = options.dataRoot ? path.join(base, options.dataRoot) : undefined;
     const driver = new DriverProcess(base, options.socket, options.logLevel ?? 'debug', dataRoot);
     driver.env = { ...options.env };

@@ -2,14 +2,21 @@
  * A throwaway dockerd of the test run's own: its own data root, exec root, socket, pidfile,
  * config file, and its own containerd (never the host's: dockerd 20.10 uses a running system
  * containerd when given none), all under two fresh directories in /tmp. The runtime wrapper's
- * configuration file is a private path too, never the host's /etc/sharedprop. stop() always
- * removes everything it made, whatever state the tests left it in.
+ * configuration file is a private path too, never the host's /etc/sharedprop.
+ *
+ * dockerd 20.10 keeps plugin sockets in /run/docker/plugins whatever its exec root, so containerd
+ * and dockerd run in a mount namespace of their own, where a directory of this run is mounted
+ * over /run/docker/plugins (`pluginSocketDir` on the host). The run's two directories are shared
+ * mounts made before that namespace, so every mount made under them in there (volumes, plugins,
+ * containers) shows on the host too, as it would with dockerd in the host's namespace; nothing
+ * else of the host changes. stop() always removes everything it made, whatever state the tests
+ * left it in.
  */
 import Docker from 'dockerode';
 import { appendFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { assertPrivateDockerHost, assertRoot } from './guard.js';
@@ -44,15 +51,30 @@ export interface DaemonOptions {
    * in a slave mount namespace, as systemd's MountFlags=slave makes. It must exec dockerd.
    */
   wrapCommand?: string[];
-  /**
-   * Make the daemon's base directory a shared mount first, as / is on systemd hosts, so that a
-   * daemon in a slave namespace (wrapCommand) really receives from the host's peer group.
-   */
-  sharedBase?: boolean;
 }
 
-/** Where dockerd 20.10 puts managed plugins' sockets (not under --exec-root). */
-const PLUGIN_EXEC_ROOT = '/run/docker/plugins';
+/** Where dockerd 20.10 looks for plugin sockets and puts managed plugins' (not under --exec-root). */
+const PLUGIN_SOCKET_ROOT = '/run/docker/plugins';
+
+/**
+ * The process that holds the daemon's mount namespace (run under `unshare --mount
+ * --propagation unchanged`): it mounts this run's directory over /run/docker/plugins there,
+ * without it propagating to the host, says `ready`, and waits. Its argv names the directory, so
+ * the clean-up (and the sweep of aborted runs) finds it.
+ */
+const NAMESPACE_HOLDER = [
+  "const { execFileSync } = require('node:child_process');",
+  "const { mkdirSync } = require('node:fs');",
+  'const [dir, root] = process.argv.slice(1);',
+  'mkdirSync(root, { recursive: true });',
+  // The mount that holds the socket root (/ or /run) is made private in here first, so that
+  // mounting over the socket root reaches no peer group of the host's.
+  "const holder = execFileSync('findmnt', ['-n', '-o', 'TARGET', '-T', root]).toString().trim();",
+  "execFileSync('mount', ['--make-private', holder]);",
+  "execFileSync('mount', ['--bind', dir, root]);",
+  "process.stdout.write('ready\\n');",
+  'setInterval(() => undefined, 1 << 30);',
+].join('\n');
 
 /** Environment variables of the docker CLI that could point it somewhere else. */
 const FOREIGN_CLI_ENV = ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH'];
@@ -79,6 +101,9 @@ export class DockerDaemon {
   readonly containerdSocket: string;
   /** SHAREDPROP_RUNTIME_CONFIG for the runtime wrapper this daemon's containers run under. */
   readonly runtimeConfig: string;
+  /** On the host, the directory that dockerd sees as /run/docker/plugins. */
+  readonly pluginSocketDir: string;
+  private holder?: ResultPromise;
   private storage?: string;
   private wrapCommand: string[] = [];
 
@@ -99,6 +124,7 @@ export class DockerDaemon {
     this.cliConfigDir = path.join(base, 'cli-config');
     this.containerdSocket = path.join(shortBase, 'containerd.sock');
     this.runtimeConfig = path.join(base, 'sharedprop-runtime.json');
+    this.pluginSocketDir = path.join(shortBase, 'p');
     this.namespace = `sharedprop-e2e-${randomBytes(4).toString('hex')}`;
     assertPrivateDockerHost(this.dockerHost);
     this.client = new Docker({ socketPath: this.socketPath });
@@ -117,10 +143,7 @@ export class DockerDaemon {
     try {
       await daemon.prepare();
       daemon.wrapCommand = options.wrapCommand ?? [];
-      if (options.sharedBase) {
-        await execa('mount', ['--bind', base, base]);
-        await execa('mount', ['--make-shared', base]);
-      }
+      await daemon.enterNamespace(options.readyTimeoutMs ?? 60_000);
       await daemon.launchFirstWorking(
         options.storageDrivers ?? ['overlay2', 'vfs'],
         options.readyTimeoutMs ?? 60_000,
@@ -149,6 +172,16 @@ export class DockerDaemon {
   /** The dockerd process (pid and start time), while it runs. */
   get process(): ProcessInfo | undefined {
     return this.childInfo;
+  }
+
+  /**
+   * The command prefix that runs a command in this daemon's mount namespace, where
+   * /run/docker/plugins is the daemon's own (the sharedprop CLI finds plugin sockets there).
+   */
+  inNamespace(): string[] {
+    const pid = this.holder?.pid;
+    if (pid === undefined) throw new Error('the daemon has no mount namespace (not started)');
+    return ['nsenter', `--target=${pid}`, '--mount', '--'];
   }
 
   /** What the docker CLI (and make, and the install scripts) get: this daemon and no other. */
@@ -248,7 +281,7 @@ export class DockerDaemon {
         await copyFile(this.logFile, keep);
       });
     }
-    await step('cleaning plugin sockets', () => this.removePluginExecDirs());
+    await step('ending the mount namespace', () => this.leaveNamespace());
     for (const dir of [this.base, this.shortBase]) {
       await step(`cleaning ${dir}`, async () => {
         const stuck = await unmountEverythingUnder(dir);
@@ -262,18 +295,56 @@ export class DockerDaemon {
   }
 
   /**
-   * dockerd 20.10 keeps managed plugins' sockets in /run/docker/plugins/<id>, whatever the exec
-   * root; it removes them when a plugin stops, but not when it is killed. Only the ids of this
-   * daemon's plugins are touched.
+   * Makes this run's two directories shared mounts (so that what is mounted under them in the
+   * daemon's namespace shows on the host), then starts the process that holds that namespace.
    */
-  private async removePluginExecDirs(): Promise<void> {
-    const ids = await readdir(path.join(this.dataRoot, 'plugins')).catch(() => [] as string[]);
-    for (const id of ids.filter((name) => /^[0-9a-f]{64}$/.test(name))) {
-      const dir = path.join(PLUGIN_EXEC_ROOT, id);
-      const stuck = await unmountEverythingUnder(dir);
-      if (stuck.length > 0) throw new Error(`still mounted: ${stuck.join(', ')}`);
-      await rm(dir, { recursive: true, force: true });
+  private async enterNamespace(readyTimeoutMs: number): Promise<void> {
+    await mkdir(this.pluginSocketDir, { recursive: true, mode: 0o700 });
+    for (const dir of [this.base, this.shortBase]) {
+      await execa('mount', ['--bind', dir, dir]);
+      await execa('mount', ['--make-rshared', dir]);
     }
+    const holder = execa(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'unchanged',
+        '--',
+        process.execPath,
+        '-e',
+        NAMESPACE_HOLDER,
+        this.pluginSocketDir,
+        PLUGIN_SOCKET_ROOT,
+      ],
+      { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false },
+    );
+    this.holder = holder;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the namespace holder was not ready in ${readyTimeoutMs} ms`)),
+        readyTimeoutMs,
+      );
+      holder.stdout?.on('data', (chunk: Buffer) => {
+        if (chunk.includes('ready')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      void holder.then((result) => {
+        clearTimeout(timer);
+        reject(new Error(`the namespace holder exited: ${String(result.stderr)}`));
+      });
+    });
+  }
+
+  /** Ends the holder (the namespace goes with its last process). */
+  private async leaveNamespace(): Promise<void> {
+    const holder = this.holder;
+    if (!holder) return;
+    if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
+    await holder;
+    this.holder = undefined;
   }
 
   private async prepare(): Promise<void> {
@@ -330,7 +401,8 @@ export class DockerDaemon {
   private spawnLogged(command: string, args: string[]): ResultPromise {
     // Not async: awaiting a subprocess waits for it to end. The log line is written first.
     appendFileSync(this.logFile, `--- ${command} ${args.join(' ')}\n`);
-    return execa(command, args, {
+    const [run, ...prefix] = [...this.inNamespace(), command];
+    return execa(run as string, [...prefix, ...args], {
       stdin: 'ignore',
       stdout: { file: this.logFile, append: true },
       stderr: { file: this.logFile, append: true },

@@ -7,6 +7,7 @@
  *   afterAll(() => env?.stop(), 600_000);
  */
 import type Docker from 'dockerode';
+import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { MountEntry } from '../../../src/system/mountinfo.js';
@@ -33,6 +34,21 @@ export {
   unmount,
 } from '../../support/host-mounts.js';
 export { INSTALL_TARGET, PLUGIN_NAME, REPO_ROOT } from './plugin.js';
+
+/**
+ * Runs the sharedprop CLI (`dist/cli.js`) against `daemon`, as a user on its host would: in the
+ * daemon's mount namespace (where its /run/docker/plugins is), with DOCKER_HOST set and nothing
+ * else of this process's environment. Never throws for a non-zero exit.
+ */
+export function sharedpropCli(daemon: DockerDaemon, args: string[]) {
+  const [command, ...prefix] = [...daemon.inNamespace(), process.execPath];
+  return execa(command as string, [...prefix, path.join(REPO_ROOT, 'dist', 'cli.js'), ...args], {
+    env: { PATH: process.env.PATH ?? '', DOCKER_HOST: daemon.dockerHost },
+    extendEnv: false,
+    reject: false,
+    timeout: 120_000,
+  });
+}
 
 export class E2eEnvironment {
   private constructor(
@@ -79,6 +95,11 @@ export class E2eEnvironment {
 
   dockerOk(args: string[], options?: { timeoutMs?: number }): Promise<string> {
     return this.daemon.dockerOk(args, options);
+  }
+
+  /** The sharedprop CLI against this daemon, in its mount namespace (see sharedpropCli). */
+  sharedprop(args: string[]) {
+    return sharedpropCli(this.daemon, args);
   }
 
   /** `docker run --rm --network none ARGS... IMAGE COMMAND...` (never privileged). */
