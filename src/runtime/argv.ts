@@ -2,7 +2,7 @@
  * Reads a runc command line the way runc (urfave/cli v1 over Go's flag package) does, to learn
  * the subcommand, the bundle directory and runc's own log file. Nothing here touches the disk.
  */
-import { resolve } from './paths.js';
+import { resolve } from 'node:path';
 
 export interface RuncInvocation {
   /** The first argument that is neither a global flag nor a global flag's value. */

@@ -2,7 +2,7 @@
  * The wrapper's optional configuration file: `{ "runc"?, "roots"?, "log"? }`. A missing file
  * means defaults; a file that cannot be read or understood is an error, never a silent default.
  */
-import { isAbsolute, normalize } from './paths.js';
+import { isAbsolute, normalize } from 'node:path';
 
 export const DEFAULT_CONFIG_FILE = '/etc/sharedprop/runtime.json';
 

@@ -1,19 +1,16 @@
 /**
  * What `create` does before runc runs: rewrite the bundle's spec when it has sharedprop mounts,
- * and log the decision. node:fs comes in as a parameter (see spec-file.ts for why).
+ * and log the decision.
  */
-import type * as NodeFs from 'node:fs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RuncInvocation } from './argv.js';
 import type { RuntimeConfig } from './config.js';
 import { stringifyJson } from './json.js';
 import { appendLogLine, formatLogLine, type LogFields } from './log.js';
-import { join } from './paths.js';
 import { sharedpropSources } from './sources.js';
 import { rewriteSpec, specChanged, type SpecRewrite } from './spec.js';
-import { readSpecFile, writeFileAtomically, type SpecFs } from './spec-file.js';
-
-export type CreateFs = SpecFs & Pick<typeof NodeFs, 'existsSync'>;
-export type LogFs = Parameters<typeof appendLogLine>[0];
+import { readSpecFile, writeFileAtomically } from './spec-file.js';
 
 export const LOG_PREFIX = 'sharedprop-runtime: ';
 
@@ -23,20 +20,16 @@ export interface Decision {
 }
 
 /** Rewrites `<bundle>/config.json` if it has sharedprop mounts; throws a readable Error if not possible. */
-export function rewriteBundleSpec(
-  fs: CreateFs,
-  bundle: string,
-  roots: readonly string[],
-): Decision {
+export function rewriteBundleSpec(bundle: string, roots: readonly string[]): Decision {
   const specFile = join(bundle, 'config.json');
-  const { spec, ...owner } = readSpecFile(fs, specFile);
+  const { spec, ...owner } = readSpecFile(specFile);
   let rewrite: SpecRewrite;
   try {
-    rewrite = rewriteSpec(spec, sharedpropSources(roots, fs.existsSync));
+    rewrite = rewriteSpec(spec, sharedpropSources(roots, existsSync));
   } catch (error) {
     throw new Error(`${specFile}: ${(error as Error).message}`);
   }
-  if (specChanged(rewrite)) writeFileAtomically(fs, specFile, stringifyJson(rewrite.spec), owner);
+  if (specChanged(rewrite)) writeFileAtomically(specFile, stringifyJson(rewrite.spec), owner);
   return { specFile, rewrite };
 }
 
@@ -62,7 +55,6 @@ export function describeDecision({ specFile, rewrite }: Decision): {
  * `log` (JSON), else nowhere. Returns a problem to report, if the log could not be written.
  */
 export function logDecision(
-  fs: LogFs,
   invocation: RuncInvocation,
   config: RuntimeConfig,
   decision: Decision,
@@ -76,11 +68,7 @@ export function logDecision(
   if (!target) return undefined;
   const { msg, fields } = describeDecision(decision);
   try {
-    appendLogLine(
-      fs,
-      target.file,
-      formatLogLine(target.format, 'info', LOG_PREFIX + msg, fields, now),
-    );
+    appendLogLine(target.file, formatLogLine(target.format, 'info', LOG_PREFIX + msg, fields, now));
     return undefined;
   } catch (error) {
     return `cannot append to the log ${target.file}: ${(error as Error).message}`;

@@ -1,6 +1,7 @@
 /**
- * The wrapper's file-system needs on its hot path, served by Bun's native APIs: loading Bun's
- * node:fs costs about 2 ms, which every runc command would pay (see spec-file.ts). Bun only.
+ * What the wrapper asks of its host through Bun's own API: `which` (node has no equivalent),
+ * reading the configuration and comparing files. The logic that uses them (config.ts, runc.ts)
+ * takes them as parameters, so unit tests run it under Node. Bun only.
  */
 import type { ReadText } from './config.js';
 import type { RuncLookupOps } from './runc.js';

@@ -2,7 +2,7 @@
  * One log line per create decision, in runc's own log format so that containerd, which reads
  * runc's `--log` file as logrus output, takes it in its stride. Never stdout.
  */
-import type * as NodeFs from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 
 export type LogFields = Record<string, string | number | string[]>;
 
@@ -25,15 +25,11 @@ export function formatLogLine(
 }
 
 /** Appends `line` with one write (O_APPEND), creating the file if need be. */
-export function appendLogLine(
-  fs: Pick<typeof NodeFs, 'openSync' | 'writeSync' | 'closeSync'>,
-  file: string,
-  line: string,
-): void {
-  const fd = fs.openSync(file, 'a', 0o644);
+export function appendLogLine(file: string, line: string): void {
+  const fd = openSync(file, 'a', 0o644);
   try {
-    fs.writeSync(fd, line);
+    writeSync(fd, line);
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }

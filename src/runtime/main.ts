@@ -5,9 +5,10 @@
  * It never writes to stdout (runc's output is the caller's), and it never hands runc a spec it
  * did not fully write.
  *
- * Start-up time is part of every container start: nothing here loads node:fs or node:path
- * unless it is needed (create, or an error to report).
+ * Only a `create` that may hold a sharedprop volume comes here: the shell front (front.sh) hands
+ * every other command straight to runc.
  */
+import { writeSync } from 'node:fs';
 import { parseRuncArgs, type RuncInvocation } from './argv.js';
 import { configFile, loadConfig } from './config.js';
 import { LOG_PREFIX, logDecision, rewriteBundleSpec } from './create.js';
@@ -18,13 +19,12 @@ import { findRunc } from './runc.js';
 type Env = NodeJS.ProcessEnv;
 
 /** One line on stderr, written synchronously. */
-async function say(message: string): Promise<void> {
-  const { writeSync } = await import('node:fs');
+function say(message: string): void {
   writeSync(2, `${LOG_PREFIX}${message}\n`);
 }
 
-async function fail(message: string): Promise<never> {
-  await say(message);
+function fail(message: string): never {
+  say(message);
   process.exit(1);
 }
 
@@ -38,7 +38,7 @@ async function passthroughRunc(env: Env): Promise<string> {
     try {
       configured = (await loadConfig(configFile(env), readText)).runc;
     } catch (error) {
-      await say(`ignoring ${errorMessage(error)}`);
+      say(`ignoring ${errorMessage(error)}`);
     }
   }
   return findRunc({ env, configured, self: process.execPath, ops: runcOps });
@@ -53,10 +53,9 @@ async function prepareCreate(invocation: RuncInvocation, env: Env): Promise<stri
     self: process.execPath,
     ops: runcOps,
   });
-  const fs = await import('node:fs');
-  const decision = rewriteBundleSpec(fs, invocation.bundle ?? process.cwd(), config.roots);
-  const problem = logDecision(fs, invocation, config, decision, new Date());
-  if (problem) await say(problem);
+  const decision = rewriteBundleSpec(invocation.bundle ?? process.cwd(), config.roots);
+  const problem = logDecision(invocation, config, decision, new Date());
+  if (problem) say(problem);
   return runc;
 }
 
@@ -76,7 +75,7 @@ async function main(): Promise<void> {
   try {
     await execRunc(runc, args, env);
   } catch (error) {
-    await fail(`cannot run ${runc}: ${errorMessage(error)}`);
+    fail(`cannot run ${runc}: ${errorMessage(error)}`);
   }
 }
 

@@ -3,7 +3,7 @@
  * else the usual install locations. The wrapper itself is never the answer, even when it is
  * installed as `runc` (a copy, a symlink or a hard link) or pointed at by mistake.
  */
-import { isAbsolute } from './paths.js';
+import { isAbsolute } from 'node:path';
 
 /** Where runc is looked for after PATH. */
 export const FALLBACK_DIRS = ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin'];

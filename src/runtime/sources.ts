@@ -3,7 +3,7 @@
  * marker file, or anything below a root listed in the runtime's configuration.
  */
 import { MOUNT_ROOT_MARKER } from '../mount-root-marker.js';
-import { dirname, isAbsolute, join, normalize } from './paths.js';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
 import type { SourcePredicate } from './spec.js';
 
 const trimSlash = (p: string) => (p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p);

@@ -2,28 +2,10 @@
  * Reading a bundle's config.json and replacing it atomically: the new text goes to a temporary
  * file in the same directory (same mode and owner), is flushed to disk, and is renamed over the
  * old file, so runc reads either the old spec or the new one, never a mix.
- *
- * node:fs is passed in rather than imported: the wrapper loads it only for `create`, because
- * loading it costs Bun about 2 ms, and every other runc command must stay as fast as possible.
  */
-import type * as NodeFs from 'node:fs';
+import * as fs from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parseJson, type JsonValue } from './json.js';
-import { basename, dirname, join } from './paths.js';
-
-export type SpecFs = Pick<
-  typeof NodeFs,
-  | 'closeSync'
-  | 'fchmodSync'
-  | 'fchownSync'
-  | 'fstatSync'
-  | 'fsyncSync'
-  | 'openSync'
-  | 'readFileSync'
-  | 'renameSync'
-  | 'statSync'
-  | 'unlinkSync'
-  | 'writeSync'
->;
 
 export class SpecFileError extends Error {
   constructor(message: string) {
@@ -45,9 +27,9 @@ export interface SpecFile extends FileOwner {
 const reason = (error: unknown) =>
   (error as NodeJS.ErrnoException).code ?? (error as Error).message;
 
-export function readSpecFile(fs: SpecFs, file: string): SpecFile {
+export function readSpecFile(file: string): SpecFile {
   let text: string;
-  let stat: NodeFs.Stats;
+  let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
     text = fs.readFileSync(file, 'utf8');
@@ -62,12 +44,7 @@ export function readSpecFile(fs: SpecFs, file: string): SpecFile {
 }
 
 /** Replaces `file` with `text`; on failure the old file is left as it was. */
-export function writeFileAtomically(
-  fs: SpecFs,
-  file: string,
-  text: string,
-  owner: FileOwner,
-): void {
+export function writeFileAtomically(file: string, text: string, owner: FileOwner): void {
   const random = Math.floor(Math.random() * 0x100000000).toString(16);
   const temp = join(dirname(file), `.${basename(file)}.sharedprop-${process.pid}-${random}`);
   let fd: number | undefined;

@@ -36,13 +36,13 @@ describe('create: the bundle spec and the decision log', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it("rewrites the spec and logs to runc's --log in its format", () => {
-    const decision = rewriteBundleSpec(fs, bundle, []);
+    const decision = rewriteBundleSpec(bundle, []);
     expect(decision.rewrite.changed.map((c) => c.destination)).toEqual(['/v']);
     const written = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8'));
     expect(written.linux.rootfsPropagation).toBe('shared');
 
     const log = path.join(dir, 'runc-log.txt');
-    expect(logDecision(fs, invocation(log, 'text'), { roots: [] }, decision, NOW)).toBeUndefined();
+    expect(logDecision(invocation(log, 'text'), { roots: [] }, decision, NOW)).toBeUndefined();
     expect(readFileSync(log, 'utf8')).toBe(
       'time="2026-11-22T10:00:00.000Z" level=info ' +
         'msg="sharedprop-runtime: rshared propagation for 1 sharedprop mount(s)" ' +
@@ -51,31 +51,31 @@ describe('create: the bundle spec and the decision log', () => {
   });
 
   it("logs JSON to the configuration's log when runc has none, and nowhere without either", () => {
-    const decision = rewriteBundleSpec(fs, bundle, []);
-    const again = rewriteBundleSpec(fs, bundle, []);
+    const decision = rewriteBundleSpec(bundle, []);
+    const again = rewriteBundleSpec(bundle, []);
     const configured = path.join(dir, 'sharedprop.log');
-    logDecision(fs, invocation(), { roots: [], log: configured }, again, NOW);
+    logDecision(invocation(), { roots: [], log: configured }, again, NOW);
     expect(JSON.parse(readFileSync(configured, 'utf8'))).toEqual({
       level: 'info',
       msg: 'sharedprop-runtime: sharedprop mounts already rshared; spec unchanged',
       time: '2026-11-22T10:00:00.000Z',
       spec: `${bundle}/config.json`,
     });
-    expect(logDecision(fs, invocation(), { roots: [] }, decision, NOW)).toBeUndefined();
+    expect(logDecision(invocation(), { roots: [] }, decision, NOW)).toBeUndefined();
     expect(fs.readdirSync(dir).sort()).toEqual(['bundle', 'mounts', 'sharedprop.log']);
   });
 
   it('reports a log it cannot write instead of failing the container', () => {
-    const decision = rewriteBundleSpec(fs, bundle, []);
+    const decision = rewriteBundleSpec(bundle, []);
     const log = path.join(dir, 'no-such-dir', 'log.json');
-    expect(logDecision(fs, invocation(log), { roots: [] }, decision, NOW)).toMatch(
+    expect(logDecision(invocation(log), { roots: [] }, decision, NOW)).toMatch(
       /^cannot append to the log .*log\.json: ENOENT/,
     );
   });
 
   it('names the spec file when the spec has the wrong shape', () => {
     writeFileSync(path.join(bundle, 'config.json'), '{"mounts":{}}');
-    expect(() => rewriteBundleSpec(fs, bundle, [])).toThrow(
+    expect(() => rewriteBundleSpec(bundle, [])).toThrow(
       `${bundle}/config.json: "mounts" is not a list`,
     );
   });

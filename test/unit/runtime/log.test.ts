@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,8 +28,8 @@ describe('create decision log lines', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'sharedprop-log-'));
     try {
       const file = path.join(dir, 'log.json');
-      appendLogLine(fs, file, 'one\n');
-      appendLogLine(fs, file, 'two\n');
+      appendLogLine(file, 'one\n');
+      appendLogLine(file, 'two\n');
       expect(readFileSync(file, 'utf8')).toBe('one\ntwo\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import {
   chmodSync,
   mkdirSync,
@@ -30,25 +29,23 @@ describe('the bundle spec file', () => {
   it('is read losslessly, with its mode and owner', () => {
     writeFileSync(file, '{"n":18446744073709551615}');
     chmodSync(file, 0o640);
-    const read = readSpecFile(fs, file);
+    const read = readSpecFile(file);
     expect(read.spec).toEqual({ n: new JsonNumber('18446744073709551615') });
     expect(read.mode).toBe(0o640);
     expect(read.uid).toBe(statSync(file).uid);
   });
 
   it('says why it cannot be read or parsed', () => {
-    expect(() => readSpecFile(fs, file)).toThrow(SpecFileError);
-    expect(() => readSpecFile(fs, file)).toThrow(`cannot read the OCI spec ${file} (ENOENT)`);
+    expect(() => readSpecFile(file)).toThrow(SpecFileError);
+    expect(() => readSpecFile(file)).toThrow(`cannot read the OCI spec ${file} (ENOENT)`);
     writeFileSync(file, '{"mounts":[');
-    expect(() => readSpecFile(fs, file)).toThrow(
-      `${file} is not valid JSON: unexpected end of input`,
-    );
+    expect(() => readSpecFile(file)).toThrow(`${file} is not valid JSON: unexpected end of input`);
   });
 
   it('is replaced atomically with the same mode, leaving no temporary file', () => {
     writeFileSync(file, 'old');
     const { mode, uid, gid } = statSync(file);
-    writeFileAtomically(fs, file, '{"new":true}', { mode: 0o600, uid, gid });
+    writeFileAtomically(file, '{"new":true}', { mode: 0o600, uid, gid });
     expect(readFileSync(file, 'utf8')).toBe('{"new":true}');
     expect(statSync(file).mode & 0o7777).toBe(0o600);
     expect(mode & 0o7777).not.toBe(0o600);
@@ -60,7 +57,7 @@ describe('the bundle spec file', () => {
     const { uid, gid } = statSync(file);
     const umask = process.umask(0o077);
     try {
-      writeFileAtomically(fs, file, 'new', { mode: 0o644, uid, gid });
+      writeFileAtomically(file, 'new', { mode: 0o644, uid, gid });
     } finally {
       process.umask(umask);
     }
@@ -71,7 +68,7 @@ describe('the bundle spec file', () => {
     writeFileSync(file, 'old');
     const { uid, gid } = statSync(file);
     rmSync(dir, { recursive: true });
-    expect(() => writeFileAtomically(fs, file, 'new', { mode: 0o644, uid, gid })).toThrow(
+    expect(() => writeFileAtomically(file, 'new', { mode: 0o644, uid, gid })).toThrow(
       `cannot write the OCI spec ${file} (ENOENT)`,
     );
   });
@@ -82,7 +79,7 @@ describe('the bundle spec file', () => {
     mkdirSync(target);
     writeFileSync(path.join(target, 'entry'), '');
     const { uid, gid } = statSync(dir);
-    expect(() => writeFileAtomically(fs, target, 'new', { mode: 0o644, uid, gid })).toThrow(
+    expect(() => writeFileAtomically(target, 'new', { mode: 0o644, uid, gid })).toThrow(
       /cannot write the OCI spec .*adir \((EISDIR|ENOTEMPTY|EEXIST)\)/,
     );
     expect(readdirSync(dir)).toEqual(['adir']);
