@@ -3,7 +3,7 @@
  * same Node) with the zero-cost driver as entrypoint, so the two differ only in the driver.
  */
 import { execa } from 'execa';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DockerDaemon } from '../test/e2e/harness/docker-daemon.js';
 import { REPO_ROOT } from '../test/e2e/harness/plugin.js';
@@ -13,8 +13,14 @@ export async function installZeroCostPlugin(daemon: DockerDaemon, name: string):
   const dir = path.join(daemon.base, 'zero-cost-plugin');
   const rootfs = path.join(dir, 'rootfs');
   await mkdir(dir);
-  // Hard links: `docker plugin create` copies the tree, and nothing here writes to a linked file.
-  await execa('cp', ['-al', path.join(built, 'rootfs'), rootfs]);
+  // Hard links where the checkout and the daemon's directory share a file system (`docker plugin
+  // create` copies the tree, and nothing here writes to a linked file); a copy where they do not,
+  // as in CI, whose checkout is on another file system than /tmp.
+  const linked = await execa('cp', ['-al', path.join(built, 'rootfs'), rootfs], { reject: false });
+  if (linked.failed) {
+    await rm(rootfs, { recursive: true, force: true });
+    await execa('cp', ['-a', path.join(built, 'rootfs'), rootfs]);
+  }
   await copyFile(
     path.join(REPO_ROOT, 'bench', 'zero-cost-driver.mjs'),
     path.join(rootfs, 'zero-cost-driver.mjs'),
