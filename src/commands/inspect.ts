@@ -229,7 +229,10 @@ async function listRows(engine: EngineClient, host: HostProbe, plugin: string): 
     name: v.name,
     activeMounts: v.status?.activeMounts,
     mountpoint: v.mountpoint,
-    dataPath: v.status?.dataPath ?? '',
+    dataPath:
+      v.status?.type === 'tmpfs'
+        ? `(tmpfs${v.status.size === undefined ? '' : ` ${v.status.size}`}, in memory)`
+        : (v.status?.dataPath ?? ''),
     submounts: classifySubmounts(hostMounts, v.mountpoint, running).map((s) => ({
       path: s.path.slice(v.mountpoint.length),
       fsType: s.fsType,

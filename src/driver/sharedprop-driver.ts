@@ -1,6 +1,6 @@
 /**
- * The sharedprop volume driver: a directory per volume, kept bind-mounted once at
- * `<mountRoot>/<name>` with shared propagation, with per-ID mount counts that outlive the driver.
+ * The sharedprop volume driver: a directory per volume (or a tmpfs of its own), kept mounted once
+ * at `<mountRoot>/<name>` with shared propagation, with per-ID mount counts that outlive the driver.
  * It coordinates the store (what volumes exist, durably) and the mount system (the kernel's mount
  * table); it knows nothing about HTTP.
  *
@@ -31,12 +31,13 @@ import {
   describeOptions,
   parseOptions,
   sameOptions,
+  tmpfsMountOptions,
   type RawOptions,
   type VolumeOptions,
 } from '../model/options.js';
 import type { VolumeRecord } from '../model/record.js';
 import type { VolumeStatus } from '../model/status.js';
-import { MountSystem, type Mounts } from '../system/mounts.js';
+import { MountSystem, type Mounts, type MountSource } from '../system/mounts.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
 import {
   hostPathOf,
@@ -407,7 +408,7 @@ export class SharedpropDriver implements VolumeDriver {
     return this.exclusive(name, async () => {
       this.assertNotBroken(name);
       const before = this.require(name);
-      if (!(await this.mountPointIsSound(name))) await this.ensureMounted(before);
+      if (!(await this.mountPointIsSound(before))) await this.ensureMounted(before);
       // Read again: a Mount settled meanwhile may have changed the counts.
       const record = this.require(name);
       // Counted at once (Remove refuses from now on), saved only once dockerd has the answer.
@@ -518,8 +519,11 @@ export class SharedpropDriver implements VolumeDriver {
   private status(record: VolumeRecord, mounts: MountEntry[]): VolumeStatus {
     const mountpoint = this.mountpoint(record.name);
     const own = mounts.filter((e) => e.mountPoint === mountpoint);
+    const tmpfs = record.options.type === 'tmpfs';
     return {
       propagation: record.options.propagation,
+      type: tmpfs ? 'tmpfs' : 'directory',
+      ...(record.options.size === undefined ? {} : { size: record.options.size }),
       activeMounts: totalMounts(record.mounts),
       mountIds: record.mounts,
       countsSaved: this.counts.isSaved(record.name),
@@ -532,7 +536,7 @@ export class SharedpropDriver implements VolumeDriver {
           source: e.source,
           root: e.root,
         })),
-      dataPath: path.join(this.hostDataRoot, 'volumes', record.name, '_data'),
+      ...(tmpfs ? {} : { dataPath: path.join(this.hostDataRoot, 'volumes', record.name, '_data') }),
     };
   }
 
@@ -573,26 +577,47 @@ export class SharedpropDriver implements VolumeDriver {
    * one snapshot period old) holds exactly one shared mount there. Anything else (a reboot,
    * someone unmounted it or stacked mounts on it) takes the full path, which repairs it.
    */
-  private async mountPointIsSound(name: string): Promise<boolean> {
-    const mountpoint = this.mountpoint(name);
-    if (!(await this.mounts.showsDirectory(mountpoint, this.store.dataDir(name)))) return false;
+  private async mountPointIsSound(record: VolumeRecord): Promise<boolean> {
+    const mountpoint = this.mountpoint(record.name);
+    if (record.options.type === 'tmpfs') {
+      const stack = mountsAt((await this.snapshot.get()).entries, mountpoint);
+      const only = stack.length === 1 ? (stack[0] as MountEntry) : undefined;
+      return (
+        only !== undefined &&
+        only.fsType === 'tmpfs' &&
+        only.sharedGroup !== undefined &&
+        (await this.mounts.showsDevice(mountpoint, only.device))
+      );
+    }
+    const data = this.store.dataDir(record.name);
+    if (!(await this.mounts.showsDirectory(mountpoint, data))) return false;
     const stack = mountsAt((await this.snapshot.get()).entries, mountpoint);
     return stack.length === 1 && (stack[0] as MountEntry).sharedGroup !== undefined;
   }
 
+  /**
+   * Puts the volume's mount point back when it is missing: a bind of its data directory, or for a
+   * tmpfs volume a fresh, empty tmpfs (after a reboot, like /run).
+   */
   private async ensureMounted(record: VolumeRecord): Promise<void> {
-    const data = this.store.dataDir(record.name);
-    if (!(await this.store.hasData(record.name))) {
-      throw new VolumeError(
-        'internal',
-        `volume ${JSON.stringify(record.name)}: its data directory is missing from the data root`,
-      );
+    const { options } = record;
+    let source: MountSource;
+    if (options.type === 'tmpfs') {
+      source = { kind: 'tmpfs', options: tmpfsMountOptions(options) };
+    } else {
+      if (!(await this.store.hasData(record.name))) {
+        throw new VolumeError(
+          'internal',
+          `volume ${JSON.stringify(record.name)}: its data directory is missing from the data root`,
+        );
+      }
+      source = { kind: 'bind', directory: this.store.dataDir(record.name) };
     }
     try {
-      await this.mounts.ensureSharedBind(
-        data,
+      await this.mounts.ensureSharedMount(
+        source,
         this.mountpoint(record.name),
-        record.options.propagation,
+        options.propagation,
       );
     } finally {
       this.snapshot.invalidate();

@@ -4,8 +4,18 @@ import { invalid } from './errors.js';
 
 export type PropagationOption = 'rshared' | 'shared';
 
+/** A tmpfs size as mount(8) takes it: bytes, with a k/m/g suffix, or a percentage of RAM. */
+const SIZE_PATTERN = /^(?:[1-9][0-9]{0,15}[kmg]?|(?:[1-9][0-9]?|100)%)$/;
+
 export const optionsSchema = z.object({
   propagation: z.enum(['rshared', 'shared']),
+  /**
+   * What holds the volume's contents: absent for a directory in the data root, `tmpfs` for a
+   * tmpfs of its own (in memory, empty after a reboot, like /run).
+   */
+  type: z.literal('tmpfs').optional(),
+  /** The tmpfs's size limit (tmpfs only); the kernel's default (half the RAM) when absent. */
+  size: z.string().regex(SIZE_PATTERN).optional(),
   uid: z.number().int().nonnegative().optional(),
   gid: z.number().int().nonnegative().optional(),
   /** Permission bits of the volume directory. */
@@ -14,7 +24,7 @@ export const optionsSchema = z.object({
 
 export type VolumeOptions = z.infer<typeof optionsSchema>;
 
-export const VALID_OPTIONS = ['uid', 'gid', 'mode', 'propagation'] as const;
+export const VALID_OPTIONS = ['type', 'size', 'uid', 'gid', 'mode', 'propagation'] as const;
 
 /** Raw options as they arrive: a Map (from the protocol) or a plain object of own keys. */
 export type RawOptions = ReadonlyMap<string, unknown> | Readonly<Record<string, unknown>>;
@@ -78,17 +88,54 @@ export function parseOptions(volume: string, raw: RawOptions): VolumeOptions {
         }
         options.propagation = value;
         break;
+      case 'type':
+        if (value === 'tmpfs') options.type = 'tmpfs';
+        else if (value !== 'directory') {
+          throw invalid(
+            `volume ${JSON.stringify(volume)}: option type=${JSON.stringify(value)} is not one of directory, tmpfs`,
+          );
+        }
+        break;
+      case 'size':
+        if (!SIZE_PATTERN.test(value.toLowerCase())) {
+          throw invalid(
+            `volume ${JSON.stringify(volume)}: option size=${JSON.stringify(value.slice(0, 80))} is not a size such as 64m, 1g, 65536 or 10%`,
+          );
+        }
+        options.size = value.toLowerCase();
+        break;
     }
+  }
+  if (options.size !== undefined && options.type !== 'tmpfs') {
+    throw invalid(`volume ${JSON.stringify(volume)}: option size applies only to type=tmpfs`);
   }
   return options;
 }
 
 export function sameOptions(a: VolumeOptions, b: VolumeOptions): boolean {
-  return a.propagation === b.propagation && a.uid === b.uid && a.gid === b.gid && a.mode === b.mode;
+  return (
+    a.propagation === b.propagation &&
+    a.type === b.type &&
+    a.size === b.size &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.mode === b.mode
+  );
+}
+
+/** The mount options of a tmpfs volume's root: its size, owner and mode, as Create set them. */
+export function tmpfsMountOptions(options: VolumeOptions): string {
+  const parts = ['nosuid', 'nodev', `mode=0${(options.mode ?? 0o755).toString(8)}`];
+  if (options.uid !== undefined) parts.push(`uid=${options.uid}`);
+  if (options.gid !== undefined) parts.push(`gid=${options.gid}`);
+  if (options.size !== undefined) parts.push(`size=${options.size}`);
+  return parts.join(',');
 }
 
 export function describeOptions(options: VolumeOptions): string {
   const parts = [`propagation=${options.propagation}`];
+  if (options.type !== undefined) parts.push(`type=${options.type}`);
+  if (options.size !== undefined) parts.push(`size=${options.size}`);
   if (options.uid !== undefined) parts.push(`uid=${options.uid}`);
   if (options.gid !== undefined) parts.push(`gid=${options.gid}`);
   if (options.mode !== undefined) parts.push(`mode=0${options.mode.toString(8)}`);

@@ -14,6 +14,10 @@ export interface Submount {
 
 export interface VolumeStatus {
   propagation: PropagationOption;
+  /** `directory` (its data in the data root) or `tmpfs` (in memory, empty after a reboot). */
+  type: 'directory' | 'tmpfs';
+  /** A tmpfs's size limit, as Create set it. */
+  size?: string;
   activeMounts: number;
   mountIds: MountCounts;
   /** False while the counts are only in memory (a full or read-only data root). */
@@ -21,13 +25,15 @@ export interface VolumeStatus {
   /** The mount point's propagation (`shared`), or how many mounts are there when not one. */
   mountPoint: string;
   submounts: Submount[];
-  /** The volume's data directory as the host sees it. */
-  dataPath: string;
+  /** The volume's data directory as the host sees it; none for a tmpfs (its data is in memory). */
+  dataPath?: string;
 }
 
 /** Status as JSON, for readers of `docker volume inspect` (the CLI reads it back with this). */
 export const statusJsonSchema = z.object({
   propagation: z.string(),
+  type: z.enum(['directory', 'tmpfs']).default('directory'),
+  size: z.string().optional(),
   activeMounts: z.number().int().nonnegative(),
   mountIds: z.unknown().transform((value) => countsFromJson(value)),
   countsSaved: z.boolean().optional(),
@@ -35,7 +41,7 @@ export const statusJsonSchema = z.object({
   submounts: z.array(
     z.object({ path: z.string(), fsType: z.string(), source: z.string(), root: z.string() }),
   ),
-  dataPath: z.string(),
+  dataPath: z.string().optional(),
 });
 
 export type StatusJson = z.infer<typeof statusJsonSchema>;

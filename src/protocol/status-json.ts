@@ -5,11 +5,13 @@ import type { VolumeStatus } from '../model/status.js';
 export function statusJson(status: VolumeStatus) {
   return {
     propagation: status.propagation,
+    type: status.type,
+    ...(status.size === undefined ? {} : { size: status.size }),
     activeMounts: status.activeMounts,
     mountIds: countsToObject(status.mountIds),
     countsSaved: status.countsSaved,
     mountPoint: status.mountPoint,
     submounts: status.submounts,
-    dataPath: status.dataPath,
+    ...(status.dataPath === undefined ? {} : { dataPath: status.dataPath }),
   };
 }

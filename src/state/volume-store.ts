@@ -231,11 +231,14 @@ export class VolumeStore implements Store {
 
   async stage(record: VolumeRecord): Promise<string> {
     const staging = await this.makeStaging();
-    const data = path.join(staging, DATA_DIR);
-    const { mode, uid, gid } = record.options;
-    await mkdir(data);
-    await chmod(data, mode ?? 0o755);
-    if (uid !== undefined || gid !== undefined) await chown(data, uid ?? -1, gid ?? -1);
+    const { mode, uid, gid, type } = record.options;
+    // A tmpfs volume keeps nothing here but its record: its contents are in memory.
+    if (type !== 'tmpfs') {
+      const data = path.join(staging, DATA_DIR);
+      await mkdir(data);
+      await chmod(data, mode ?? 0o755);
+      if (uid !== undefined || gid !== undefined) await chown(data, uid ?? -1, gid ?? -1);
+    }
     await this.save(record, staging);
     return staging;
   }

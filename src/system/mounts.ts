@@ -9,6 +9,14 @@ import { aboutPath, MountEntry, mountsAt, mountsBelow, readMountinfo } from './m
 
 export type SharedMode = 'rshared' | 'shared';
 
+/** What a volume's mount point shows: a directory bound there, or a tmpfs of its own. */
+export type MountSource =
+  | { kind: 'bind'; directory: string }
+  | {
+      kind: 'tmpfs';
+      /** mount(8) options, e.g. `nosuid,nodev,mode=0755,size=64m` */ options: string;
+    };
+
 export interface MountTable {
   /** The mount table, or only the lines `keep` accepts. */
   read(keep?: (line: string) => boolean): Promise<MountEntry[]>;
@@ -29,10 +37,12 @@ export interface DetachReport {
 export interface Mounts {
   read(keep?: (line: string) => boolean): Promise<MountEntry[]>;
   readAbout(dir: string): Promise<MountEntry[]>;
-  ensureSharedBind(source: string, target: string, mode: SharedMode): Promise<MountEntry>;
+  ensureSharedMount(source: MountSource, target: string, mode: SharedMode): Promise<MountEntry>;
   detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport>;
   /** True when `mountpoint` shows the directory `source` (the same inode): a cheap health check. */
   showsDirectory(mountpoint: string, source: string): Promise<boolean>;
+  /** True when `mountpoint` shows the filesystem `device` (major:minor): a cheap health check. */
+  showsDevice(mountpoint: string, device: string): Promise<boolean>;
   /** Removes an empty mount point directory; never anything else (rmdir). */
   removeMountPoint(mountpoint: string): Promise<void>;
   /** Makes the mount root and writes `file` (name, content) into it. */
@@ -56,20 +66,28 @@ export class MountSystem implements Mounts {
   }
 
   /**
-   * Makes `target` a bind mount of `source` with shared propagation, exactly once. An existing
-   * mount at `target` is kept (made shared if it is not); extra mounts stacked on it are removed.
-   * A fresh bind that joined an existing peer group is given a peer group of its own, so that
-   * nothing propagated into it shows up twice.
+   * Makes `target` show `source` (a bind of a directory, or a fresh tmpfs) with shared
+   * propagation, exactly once. An existing mount at `target` is kept (made shared if it is not);
+   * extra mounts stacked on it are removed. A fresh mount that joined an existing peer group is
+   * given a peer group of its own, so that nothing propagated into it shows up twice.
    */
-  async ensureSharedBind(source: string, target: string, mode: SharedMode): Promise<MountEntry> {
+  async ensureSharedMount(
+    source: MountSource,
+    target: string,
+    mode: SharedMode,
+  ): Promise<MountEntry> {
     let stack = mountsAt(await this.readAbout(target), target);
     if (stack.length === 0) {
       await mkdir(target, { recursive: true });
-      await this.mount(['--bind', source, target]);
+      await this.mount(
+        source.kind === 'bind'
+          ? ['--bind', source.directory, target]
+          : ['-t', 'tmpfs', '-o', source.options, 'sharedprop', target],
+      );
       stack = mountsAt(await this.readAbout(target), target);
       const fresh = stack.at(-1);
       if (!fresh) {
-        throw new Error(`bind mount of ${source} on ${target} did not appear in mountinfo`);
+        throw new Error(`the ${source.kind} mount on ${target} did not appear in mountinfo`);
       }
       // A bind joins the peer group of its source's mount when that is shared (on systemd hosts,
       // the root's): whatever is later mounted in the volume would then also appear at the source
@@ -100,6 +118,14 @@ export class MountSystem implements Mounts {
     try {
       const [shown, data] = await Promise.all([stat(mountpoint), lstat(source)]);
       return shown.ino === data.ino && shown.dev === data.dev;
+    } catch {
+      return false;
+    }
+  }
+
+  async showsDevice(mountpoint: string, device: string): Promise<boolean> {
+    try {
+      return deviceNumber((await stat(mountpoint, { bigint: true })).dev) === device;
     } catch {
       return false;
     }
@@ -157,4 +183,11 @@ export class MountSystem implements Mounts {
   private async umount(args: string[]): Promise<void> {
     await run(this.umountBin, args);
   }
+}
+
+/** A stat(2) device number as mountinfo writes it (major:minor), decoded as glibc's makedev. */
+export function deviceNumber(dev: bigint): string {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
+  return `${major}:${minor}`;
 }

@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
+import { unmountEverythingUnder } from '../support/host-mounts.js';
 import { CAN_MOUNT, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 
 jest.setTimeout(300_000);
@@ -131,6 +132,76 @@ describe('Kolla-style network namespaces', () => {
     // The namespace file outlives l3 (kernel semantics); removing the volume detaches it.
     expect((await hostMountsAt(path.join(host, 'qrouter-1'))).length).toBeGreaterThan(0);
     await env.dockerOk(['volume', 'rm', 'netns']);
+    expect(await hostMountsWithin(host)).toEqual([]);
+  });
+});
+
+describe('Kolla-style network namespaces on a tmpfs volume (like /run/netns)', () => {
+  it('agents share a namespace, it survives a plugin restart, and a reboot leaves the volume empty', async () => {
+    await env.dockerOk([
+      'volume',
+      'create',
+      '-d',
+      'sharedprop',
+      '-o',
+      'type=tmpfs',
+      '-o',
+      'size=16m',
+      'runnetns',
+    ]);
+    expect(await env.volumeStatus('runnetns')).toMatchObject({ type: 'tmpfs', size: '16m' });
+    const host = await env.volumeHostPath('runnetns');
+    const atHost = await hostMountsAt(host);
+    expect(atHost.length).toBeGreaterThan(0);
+    expect(atHost.every((e) => e.fsType === 'tmpfs')).toBe(true);
+    const enterRouter = async () =>
+      (
+        await env.runOk(
+          [...CAN_MOUNT, '-v', 'runnetns:/run/netns'],
+          ['nsenter', '--net=/run/netns/qrouter-1', 'readlink', '/proc/self/ns/net'],
+        )
+      ).trim();
+
+    await env.startContainer(
+      'l3-tmpfs',
+      [...WITH_RUNTIME, '-v', 'runnetns:/run/netns'],
+      [
+        'sh',
+        '-c',
+        'unshare -n sleep 3600 & child=$!; ' +
+          'until [ "$(readlink /proc/$child/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done; ' +
+          'touch /run/netns/qrouter-1 && ' +
+          'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
+          'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
+      ],
+    );
+    try {
+      await waitForFile(path.join(host, 'qrouter-1.id'));
+      const routerNs = (await readFile(path.join(host, 'qrouter-1.id'), 'utf8')).trim();
+      expect(await enterRouter()).toBe(routerNs);
+      const mountsBefore = (await hostMountsWithin(host)).length;
+
+      // The plugin restarts while l3 runs: the tmpfs, its files and the namespace stay.
+      await env.dockerOk(['plugin', 'disable', '-f', 'sharedprop']);
+      await env.dockerOk(['plugin', 'enable', 'sharedprop']);
+      expect(await enterRouter()).toBe(routerNs);
+      expect((await readFile(path.join(host, 'qrouter-1.id'), 'utf8')).trim()).toBe(routerNs);
+      expect((await hostMountsWithin(host)).length).toBe(mountsBefore);
+      expect(await env.volumeStatus('runnetns')).toMatchObject({ type: 'tmpfs' });
+    } finally {
+      await env.docker(['rm', '-f', 'l3-tmpfs']);
+    }
+
+    // A reboot, simulated: the plugin is down and every mount of the volume is gone.
+    await env.dockerOk(['plugin', 'disable', '-f', 'sharedprop']);
+    expect(await unmountEverythingUnder(host)).toEqual([]);
+    await env.dockerOk(['plugin', 'enable', 'sharedprop']);
+    const listing = await env.runOk(['-v', 'runnetns:/run/netns'], ['ls', '-A', '/run/netns']);
+    expect(listing.trim()).toBe('');
+    const fresh = await hostMountsAt(host);
+    expect(fresh.length).toBeGreaterThan(0);
+    expect(fresh.every((e) => e.fsType === 'tmpfs' && e.sharedGroup !== undefined)).toBe(true);
+    await env.dockerOk(['volume', 'rm', 'runnetns']);
     expect(await hostMountsWithin(host)).toEqual([]);
   });
 });

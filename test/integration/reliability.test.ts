@@ -289,13 +289,18 @@ describe('Status', () => {
 });
 
 describe('kill -9 at each step of Create and Remove', () => {
-  it.each(CRASH_POINTS.map((point) => [point]))(
-    'killed at %s: restart leaves a consistent state and the retry works',
-    async (point: CrashPoint) => {
+  const kinds: Record<string, Record<string, string>> = {
+    directory: { mode: '0700' },
+    tmpfs: { type: 'tmpfs', size: '4m', mode: '0700' },
+  };
+  it.each(CRASH_POINTS.flatMap((point) => Object.keys(kinds).map((kind) => [point, kind])))(
+    'killed at %s (a %s volume): restart leaves a consistent state and the retry works',
+    async (point: string, kind: string) => {
+      const opts = kinds[kind]!;
       const driver = await startDriver();
       await driver.ok('/VolumeDriver.Create', { Name: 'other', Opts: {} });
       if (point.startsWith('remove:')) {
-        await driver.ok('/VolumeDriver.Create', { Name: 'victim', Opts: { mode: '0700' } });
+        await driver.ok('/VolumeDriver.Create', { Name: 'victim', Opts: opts });
         await writeFile(path.join(mountpointOf(driver, 'victim'), 'f'), 'x');
         await mkdir(path.join(mountpointOf(driver, 'victim'), 'sub'));
         await execa('mount', [
@@ -306,10 +311,10 @@ describe('kill -9 at each step of Create and Remove', () => {
         ]);
       }
       await driver.stop('SIGTERM');
-      driver.env = { SHAREDPROP_CRASH_AT: point };
+      driver.env = { SHAREDPROP_CRASH_AT: point as CrashPoint };
       await driver.restart();
       const op = point.startsWith('create:') ? '/VolumeDriver.Create' : '/VolumeDriver.Remove';
-      const body = { Name: 'victim', Opts: { mode: '0700' } };
+      const body = { Name: 'victim', Opts: opts };
       await expect(driver.call(op, body)).rejects.toThrow();
       await waitFor(
         'the driver to die',

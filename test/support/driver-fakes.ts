@@ -7,7 +7,7 @@ import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
 import type { LoadResult, Store } from '../../src/state/volume-store.js';
 import { isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
-import type { DetachReport, Mounts, SharedMode } from '../../src/system/mounts.js';
+import type { DetachReport, Mounts, MountSource, SharedMode } from '../../src/system/mounts.js';
 
 export function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: simulated`), { code });
@@ -20,7 +20,8 @@ export class FakeMounts implements Mounts {
   calls: string[] = [];
   private nextId = 100;
   private nextGroup = 1;
-  /** What each mount point shows (the bind's source). */
+  private nextDevice = 50;
+  /** What each mount point shows (the bind's source, or a tmpfs's device). */
   private readonly showing = new Map<string, string>();
 
   at(mountPoint: string): MountEntry[] {
@@ -40,11 +41,21 @@ export class FakeMounts implements Mounts {
     return this.table.filter((e) => isWithin(e.mountPoint, dir));
   }
 
-  async ensureSharedBind(source: string, target: string, _mode: SharedMode): Promise<MountEntry> {
-    this.calls.push(`bind ${target}`);
+  async ensureSharedMount(
+    source: MountSource,
+    target: string,
+    _mode: SharedMode,
+  ): Promise<MountEntry> {
+    this.calls.push(
+      source.kind === 'bind' ? `bind ${target}` : `tmpfs ${target} ${source.options}`,
+    );
     if (this.at(target).length === 0) {
-      this.table.push(this.entry(target, source, 'ext4', this.nextGroup++));
-      this.showing.set(target, source);
+      const fresh =
+        source.kind === 'bind'
+          ? this.entry(target, source.directory, 'ext4', this.nextGroup++)
+          : this.entry(target, '/', 'tmpfs', this.nextGroup++, `0:${this.nextDevice++}`);
+      this.table.push(fresh);
+      this.showing.set(target, source.kind === 'bind' ? source.directory : fresh.device);
     }
     while (this.at(target).length > 1) this.removeTop(target);
     const top = this.at(target)[0]!;
@@ -71,6 +82,10 @@ export class FakeMounts implements Mounts {
     return this.at(mountpoint).length > 0 && this.showing.get(mountpoint) === source;
   }
 
+  async showsDevice(mountpoint: string, device: string): Promise<boolean> {
+    return this.at(mountpoint).length > 0 && this.showing.get(mountpoint) === device;
+  }
+
   async removeMountPoint(mountpoint: string): Promise<void> {
     this.calls.push(`rmdir ${mountpoint}`);
   }
@@ -82,11 +97,17 @@ export class FakeMounts implements Mounts {
     this.table = this.table.filter((e) => e !== top);
   }
 
-  private entry(mountPoint: string, root: string, fsType: string, group?: number): MountEntry {
+  private entry(
+    mountPoint: string,
+    root: string,
+    fsType: string,
+    group?: number,
+    device = '0:1',
+  ): MountEntry {
     return {
       id: this.nextId++,
       parentId: 1,
-      device: '0:1',
+      device,
       root,
       mountPoint,
       mountOptions: 'rw',
@@ -187,7 +208,7 @@ export class FakeStore implements Store {
   }
 
   async hasData(name: string): Promise<boolean> {
-    return this.volumes.has(name);
+    return this.volumes.has(name) && this.volumes.get(name)?.options.type !== 'tmpfs';
   }
 
   saveCounts(name: string, counts: MountCounts): void {

@@ -1,6 +1,6 @@
 /** Checks on a driver's volumes that several integration suites share. */
 import { expect } from '@jest/globals';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DriverProcess } from './driver-process.js';
 import { hostMountsAt, hostMountsWithin } from './host-mounts.js';
@@ -51,10 +51,19 @@ export async function expectConsistent(driver: DriverProcess): Promise<string[]>
   );
   expect((await readdir(volumesDir(driver))).sort()).toEqual(names);
   for (const name of names) {
-    expect((await stat(dataDirOf(driver, name))).isDirectory()).toBe(true);
     const stack = await hostMountsAt(mountpointOf(driver, name));
     expect(stack).toHaveLength(1);
     expect(stack[0]!.sharedGroup).toBeDefined();
+    const record = JSON.parse(
+      await readFile(path.join(volumesDir(driver), name, 'volume.json'), 'utf8'),
+    ) as { options: { type?: string } };
+    if (record.options.type === 'tmpfs') {
+      // A tmpfs volume: its own tmpfs at the mount point, nothing of its contents on disk.
+      expect(stack[0]!.fsType).toBe('tmpfs');
+      await expect(stat(dataDirOf(driver, name))).rejects.toThrow(/ENOENT/);
+    } else {
+      expect((await stat(dataDirOf(driver, name))).isDirectory()).toBe(true);
+    }
   }
   const mounted = new Set(
     (await hostMountsWithin(driver.mountRoot))

@@ -74,7 +74,7 @@ describe('Create', () => {
 
   it('that fails after publishing is undone: no volume, no mount, its files discarded', async () => {
     const { driver, store, mounts } = await setup();
-    mounts.ensureSharedBind = async () => {
+    mounts.ensureSharedMount = async () => {
       throw new Error('mount: simulated failure');
     };
     await expect(driver.create('v1', noOptions)).rejects.toThrow(/simulated/);
@@ -306,5 +306,89 @@ describe('Status', () => {
     expect((await driver.get('v1')).status?.submounts).toEqual([
       expect.objectContaining({ path: '/ns', fsType: 'nsfs' }),
     ]);
+  });
+});
+
+describe('a tmpfs volume', () => {
+  const tmpfs = (extra: [string, string][] = []) => new Map([['type', 'tmpfs'], ...extra]);
+
+  it('is a tmpfs of its own with its size, owner and mode, and Status says so', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create(
+      't1',
+      tmpfs([
+        ['size', '8M'],
+        ['uid', '7'],
+        ['mode', '0700'],
+      ]),
+    );
+    expect(store.volumes.get('t1')?.options).toEqual({
+      propagation: 'rshared',
+      type: 'tmpfs',
+      size: '8m',
+      uid: 7,
+      mode: 0o700,
+    });
+    expect(mounts.calls).toContain(`tmpfs ${mp('t1')} nosuid,nodev,mode=0700,uid=7,size=8m`);
+    expect(mounts.at(mp('t1')).map((e) => e.fsType)).toEqual(['tmpfs']);
+    const { status } = await driver.get('t1');
+    expect(status).toMatchObject({ type: 'tmpfs', size: '8m', mountPoint: 'shared' });
+    expect(status?.dataPath).toBeUndefined();
+    expect((await driver.get('t1')).status).not.toHaveProperty('dataPath');
+  });
+
+  it('keeps the tmpfs it finds at Mount; one unmounted behind its back is put back fresh', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('t1', tmpfs());
+    const [first] = mounts.at(mp('t1'));
+    await mountDelivered(driver, 't1', 'a');
+    expect(mounts.at(mp('t1'))).toEqual([first]);
+    await mounts.detachAll(mp('t1'), { includeSelf: true });
+    mounts.calls.length = 0;
+    await mountDelivered(driver, 't1', 'b');
+    expect(mounts.calls).toEqual([`tmpfs ${mp('t1')} nosuid,nodev,mode=0755`]);
+    expect(mounts.at(mp('t1'))).toHaveLength(1);
+    expect(mounts.at(mp('t1'))[0]?.id).not.toBe(first?.id);
+  });
+
+  it('a mount of another kind at its mount point is not taken for its tmpfs', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('t1', tmpfs());
+    await mounts.detachAll(mp('t1'), { includeSelf: true });
+    mounts.mountOutside(mp('t1'), 'ext4', 42);
+    mounts.calls.length = 0;
+    await mountDelivered(driver, 't1', 'a');
+    expect(mounts.calls).toEqual([`tmpfs ${mp('t1')} nosuid,nodev,mode=0755`]);
+  });
+
+  it('is put back at start-up when the reboot took its mount, and needs no data directory', async () => {
+    const { store, mounts } = await setup(async () => undefined);
+    store.volumes.set('t1', {
+      name: 't1',
+      createdAt: '2026-01-01T00:00:00Z',
+      options: { propagation: 'rshared', type: 'tmpfs' },
+      mounts: new Map(),
+    });
+    const driver = new SharedpropDriver({
+      dataRoot: '/fake/data',
+      mountRoot: MOUNT_ROOT,
+      logger: silentLogger(),
+      store,
+      mounts,
+      statusMaxAgeMs: 0,
+    });
+    await driver.start();
+    expect(mounts.at(mp('t1')).map((e) => e.fsType)).toEqual(['tmpfs']);
+    expect(await driver.path('t1')).toBe(mp('t1'));
+  });
+
+  it('Remove detaches the tmpfs and discards its record', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('t1', tmpfs());
+    mounts.mountOutside(`${mp('t1')}/qrouter-1`, 'nsfs');
+    await driver.remove('t1');
+    expect(mounts.table).toEqual([]);
+    expect(store.volumes.size).toBe(0);
+    expect(store.discarded).toHaveLength(1);
   });
 });

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { deviceNumber } from '../../src/system/mounts.js';
 import {
   aboutPath,
   escapeMountPath,
@@ -94,5 +96,20 @@ describe('mountinfo parser', () => {
   it('parses only the lines about a path when asked', () => {
     const about = parseMountinfo(sample, aboutPath('/var/lib/sharedprop/mounts/my vol', [22]));
     expect(about.map((e) => e.id)).toEqual([22, 27, 28]);
+  });
+});
+
+describe('deviceNumber', () => {
+  it('decodes stat(2) device numbers as mountinfo writes them', async () => {
+    expect(deviceNumber(0x801n)).toBe('8:1');
+    expect(deviceNumber((259n << 8n) | 3n)).toBe('259:3');
+    // Minors past 255 and majors past 4095 use the high bits (glibc's makedev).
+    expect(deviceNumber((300n & 0xffn) | ((300n & ~0xffn) << 12n))).toBe('0:300');
+    expect(deviceNumber(((4096n & ~0xfffn) << 32n) | 1n)).toBe('4096:1');
+    // And agrees with the kernel on a real mount.
+    const proc = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'))
+      .filter((e) => e.mountPoint === '/proc')
+      .at(-1);
+    expect(deviceNumber((await stat('/proc', { bigint: true })).dev)).toBe(proc?.device);
   });
 });

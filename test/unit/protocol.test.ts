@@ -20,6 +20,7 @@ class FakeDriver implements VolumeDriver {
     createdAt: '2026-01-01T00:00:00Z',
     status: {
       propagation: 'rshared',
+      type: 'directory',
       activeMounts: 2,
       mountIds: new Map([
         ['__proto__', 1],
@@ -124,6 +125,7 @@ describe('VolumeDriver protocol routing', () => {
         CreatedAt: '2026-01-01T00:00:00Z',
         Status: {
           propagation: 'rshared',
+          type: 'directory',
           activeMounts: 2,
           mountIds: JSON.parse('{"__proto__":1,"c1":1}') as Record<string, number>,
           countsSaved: true,

@@ -1,4 +1,9 @@
-import { describeOptions, parseOptions, sameOptions } from '../../src/model/options.js';
+import {
+  describeOptions,
+  parseOptions,
+  sameOptions,
+  tmpfsMountOptions,
+} from '../../src/model/options.js';
 import { validateDerivedPaths, validateMountId, validateName } from '../../src/model/names.js';
 import { VolumeError } from '../../src/model/errors.js';
 
@@ -50,7 +55,7 @@ describe('create options', () => {
 
   it('rejects unknown options and lists the valid ones', () => {
     expect(() => parseOptions('v1', { bogus: '1' })).toThrow(
-      'volume "v1": unknown option "bogus" (valid options: uid, gid, mode, propagation)',
+      'volume "v1": unknown option "bogus" (valid options: type, size, uid, gid, mode, propagation)',
     );
     expect(() => parseOptions('v1', { a: '1', b: '2' })).toThrow(/unknown options "a", "b"/);
   });
@@ -62,11 +67,63 @@ describe('create options', () => {
     [{ mode: '999' }, /not an octal mode/],
     [{ mode: 'rwx' }, /not an octal mode/],
     [{ propagation: 'private' }, /is not one of rshared, shared/],
+    [{ type: 'ramfs' }, /type="ramfs" is not one of directory, tmpfs/],
+    [{ size: '64m' }, /size applies only to type=tmpfs/],
+    [{ type: 'directory', size: '64m' }, /size applies only to type=tmpfs/],
+    [{ type: 'tmpfs', size: '0' }, /is not a size such as 64m/],
+    [{ type: 'tmpfs', size: '64m,exec' }, /is not a size such as 64m/],
+    [{ type: 'tmpfs', size: '101%' }, /is not a size such as 64m/],
+    [{ type: 'tmpfs', size: '1t' }, /is not a size such as 64m/],
+    [{ type: 'tmpfs', size: '1'.repeat(17) }, /is not a size such as 64m/],
   ])('rejects %j', (opts, message) => {
     expect(() => parseOptions('v1', opts as Record<string, string>)).toThrow(message);
   });
 
+  it('parses type and size; a size is kept as mount(8) takes it', () => {
+    expect(parseOptions('v1', { type: 'directory' })).toEqual({ propagation: 'rshared' });
+    expect(parseOptions('v1', { type: 'tmpfs' })).toEqual({
+      propagation: 'rshared',
+      type: 'tmpfs',
+    });
+    for (const [size, kept] of [
+      ['64M', '64m'],
+      ['1g', '1g'],
+      ['65536', '65536'],
+      ['512k', '512k'],
+      ['10%', '10%'],
+      ['100%', '100%'],
+    ]) {
+      expect(parseOptions('v1', { type: 'tmpfs', size }).size).toBe(kept);
+    }
+  });
+
+  it('gives a tmpfs the mount options of its size, owner and mode, 0755 by default', () => {
+    expect(tmpfsMountOptions(parseOptions('v', { type: 'tmpfs' }))).toBe('nosuid,nodev,mode=0755');
+    expect(
+      tmpfsMountOptions(
+        parseOptions('v', { type: 'tmpfs', size: '8m', uid: '1', gid: '2', mode: '1770' }),
+      ),
+    ).toBe('nosuid,nodev,mode=01770,uid=1,gid=2,size=8m');
+  });
+
   it('compares options after defaults are filled in', () => {
+    expect(sameOptions(parseOptions('v', {}), parseOptions('v', { type: 'directory' }))).toBe(true);
+    expect(sameOptions(parseOptions('v', {}), parseOptions('v', { type: 'tmpfs' }))).toBe(false);
+    expect(
+      sameOptions(
+        parseOptions('v', { type: 'tmpfs', size: '1g' }),
+        parseOptions('v', { type: 'tmpfs', size: '1G' }),
+      ),
+    ).toBe(true);
+    expect(
+      sameOptions(
+        parseOptions('v', { type: 'tmpfs', size: '1g' }),
+        parseOptions('v', { type: 'tmpfs' }),
+      ),
+    ).toBe(false);
+    expect(describeOptions(parseOptions('v', { type: 'tmpfs', size: '8m' }))).toBe(
+      'propagation=rshared type=tmpfs size=8m',
+    );
     expect(sameOptions(parseOptions('v', {}), parseOptions('v', { propagation: 'rshared' }))).toBe(
       true,
     );

@@ -1,0 +1,206 @@
+/**
+ * Integration tier: `-o type=tmpfs` volumes on the real driver process, as root. A tmpfs volume
+ * behaves like the /run directory it replaces: one shared tmpfs of its own, whose contents (files
+ * and network-namespace binds) survive a driver crash and restart, and which is empty after a
+ * reboot. Nothing of it but its record is written to the data root.
+ */
+import { jest } from '@jest/globals';
+import { execa } from 'execa';
+import { lstat, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { propagationOf } from '../../src/system/mountinfo.js';
+import { countMountsAt, DriverProcess } from '../support/driver-process.js';
+import { hostMountsAt, hostMountsWithin, unmountEverythingUnder } from '../support/host-mounts.js';
+
+jest.setTimeout(120_000);
+
+let driver: DriverProcess;
+beforeEach(async () => {
+  driver = await DriverProcess.start();
+});
+afterEach(async () => {
+  await driver.destroy();
+});
+
+const mountpointOf = (name: string) => path.join(driver.mountRoot, name);
+const volumeDirOf = (name: string) => path.join(driver.dataRoot, 'volumes', name);
+
+interface Status {
+  type: string;
+  size?: string;
+  mountPoint: string;
+  dataPath?: string;
+  submounts: { path: string; fsType: string }[];
+}
+
+async function statusOf(name: string): Promise<Status> {
+  const got = (await driver.ok('/VolumeDriver.Get', { Name: name })) as {
+    Volume: { Status: Status };
+  };
+  return got.Volume.Status;
+}
+
+/**
+ * What `ip netns add NAME` does, from a mount namespace of its own (an agent's container): a new
+ * network namespace kept alive by a bind of its nsfs file at `file`, which propagates out.
+ */
+async function addNetnsElsewhere(file: string): Promise<void> {
+  await execa('unshare', [
+    '-m',
+    '--propagation',
+    'unchanged',
+    'sh',
+    '-c',
+    ': > "$1" && unshare --net="$1" true',
+    'sh',
+    file,
+  ]);
+}
+
+/** From another mount namespace (another agent), enter the namespace bound at `file`. */
+async function enterNetnsElsewhere(file: string): Promise<string> {
+  const { stdout } = await execa('unshare', [
+    '-m',
+    '--propagation',
+    'unchanged',
+    'nsenter',
+    `--net=${file}`,
+    'readlink',
+    '/proc/self/ns/net',
+  ]);
+  return stdout.trim();
+}
+
+describe('a tmpfs volume', () => {
+  it('is one shared tmpfs of its own, with its size, owner and mode; only its record is on disk', async () => {
+    await driver.ok('/VolumeDriver.Create', {
+      Name: 'netns',
+      Opts: { type: 'tmpfs', size: '8m', uid: '1234', gid: '4321', mode: '0710' },
+    });
+    const mp = mountpointOf('netns');
+    const stack = await hostMountsAt(mp);
+    expect(stack).toHaveLength(1);
+    expect(stack[0]!.fsType).toBe('tmpfs');
+    expect(propagationOf(stack[0]!)).toBe('shared');
+    expect(stack[0]!.superOptions).toMatch(/size=8192k/);
+    expect(stack[0]!.mountOptions).toMatch(/nosuid/);
+    const st = await stat(mp);
+    expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 }).toEqual({
+      uid: 1234,
+      gid: 4321,
+      mode: 0o710,
+    });
+    // Its contents live in memory: the data root holds the record and the counts, nothing else.
+    expect((await readdir(volumeDirOf('netns'))).sort()).toEqual(['mounts.json', 'volume.json']);
+    await writeFile(path.join(mp, 'file'), 'in memory');
+    expect((await readdir(volumeDirOf('netns'))).sort()).toEqual(['mounts.json', 'volume.json']);
+
+    const status = await statusOf('netns');
+    expect(status).toMatchObject({ type: 'tmpfs', size: '8m', mountPoint: 'shared' });
+    expect(status.dataPath).toBeUndefined();
+    // Create again with the same options is fine; a directory volume of that name is not.
+    await driver.ok('/VolumeDriver.Create', {
+      Name: 'netns',
+      Opts: { type: 'tmpfs', size: '8M', uid: '1234', gid: '4321', mode: '710' },
+    });
+    const other = await driver.call('/VolumeDriver.Create', { Name: 'netns', Opts: {} });
+    expect(other.status).toBe(409);
+    expect(String(other.body.Err)).toMatch(/type=tmpfs/);
+  });
+
+  it('refuses a size without type=tmpfs, an unknown type and a malformed size, creating nothing', async () => {
+    for (const [opts, message] of [
+      [{ size: '8m' }, /size applies only to type=tmpfs/],
+      [{ type: 'ramfs' }, /type="ramfs" is not one of directory, tmpfs/],
+      [{ type: 'tmpfs', size: '8 m,exec' }, /is not a size such as/],
+      [{ type: 'tmpfs', size: '101%' }, /is not a size such as/],
+    ] as const) {
+      const answer = await driver.call('/VolumeDriver.Create', { Name: 'bad', Opts: opts });
+      expect(answer.status).toBe(400);
+      expect(String(answer.body.Err)).toMatch(message);
+    }
+    expect(await readdir(path.join(driver.dataRoot, 'volumes'))).toEqual([]);
+    expect(await hostMountsWithin(driver.mountRoot)).toEqual([]);
+  });
+
+  it("carries one agent's network namespace to another and to the host, and keeps it through kill -9 and restart", async () => {
+    await driver.ok('/VolumeDriver.Create', { Name: 'netns', Opts: { type: 'tmpfs' } });
+    const mp = mountpointOf('netns');
+    await driver.ok('/VolumeDriver.Mount', { Name: 'netns', ID: 'l3-agent' });
+    await driver.ok('/Plugin.Activate', {}); // the count is saved by now
+    const ns = path.join(mp, 'qrouter-1');
+    await addNetnsElsewhere(ns);
+    // The host sees the binding, once, and another agent enters the same namespace.
+    const bound = await hostMountsAt(ns);
+    expect(bound).toHaveLength(1);
+    expect(bound[0]!.fsType).toBe('nsfs');
+    const seen = await enterNetnsElsewhere(ns);
+    expect(seen).toMatch(/^net:\[\d+\]$/);
+    expect(await enterNetnsElsewhere(ns)).toBe(seen);
+    await writeFile(path.join(mp, 'agent.pid'), '42');
+
+    await driver.stop('SIGKILL');
+    await driver.restart();
+    expect(await countMountsAt(mp)).toBe(1);
+    expect(await enterNetnsElsewhere(ns)).toBe(seen);
+    expect(await readFile(path.join(mp, 'agent.pid'), 'utf8')).toBe('42');
+    // A Mount after the restart keeps the tmpfs it finds: nothing is lost, nothing stacked.
+    await driver.ok('/VolumeDriver.Mount', { Name: 'netns', ID: 'dhcp-agent' });
+    expect(await countMountsAt(mp)).toBe(1);
+    expect(await readFile(path.join(mp, 'agent.pid'), 'utf8')).toBe('42');
+    const status = await statusOf('netns');
+    expect(status.submounts).toEqual([
+      expect.objectContaining({ path: '/qrouter-1', fsType: 'nsfs' }),
+    ]);
+  });
+
+  it('is empty after a reboot: every mount of it gone, a fresh tmpfs at the next start', async () => {
+    await driver.ok('/VolumeDriver.Create', { Name: 'netns', Opts: { type: 'tmpfs' } });
+    const mp = mountpointOf('netns');
+    await driver.ok('/VolumeDriver.Mount', { Name: 'netns', ID: 'before-reboot' });
+    await driver.ok('/Plugin.Activate', {});
+    await addNetnsElsewhere(path.join(mp, 'qrouter-1'));
+    await writeFile(path.join(mp, 'stale'), 'from the last boot');
+
+    // The reboot: the driver stops, every mount goes, the boot id changes.
+    await driver.stop('SIGKILL');
+    expect(await unmountEverythingUnder(driver.mountRoot)).toEqual([]);
+    await writeFile(driver.bootIdFile, 'boot-2\n');
+    await driver.restart();
+
+    const stack = await hostMountsAt(mp);
+    expect(stack).toHaveLength(1);
+    expect(stack[0]!.fsType).toBe('tmpfs');
+    expect(propagationOf(stack[0]!)).toBe('shared');
+    expect(await readdir(mp)).toEqual([]);
+    expect(await hostMountsWithin(mp)).toHaveLength(1);
+    const status = await statusOf('netns');
+    expect(status).toMatchObject({ type: 'tmpfs', mountPoint: 'shared', submounts: [] });
+    // The counts of the earlier boot are void, so the volume can be removed.
+    await driver.ok('/VolumeDriver.Remove', { Name: 'netns' });
+  });
+
+  it('a tmpfs unmounted by hand is put back, empty, by the next Mount', async () => {
+    await driver.ok('/VolumeDriver.Create', { Name: 'scratch', Opts: { type: 'tmpfs' } });
+    const mp = mountpointOf('scratch');
+    await writeFile(path.join(mp, 'x'), 'y');
+    await execa('umount', [mp]);
+    await driver.ok('/VolumeDriver.Mount', { Name: 'scratch', ID: 'c1' });
+    const stack = await hostMountsAt(mp);
+    expect(stack).toHaveLength(1);
+    expect(stack[0]!.fsType).toBe('tmpfs');
+    expect(await readdir(mp)).toEqual([]);
+  });
+
+  it('Remove detaches the tmpfs and what was mounted in it, and leaves nothing behind', async () => {
+    await driver.ok('/VolumeDriver.Create', { Name: 'netns', Opts: { type: 'tmpfs' } });
+    const mp = mountpointOf('netns');
+    await addNetnsElsewhere(path.join(mp, 'qrouter-1'));
+    await writeFile(path.join(mp, 'file'), 'gone with the volume');
+    await driver.ok('/VolumeDriver.Remove', { Name: 'netns' });
+    expect(await hostMountsWithin(mp)).toEqual([]);
+    await expect(lstat(mp)).rejects.toThrow(/ENOENT/);
+    await expect(lstat(volumeDirOf('netns'))).rejects.toThrow(/ENOENT/);
+    expect(await readdir(path.join(driver.dataRoot, 'volumes'))).toEqual([]);
+  });
+});
