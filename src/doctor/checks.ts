@@ -3,13 +3,10 @@
  * mountinfo tables), so that each one can be tested on recorded samples.
  */
 import { EngineError, type EngineVersion } from '../docker/engine-client.js';
-import {
-  holderOf,
-  isWithin,
-  mountsBelow,
-  propagationOf,
-  type MountEntry,
-} from '../system/mountinfo.js';
+import { holderOf, mountsBelow, propagationOf, type MountEntry } from '../system/mountinfo.js';
+import { leakReason, type RunningRoots } from '../system/leaks.js';
+
+export { leakReason, type RunningRoots };
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -274,37 +271,6 @@ export interface Submount {
   device: string;
   leaked: boolean;
   reason?: string;
-}
-
-/** What identifies the root filesystems of the containers that are running now. */
-export interface RunningRoots {
-  /** Devices (major:minor) of their root mounts: an overlay per container. */
-  devices: ReadonlySet<string>;
-  /** Paths (mountinfo roots) of their root mounts: a directory per container with vfs & co. */
-  roots: readonly string[];
-  /** The storage driver's directory (`<DockerRootDir>/<Driver>`), where container layers live. */
-  layerDir?: string;
-}
-
-/**
- * Whether a submount is a leak: a mount of (part of) a container's root filesystem when that
- * container is no longer running. It pins the dead container's files. Everything else (tmpfs,
- * nsfs files, FUSE, NFS, binds from the host or of volumes) is listed but never judged leaked,
- * because a running container may rely on it.
- */
-export function leakReason(entry: MountEntry, running: RunningRoots): string | undefined {
-  if (entry.fsType === 'overlay') {
-    return running.devices.has(entry.device)
-      ? undefined
-      : `its filesystem (overlay ${entry.device}) is the root of a container that is no longer running`;
-  }
-  if (running.layerDir && isWithin(entry.root, running.layerDir)) {
-    const held = running.roots.some((root) => isWithin(entry.root, root));
-    return held
-      ? undefined
-      : `it comes from ${entry.root}, the layer of a container that is no longer running`;
-  }
-  return undefined;
 }
 
 /**

@@ -43,9 +43,11 @@ import {
   hostPathOf,
   isWithin,
   mountsAt,
+  mountsBelow,
   propagationOf,
   type MountEntry,
 } from '../system/mountinfo.js';
+import { leakReason, NONE_RUNNING } from '../system/leaks.js';
 import { assertNoMountsWithin, MountBoundaryError } from '../system/safe-delete.js';
 import { VolumeStore, type BrokenVolume, type Store } from '../state/volume-store.js';
 import { CountsWriter } from './counts-writer.js';
@@ -474,7 +476,50 @@ export class SharedpropDriver implements VolumeDriver {
         this.setUndelivered(name, removeMount(pending, id).counts);
       }
       this.setCounts(record, counts);
+      if (record.options.reap === 'on-unmount' && totalMounts(counts) === 0) {
+        await this.reapLeaks(name);
+      }
     });
+  }
+
+  /**
+   * The volume's last mount ID is gone, so no container holds it: a submount of a container's
+   * root filesystem (a bind of its /etc, say) pins a container that no longer runs, and is
+   * detached, deepest first. Everything else stays: namespace files (nsfs) and other kernel
+   * objects must outlive their maker, and tmpfs, FUSE or NFS mounts belong to no container.
+   * A failure is logged; the Unmount itself has succeeded.
+   */
+  private async reapLeaks(name: string): Promise<void> {
+    const mountpoint = this.mountpoint(name);
+    try {
+      // Deepest first; a leak with anything that must stay beneath it is kept whole.
+      const below = mountsBelow(await this.mounts.readAbout(mountpoint), mountpoint).map(
+        (entry) => ({ entry, reason: leakReason(entry, NONE_RUNNING) }),
+      );
+      const kept = below.filter((m) => m.reason === undefined).map((m) => m.entry.mountPoint);
+      const leaks = below.filter(
+        (m) => m.reason !== undefined && !kept.some((path) => isWithin(path, m.entry.mountPoint)),
+      );
+      for (const { entry, reason } of leaks) {
+        const report = await this.mounts.detachAll(entry.mountPoint, { includeSelf: true });
+        if (report.detached.length === 0) continue;
+        this.log.warn('reaped a submount left by a container that no longer runs', {
+          volume: name,
+          path: entry.mountPoint.slice(mountpoint.length),
+          fsType: entry.fsType,
+          source: entry.source,
+          reason,
+          lazy: report.lazy.length > 0,
+        });
+      }
+    } catch (error) {
+      this.log.error('could not reap the leaked submounts of a volume', {
+        volume: name,
+        error: String(error),
+      });
+    } finally {
+      this.snapshot.invalidate();
+    }
   }
 
   async path(name: string): Promise<string> {

@@ -20,11 +20,16 @@ export const optionsSchema = z.object({
   gid: z.number().int().nonnegative().optional(),
   /** Permission bits of the volume directory. */
   mode: z.number().int().min(0).max(0o7777).optional(),
+  /**
+   * `on-unmount`: when the last mount ID is unmounted, submounts pinned to a container that no
+   * longer runs (its root filesystem) are detached. Absent: never (`sharedprop prune` does it).
+   */
+  reap: z.literal('on-unmount').optional(),
 });
 
 export type VolumeOptions = z.infer<typeof optionsSchema>;
 
-export const VALID_OPTIONS = ['type', 'size', 'uid', 'gid', 'mode', 'propagation'] as const;
+export const VALID_OPTIONS = ['type', 'size', 'uid', 'gid', 'mode', 'propagation', 'reap'] as const;
 
 /** Raw options as they arrive: a Map (from the protocol) or a plain object of own keys. */
 export type RawOptions = ReadonlyMap<string, unknown> | Readonly<Record<string, unknown>>;
@@ -104,6 +109,14 @@ export function parseOptions(volume: string, raw: RawOptions): VolumeOptions {
         }
         options.size = value.toLowerCase();
         break;
+      case 'reap':
+        if (value === 'on-unmount') options.reap = 'on-unmount';
+        else if (value !== 'off') {
+          throw invalid(
+            `volume ${JSON.stringify(volume)}: option reap=${JSON.stringify(value)} is not one of off, on-unmount`,
+          );
+        }
+        break;
     }
   }
   if (options.size !== undefined && options.type !== 'tmpfs') {
@@ -119,7 +132,8 @@ export function sameOptions(a: VolumeOptions, b: VolumeOptions): boolean {
     a.size === b.size &&
     a.uid === b.uid &&
     a.gid === b.gid &&
-    a.mode === b.mode
+    a.mode === b.mode &&
+    a.reap === b.reap
   );
 }
 
@@ -139,5 +153,6 @@ export function describeOptions(options: VolumeOptions): string {
   if (options.uid !== undefined) parts.push(`uid=${options.uid}`);
   if (options.gid !== undefined) parts.push(`gid=${options.gid}`);
   if (options.mode !== undefined) parts.push(`mode=0${options.mode.toString(8)}`);
+  if (options.reap !== undefined) parts.push(`reap=${options.reap}`);
   return parts.join(' ');
 }

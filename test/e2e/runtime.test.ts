@@ -137,7 +137,7 @@ describe('Kolla-style network namespaces', () => {
 });
 
 describe('Kolla-style network namespaces on a tmpfs volume (like /run/netns)', () => {
-  it('agents share a namespace, it survives a plugin restart, and a reboot leaves the volume empty', async () => {
+  it('agents share a namespace, it survives the plugin killed and restarted, and a reboot leaves the volume empty', async () => {
     await env.dockerOk([
       'volume',
       'create',
@@ -181,9 +181,11 @@ describe('Kolla-style network namespaces on a tmpfs volume (like /run/netns)', (
       expect(await enterRouter()).toBe(routerNs);
       const mountsBefore = (await hostMountsWithin(host)).length;
 
-      // The plugin restarts while l3 runs: the tmpfs, its files and the namespace stay.
-      await env.dockerOk(['plugin', 'disable', '-f', 'sharedprop']);
-      await env.dockerOk(['plugin', 'enable', 'sharedprop']);
+      // The plugin is killed while l3 runs, and dockerd restarts it: the tmpfs, its files and
+      // the namespace stay, for new containers too.
+      const before = await env.pluginPid();
+      process.kill(before!, 'SIGKILL');
+      await env.waitForPlugin({ notPid: before, timeoutMs: 60_000 });
       expect(await enterRouter()).toBe(routerNs);
       expect((await readFile(path.join(host, 'qrouter-1.id'), 'utf8')).trim()).toBe(routerNs);
       expect((await hostMountsWithin(host)).length).toBe(mountsBefore);
@@ -202,6 +204,40 @@ describe('Kolla-style network namespaces on a tmpfs volume (like /run/netns)', (
     expect(fresh.length).toBeGreaterThan(0);
     expect(fresh.every((e) => e.fsType === 'tmpfs' && e.sharedGroup !== undefined)).toBe(true);
     await env.dockerOk(['volume', 'rm', 'runnetns']);
+    expect(await hostMountsWithin(host)).toEqual([]);
+  });
+});
+
+describe('reap=on-unmount', () => {
+  it("the last container's exit detaches the bind it leaked, and keeps the namespace it made", async () => {
+    await env.dockerOk(['volume', 'create', '-d', 'sharedprop', '-o', 'reap=on-unmount', 'reaped']);
+    const host = await env.volumeHostPath('reaped');
+    // The container binds its own /etc into the volume, keeps a network namespace there (as
+    // `ip netns add` does), and exits without cleaning up.
+    await env.runOk(
+      [...WITH_RUNTIME, '-v', 'reaped:/mnt'],
+      [
+        'sh',
+        '-c',
+        'mkdir -p /mnt/etc && mount --bind /etc /mnt/etc && ' +
+          'touch /mnt/qrouter-1 && unshare --net=/mnt/qrouter-1 true && ' +
+          'readlink /proc/self/ns/net > /mnt/own-ns',
+      ],
+    );
+    // dockerd's Unmount of the last mount ID reaped the leak; the namespace file is kept.
+    expect(await hostMountsAt(path.join(host, 'etc'))).toEqual([]);
+    const ns = await hostMountsAt(path.join(host, 'qrouter-1'));
+    expect(ns.length).toBeGreaterThan(0);
+    expect(ns.every((e) => e.fsType === 'nsfs')).toBe(true);
+    const entered = await env.runOk(
+      [...CAN_MOUNT, '-v', 'reaped:/run/netns'],
+      ['nsenter', '--net=/run/netns/qrouter-1', 'readlink', '/proc/self/ns/net'],
+    );
+    expect(entered.trim()).toMatch(/^net:\[\d+\]$/);
+    expect(entered.trim()).not.toBe((await readFile(path.join(host, 'own-ns'), 'utf8')).trim());
+    const ls = await env.sharedprop(['ls']);
+    expect(ls.stdout).toMatch(/reaped +0 +1 /);
+    await env.dockerOk(['volume', 'rm', 'reaped']);
     expect(await hostMountsWithin(host)).toEqual([]);
   });
 });

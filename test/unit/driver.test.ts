@@ -392,3 +392,65 @@ describe('a tmpfs volume', () => {
     expect(store.discarded).toHaveLength(1);
   });
 });
+
+describe('reap=on-unmount', () => {
+  const paths = (mounts: FakeMounts, name: string) =>
+    mounts.table.filter((e) => e.mountPoint.startsWith(`${mp(name)}/`)).map((e) => e.mountPoint);
+
+  it('detaches container-root submounts once the last mount ID is unmounted, and keeps nsfs and tmpfs', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    await mountDelivered(driver, 'r1', 'a');
+    await mountDelivered(driver, 'r1', 'b');
+    mounts.mountOutside(`${mp('r1')}/etc`, 'overlay');
+    mounts.mountOutside(`${mp('r1')}/qrouter-1`, 'nsfs');
+    mounts.mountOutside(`${mp('r1')}/scratch`, 'tmpfs');
+    await driver.unmount('r1', 'a'); // b still holds it: nothing is reaped
+    expect(paths(mounts, 'r1')).toHaveLength(3);
+    await driver.unmount('r1', 'b');
+    expect(paths(mounts, 'r1').sort()).toEqual([`${mp('r1')}/qrouter-1`, `${mp('r1')}/scratch`]);
+    expect((await driver.get('r1')).status?.submounts.map((s) => s.path).sort()).toEqual([
+      '/qrouter-1',
+      '/scratch',
+    ]);
+  });
+
+  it('is off by default: a leak stays until sharedprop prune', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('r1', noOptions);
+    await mountDelivered(driver, 'r1', 'a');
+    mounts.mountOutside(`${mp('r1')}/etc`, 'overlay');
+    await driver.unmount('r1', 'a');
+    expect(paths(mounts, 'r1')).toEqual([`${mp('r1')}/etc`]);
+  });
+
+  it('keeps a leak that has a namespace file beneath it, and an Unmount whose reaping fails still succeeds', async () => {
+    const { driver, mounts, store } = await setup();
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    await mountDelivered(driver, 'r1', 'a');
+    mounts.mountOutside(`${mp('r1')}/etc`, 'overlay');
+    mounts.mountOutside(`${mp('r1')}/etc/netns`, 'nsfs');
+    mounts.mountOutside(`${mp('r1')}/stuck`, 'overlay');
+    mounts.stuck.add(`${mp('r1')}/stuck`);
+    await driver.unmount('r1', 'a');
+    expect(paths(mounts, 'r1').sort()).toEqual([
+      `${mp('r1')}/etc`,
+      `${mp('r1')}/etc/netns`,
+      `${mp('r1')}/stuck`,
+    ]);
+    expect(store.savedCounts.get('r1')?.size).toBe(0);
+    expect((await driver.get('r1')).status?.activeMounts).toBe(0);
+  });
+
+  it('is an option like any other: parsed, compared and refused when unknown', async () => {
+    const { driver } = await setup();
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    await expect(driver.create('r1', new Map([['reap', 'off']]))).rejects.toThrow(
+      /different options \(propagation=rshared reap=on-unmount\)/,
+    );
+    await expect(driver.create('r2', new Map([['reap', 'always']]))).rejects.toThrow(
+      /reap="always" is not one of off, on-unmount/,
+    );
+  });
+});

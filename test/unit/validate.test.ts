@@ -55,7 +55,7 @@ describe('create options', () => {
 
   it('rejects unknown options and lists the valid ones', () => {
     expect(() => parseOptions('v1', { bogus: '1' })).toThrow(
-      'volume "v1": unknown option "bogus" (valid options: type, size, uid, gid, mode, propagation)',
+      'volume "v1": unknown option "bogus" (valid options: type, size, uid, gid, mode, propagation, reap)',
     );
     expect(() => parseOptions('v1', { a: '1', b: '2' })).toThrow(/unknown options "a", "b"/);
   });
@@ -68,6 +68,7 @@ describe('create options', () => {
     [{ mode: 'rwx' }, /not an octal mode/],
     [{ propagation: 'private' }, /is not one of rshared, shared/],
     [{ type: 'ramfs' }, /type="ramfs" is not one of directory, tmpfs/],
+    [{ reap: 'yes' }, /reap="yes" is not one of off, on-unmount/],
     [{ size: '64m' }, /size applies only to type=tmpfs/],
     [{ type: 'directory', size: '64m' }, /size applies only to type=tmpfs/],
     [{ type: 'tmpfs', size: '0' }, /is not a size such as 64m/],
