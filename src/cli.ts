@@ -31,16 +31,32 @@ program
     "directory for the volumes' shared mount points (default: <data-root>/mounts)",
     process.env.SHAREDPROP_MOUNT_ROOT,
   )
-  .action(async (options: { socket: string; dataRoot: string; mountRoot?: string }) => {
-    const log = createLogger();
-    try {
-      await serve(options, log);
-    } catch (error) {
-      log.error('cannot start', { error: (error as Error).message });
-      log.on('finish', () => process.exit(1));
-      log.end();
-    }
-  });
+  .option(
+    '--no-host-paths',
+    "refuse -o path= (the managed plugin passes it: it does not see the host's directories)",
+  )
+  .option(
+    '--reserved-path <dir...>',
+    "host directories never adopted with -o path= (default: dockerd's and containerd's state)",
+  )
+  .action(
+    async (options: {
+      socket: string;
+      dataRoot: string;
+      mountRoot?: string;
+      hostPaths: boolean;
+      reservedPath?: string[];
+    }) => {
+      const log = createLogger();
+      try {
+        await serve({ ...options, reservedPaths: options.reservedPath }, log);
+      } catch (error) {
+        log.error('cannot start', { error: (error as Error).message });
+        log.on('finish', () => process.exit(1));
+        log.end();
+      }
+    },
+  );
 
 registerInspectCommands(program);
 registerPluginCommands(program);

@@ -12,6 +12,10 @@ export interface ServeOptions {
   mountRoot?: string;
   /** Milliseconds that in-flight requests get on SIGTERM. */
   shutdownGraceMs?: number;
+  /** Whether `-o path=` may adopt host directories (false in the managed plugin). */
+  hostPaths?: boolean;
+  /** Host directories never adopted (default: dockerd's and containerd's state). */
+  reservedPaths?: readonly string[];
 }
 
 /**
@@ -29,6 +33,8 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
     mountRoot,
     logger: log,
     bootIdFile: process.env.SHAREDPROP_BOOT_ID_FILE,
+    hostPaths: options.hostPaths ?? true,
+    reservedPaths: options.reservedPaths,
   });
   await driver.start();
 

@@ -17,7 +17,7 @@ import path from 'node:path';
 import AsyncLock from 'async-lock';
 import type { Logger } from '../log.js';
 import { MOUNT_ROOT_MARKER } from '../mount-root-marker.js';
-import { conflict, notFound, unavailable, VolumeError } from '../model/errors.js';
+import { conflict, invalid, notFound, unavailable, VolumeError } from '../model/errors.js';
 import {
   addMount,
   removeMount,
@@ -29,6 +29,7 @@ import {
 import { validateDerivedPaths, validateMountId, validateName, shownName } from '../model/names.js';
 import {
   describeOptions,
+  isWithinPath,
   parseOptions,
   sameOptions,
   tmpfsMountOptions,
@@ -67,7 +68,25 @@ export interface DriverConfig {
   bootIdFile?: string;
   /** How old the mount table behind Get's Status may be (ms); the README states the bound. */
   statusMaxAgeMs?: number;
+  /**
+   * Whether `-o path=` can adopt host directories: a host process sees them, the managed plugin
+   * does not (its paths are inside its own rootfs). Default true.
+   */
+  hostPaths?: boolean;
+  /** Host directories that a volume may never adopt, nor anything in or around them (dockerd's). */
+  reservedPaths?: readonly string[];
 }
+
+/** dockerd's and containerd's state: never adopted, whatever the configuration says. */
+export const DEFAULT_RESERVED_PATHS = [
+  '/var/lib/docker',
+  '/var/lib/containerd',
+  '/run/docker',
+  '/run/containerd',
+];
+
+/** The lock under which adopted paths are checked against each other and published. */
+const ADOPT_LOCK = '\0adopt';
 
 export class SharedpropDriver implements VolumeDriver {
   private readonly store: Store;
@@ -237,18 +256,62 @@ export class SharedpropDriver implements VolumeDriver {
     validateName(name);
     validateDerivedPaths(name, [...this.store.derivedPaths(name), this.mountpoint(name)]);
     const options = parseOptions(name, rawOptions);
-    await this.exclusive(name, async () => {
-      this.assertNotBroken(name);
-      const existing = this.volumes.get(name);
-      if (existing) {
-        if (sameOptions(existing.options, options)) return;
-        throw conflict(
-          `volume ${JSON.stringify(name)} already exists with different options (${describeOptions(existing.options)})`,
+    const work = () =>
+      this.exclusive(name, async () => {
+        this.assertNotBroken(name);
+        const existing = this.volumes.get(name);
+        if (existing) {
+          if (sameOptions(existing.options, options)) return;
+          throw conflict(
+            `volume ${JSON.stringify(name)} already exists with different options (${describeOptions(existing.options)})`,
+          );
+        }
+        this.assertWritable(name, 'created');
+        if (options.path !== undefined) await this.assertAdoptable(name, options.path);
+        await this.createNew(name, options);
+      });
+    // Adopted paths are checked against each other one Create at a time.
+    await (options.path === undefined ? work() : this.lock.acquire(ADOPT_LOCK, work));
+  }
+
+  /**
+   * A host directory may be adopted when it exists, is a directory, has no symlink on its way
+   * (its real path is itself), stays clear of the driver's own directories and dockerd's (neither
+   * in them nor around them), and overlaps no other volume's adopted directory.
+   */
+  private async assertAdoptable(name: string, dir: string): Promise<void> {
+    const refuse = (why: string) =>
+      invalid(`volume ${JSON.stringify(name)}: option path=${JSON.stringify(dir)} ${why}`);
+    if (this.config.hostPaths === false) {
+      throw refuse(
+        "is refused: the managed plugin does not see the host's directories; run the driver as a host process (sharedprop serve) to adopt one",
+      );
+    }
+    const resolved = await this.mounts.resolveDirectory(dir);
+    if (!resolved) throw refuse('does not exist; create the directory first');
+    if (resolved.realPath !== dir) {
+      throw refuse("has a symlink on its way; give the directory's real path");
+    }
+    if (!resolved.isDirectory) throw refuse('is not a directory');
+    const own = [this.config.dataRoot, this.config.mountRoot, this.hostDataRoot];
+    for (const reserved of [...own, ...(this.config.reservedPaths ?? DEFAULT_RESERVED_PATHS)]) {
+      const real = (await this.mounts.resolveDirectory(reserved))?.realPath ?? reserved;
+      if (isWithinPath(dir, real) || isWithinPath(real, dir)) {
+        throw refuse(
+          own.includes(reserved)
+            ? "overlaps the driver's own data root or mount root"
+            : `overlaps ${reserved}, which dockerd or containerd own`,
         );
       }
-      this.assertWritable(name, 'created');
-      await this.createNew(name, options);
-    });
+    }
+    for (const other of this.volumes.values()) {
+      const theirs = other.options.path;
+      if (theirs !== undefined && (isWithinPath(dir, theirs) || isWithinPath(theirs, dir))) {
+        throw conflict(
+          `volume ${JSON.stringify(name)}: option path=${JSON.stringify(dir)} overlaps ${JSON.stringify(theirs)}, which volume ${JSON.stringify(other.name)} adopted; two volumes may not adopt the same or nested directories`,
+        );
+      }
+    }
   }
 
   private async createNew(name: string, options: VolumeOptions): Promise<void> {
@@ -279,15 +342,22 @@ export class SharedpropDriver implements VolumeDriver {
       crashPoint('create:mounted');
       this.log.info('volume created', { volume: name, options: describeOptions(options) });
     } catch (error) {
-      if (staging) await this.undoCreate(name, published ? undefined : staging);
+      if (staging) {
+        await this.undoCreate(name, published ? undefined : staging, options.path !== undefined);
+      }
       throw storageError(error, `volume ${JSON.stringify(name)} not created`);
     }
   }
 
   /** Takes back a failed Create: its mount point, and its files (published or still staged). */
-  private async undoCreate(name: string, staging: string | undefined): Promise<void> {
+  private async undoCreate(
+    name: string,
+    staging: string | undefined,
+    adopted: boolean,
+  ): Promise<void> {
     try {
-      await this.mounts.detachAll(this.mountpoint(name), { includeSelf: true });
+      if (adopted) await this.mounts.detachView(this.mountpoint(name));
+      else await this.mounts.detachAll(this.mountpoint(name), { includeSelf: true });
       this.snapshot.invalidate();
       await this.mounts.removeMountPoint(this.mountpoint(name));
       const trash = staging ?? (await this.store.retire(name));
@@ -309,6 +379,10 @@ export class SharedpropDriver implements VolumeDriver {
         );
       }
       this.assertWritable(name, 'removed');
+      if (record.options.path !== undefined) {
+        await this.removeAdopted(record);
+        return;
+      }
       // Out of the store first: if this rename fails (read-only root, I/O error), nothing changed.
       let trash: string;
       try {
@@ -360,6 +434,68 @@ export class SharedpropDriver implements VolumeDriver {
         volume: name,
         submountsDetached: detached.filter((p) => p !== mountpoint),
       });
+    });
+  }
+
+  /**
+   * Removes a volume that adopted a host directory: nothing in the directory is deleted, and
+   * nothing mounted in it is detached from it. Its mount point is detached first, in this view
+   * only (made private, so that no unmount reaches the directory), then the record goes. A
+   * failure puts the mount point back; a kill between the two steps leaves the volume whole (its
+   * record), and the next start mounts it again. Its mount point is never an orphan, whose
+   * submounts start-up would detach everywhere.
+   */
+  private async removeAdopted(record: VolumeRecord): Promise<void> {
+    const { name } = record;
+    const mountpoint = this.mountpoint(name);
+    let detached: string[];
+    let trash: string;
+    try {
+      try {
+        detached = (await this.mounts.detachView(mountpoint)).detached;
+        assertNoMountsWithin(await this.mounts.readAbout(mountpoint), mountpoint);
+      } finally {
+        this.snapshot.invalidate();
+      }
+      crashPoint('remove:detached');
+      trash = await this.store.retire(name);
+    } catch (error) {
+      await this.ensureMounted(record).catch((again: unknown) =>
+        this.log.error('could not put back the mount point of an adopted directory', {
+          volume: name,
+          error: String(again),
+        }),
+      );
+      this.log.error('remove failed; the volume is back as it was', {
+        volume: name,
+        error: String(error),
+      });
+      throw storageError(
+        error,
+        `volume ${JSON.stringify(name)} not removed; it is mounted and usable as before`,
+      );
+    }
+    crashPoint('remove:retired');
+    this.volumes.delete(name);
+    this.undelivered.delete(name);
+    this.counts.forget(name);
+    this.listing = undefined;
+    await this.mounts.removeMountPoint(mountpoint);
+    try {
+      // The record only: the adopted directory is not in it.
+      await this.store.discard(trash, await this.mounts.readAbout(trash));
+    } catch (error) {
+      this.leftovers.add(trash);
+      this.log.error('volume removed, but its record could not be deleted yet', {
+        volume: name,
+        error: String(error),
+      });
+    }
+    crashPoint('remove:deleted');
+    this.log.info('volume removed; the adopted directory and what is mounted in it are kept', {
+      volume: name,
+      path: record.options.path,
+      detachedFromView: detached.length,
     });
   }
 
@@ -565,9 +701,10 @@ export class SharedpropDriver implements VolumeDriver {
     const mountpoint = this.mountpoint(record.name);
     const own = mounts.filter((e) => e.mountPoint === mountpoint);
     const tmpfs = record.options.type === 'tmpfs';
+    const adopted = record.options.path;
     return {
       propagation: record.options.propagation,
-      type: tmpfs ? 'tmpfs' : 'directory',
+      type: tmpfs ? 'tmpfs' : adopted !== undefined ? 'path' : 'directory',
       ...(record.options.size === undefined ? {} : { size: record.options.size }),
       activeMounts: totalMounts(record.mounts),
       mountIds: record.mounts,
@@ -581,7 +718,11 @@ export class SharedpropDriver implements VolumeDriver {
           source: e.source,
           root: e.root,
         })),
-      ...(tmpfs ? {} : { dataPath: path.join(this.hostDataRoot, 'volumes', record.name, '_data') }),
+      ...(tmpfs
+        ? {}
+        : {
+            dataPath: adopted ?? path.join(this.hostDataRoot, 'volumes', record.name, '_data'),
+          }),
     };
   }
 
@@ -634,7 +775,7 @@ export class SharedpropDriver implements VolumeDriver {
         (await this.mounts.showsDevice(mountpoint, only.device))
       );
     }
-    const data = this.store.dataDir(record.name);
+    const data = record.options.path ?? this.store.dataDir(record.name);
     if (!(await this.mounts.showsDirectory(mountpoint, data))) return false;
     const stack = mountsAt((await this.snapshot.get()).entries, mountpoint);
     return stack.length === 1 && (stack[0] as MountEntry).sharedGroup !== undefined;
@@ -649,6 +790,8 @@ export class SharedpropDriver implements VolumeDriver {
     let source: MountSource;
     if (options.type === 'tmpfs') {
       source = { kind: 'tmpfs', options: tmpfsMountOptions(options) };
+    } else if (options.path !== undefined) {
+      source = { kind: 'adopt', directory: options.path };
     } else {
       if (!(await this.store.hasData(record.name))) {
         throw new VolumeError(

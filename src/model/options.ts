@@ -1,4 +1,5 @@
 /** Create options: parsed once, with defaults filled in, so that two can be compared. */
+import path from 'node:path';
 import { z } from 'zod';
 import { invalid } from './errors.js';
 
@@ -14,6 +15,11 @@ export const optionsSchema = z.object({
    * tmpfs of its own (in memory, empty after a reboot, like /run).
    */
   type: z.literal('tmpfs').optional(),
+  /**
+   * An existing host directory that the volume adopts as its data (absolute, normalised): kept
+   * rshared, never deleted from. Exclusive with `type` and `size`.
+   */
+  path: z.string().startsWith('/').optional(),
   /** The tmpfs's size limit (tmpfs only); the kernel's default (half the RAM) when absent. */
   size: z.string().regex(SIZE_PATTERN).optional(),
   uid: z.number().int().nonnegative().optional(),
@@ -29,7 +35,19 @@ export const optionsSchema = z.object({
 
 export type VolumeOptions = z.infer<typeof optionsSchema>;
 
-export const VALID_OPTIONS = ['type', 'size', 'uid', 'gid', 'mode', 'propagation', 'reap'] as const;
+export const VALID_OPTIONS = [
+  'type',
+  'size',
+  'path',
+  'uid',
+  'gid',
+  'mode',
+  'propagation',
+  'reap',
+] as const;
+
+/** Kernel filesystems whose directories are never a volume's data. */
+const KERNEL_TREES = ['/proc', '/sys', '/dev'];
 
 /** Raw options as they arrive: a Map (from the protocol) or a plain object of own keys. */
 export type RawOptions = ReadonlyMap<string, unknown> | Readonly<Record<string, unknown>>;
@@ -109,6 +127,9 @@ export function parseOptions(volume: string, raw: RawOptions): VolumeOptions {
         }
         options.size = value.toLowerCase();
         break;
+      case 'path':
+        options.path = parseHostPath(volume, value);
+        break;
       case 'reap':
         if (value === 'on-unmount') options.reap = 'on-unmount';
         else if (value !== 'off') {
@@ -122,7 +143,48 @@ export function parseOptions(volume: string, raw: RawOptions): VolumeOptions {
   if (options.size !== undefined && options.type !== 'tmpfs') {
     throw invalid(`volume ${JSON.stringify(volume)}: option size applies only to type=tmpfs`);
   }
+  if (options.path !== undefined) {
+    const conflicting = (['type', 'uid', 'gid', 'mode'] as const).filter(
+      (key) => options[key] !== undefined,
+    );
+    if (conflicting.length > 0) {
+      throw invalid(
+        `volume ${JSON.stringify(volume)}: option path adopts a directory as it is; it does not go with ${conflicting.join(', ')}`,
+      );
+    }
+  }
   return options;
+}
+
+/**
+ * The syntax of a host directory to adopt: absolute, normalised (no `.`, `..`, `//` or trailing
+ * `/`), and neither `/` nor inside a kernel filesystem. Whether it exists, has no symlink on its
+ * way and stays clear of the driver's own directories is the driver's check.
+ */
+function parseHostPath(volume: string, value: string): string {
+  const shown = JSON.stringify(value.slice(0, 200));
+  if (
+    !value.startsWith('/') ||
+    value.includes('\0') ||
+    Buffer.byteLength(value) > 4000 ||
+    path.posix.normalize(value) !== value ||
+    (value.length > 1 && value.endsWith('/'))
+  ) {
+    throw invalid(
+      `volume ${JSON.stringify(volume)}: option path=${shown} is not an absolute, normalised directory path`,
+    );
+  }
+  if (value === '/' || KERNEL_TREES.some((tree) => isWithinPath(value, tree))) {
+    throw invalid(
+      `volume ${JSON.stringify(volume)}: option path=${shown} is refused: / and the kernel's /proc, /sys and /dev are never a volume's data`,
+    );
+  }
+  return value;
+}
+
+/** True when `p` is `dir` or beneath it (both normalised absolute paths). */
+export function isWithinPath(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
 }
 
 export function sameOptions(a: VolumeOptions, b: VolumeOptions): boolean {
@@ -130,6 +192,7 @@ export function sameOptions(a: VolumeOptions, b: VolumeOptions): boolean {
     a.propagation === b.propagation &&
     a.type === b.type &&
     a.size === b.size &&
+    a.path === b.path &&
     a.uid === b.uid &&
     a.gid === b.gid &&
     a.mode === b.mode &&
@@ -150,6 +213,7 @@ export function describeOptions(options: VolumeOptions): string {
   const parts = [`propagation=${options.propagation}`];
   if (options.type !== undefined) parts.push(`type=${options.type}`);
   if (options.size !== undefined) parts.push(`size=${options.size}`);
+  if (options.path !== undefined) parts.push(`path=${options.path}`);
   if (options.uid !== undefined) parts.push(`uid=${options.uid}`);
   if (options.gid !== undefined) parts.push(`gid=${options.gid}`);
   if (options.mode !== undefined) parts.push(`mode=0${options.mode.toString(8)}`);

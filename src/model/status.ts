@@ -14,8 +14,11 @@ export interface Submount {
 
 export interface VolumeStatus {
   propagation: PropagationOption;
-  /** `directory` (its data in the data root) or `tmpfs` (in memory, empty after a reboot). */
-  type: 'directory' | 'tmpfs';
+  /**
+   * `directory` (its data in the data root), `tmpfs` (in memory, empty after a reboot) or `path`
+   * (a host directory it adopted; `dataPath` names it).
+   */
+  type: 'directory' | 'tmpfs' | 'path';
   /** A tmpfs's size limit, as Create set it. */
   size?: string;
   activeMounts: number;
@@ -32,7 +35,7 @@ export interface VolumeStatus {
 /** Status as JSON, for readers of `docker volume inspect` (the CLI reads it back with this). */
 export const statusJsonSchema = z.object({
   propagation: z.string(),
-  type: z.enum(['directory', 'tmpfs']).default('directory'),
+  type: z.enum(['directory', 'tmpfs', 'path']).default('directory'),
   size: z.string().optional(),
   activeMounts: z.number().int().nonnegative(),
   mountIds: z.unknown().transform((value) => countsFromJson(value)),

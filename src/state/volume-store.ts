@@ -231,9 +231,9 @@ export class VolumeStore implements Store {
 
   async stage(record: VolumeRecord): Promise<string> {
     const staging = await this.makeStaging();
-    const { mode, uid, gid, type } = record.options;
-    // A tmpfs volume keeps nothing here but its record: its contents are in memory.
-    if (type !== 'tmpfs') {
+    const { mode, uid, gid, type, path: adopted } = record.options;
+    // A tmpfs volume, or one that adopted a host directory, keeps nothing here but its record.
+    if (type !== 'tmpfs' && adopted === undefined) {
       const data = path.join(staging, DATA_DIR);
       await mkdir(data);
       await chmod(data, mode ?? 0o755);

@@ -2,20 +2,29 @@
  * The mount system layer: the only code that changes the mount table. Every decision is taken
  * from a fresh read of mountinfo, never from device numbers.
  */
-import { lstat, mkdir, rmdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, realpath, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, run } from './exec.js';
 import { aboutPath, MountEntry, mountsAt, mountsBelow, readMountinfo } from './mountinfo.js';
 
 export type SharedMode = 'rshared' | 'shared';
 
-/** What a volume's mount point shows: a directory bound there, or a tmpfs of its own. */
+/** What a volume's mount point shows: a directory bound there, a tmpfs, or an adopted directory. */
 export type MountSource =
   | { kind: 'bind'; directory: string }
-  | {
-      kind: 'tmpfs';
-      /** mount(8) options, e.g. `nosuid,nodev,mode=0755,size=64m` */ options: string;
-    };
+  /** `options`: mount(8) options, e.g. `nosuid,nodev,mode=0755,size=64m`. */
+  | { kind: 'tmpfs'; options: string }
+  /**
+   * A host directory adopted as it is: made a shared mount point of its own, and bound at the
+   * target in its peer group, so that what is mounted in the volume shows in the directory too.
+   */
+  | { kind: 'adopt'; directory: string };
+
+/** A host directory as the kernel resolves it (symlinks followed). */
+export interface ResolvedDirectory {
+  realPath: string;
+  isDirectory: boolean;
+}
 
 export interface MountTable {
   /** The mount table, or only the lines `keep` accepts. */
@@ -39,6 +48,14 @@ export interface Mounts {
   readAbout(dir: string): Promise<MountEntry[]>;
   ensureSharedMount(source: MountSource, target: string, mode: SharedMode): Promise<MountEntry>;
   detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport>;
+  /**
+   * Detaches the mount at `mountpoint` and everything beneath it in this view only: they are made
+   * private first, so that no unmount propagates to the peers (an adopted directory keeps its
+   * own submounts, namespace files included).
+   */
+  detachView(mountpoint: string): Promise<DetachReport>;
+  /** Where `dir` really is, and whether it is a directory; undefined when it does not exist. */
+  resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined>;
   /** True when `mountpoint` shows the directory `source` (the same inode): a cheap health check. */
   showsDirectory(mountpoint: string, source: string): Promise<boolean>;
   /** True when `mountpoint` shows the filesystem `device` (major:minor): a cheap health check. */
@@ -76,13 +93,14 @@ export class MountSystem implements Mounts {
     target: string,
     mode: SharedMode,
   ): Promise<MountEntry> {
+    if (source.kind === 'adopt') await this.ensureSharedMountPoint(source.directory);
     let stack = mountsAt(await this.readAbout(target), target);
     if (stack.length === 0) {
       await mkdir(target, { recursive: true });
       await this.mount(
-        source.kind === 'bind'
-          ? ['--bind', source.directory, target]
-          : ['-t', 'tmpfs', '-o', source.options, 'sharedprop', target],
+        source.kind === 'tmpfs'
+          ? ['-t', 'tmpfs', '-o', source.options, 'sharedprop', target]
+          : ['--bind', source.directory, target],
       );
       stack = mountsAt(await this.readAbout(target), target);
       const fresh = stack.at(-1);
@@ -94,7 +112,8 @@ export class MountSystem implements Mounts {
       // and at every peer. A group that only this mount has in this namespace is new (in the
       // managed plugin, shared with the host's view of the propagated mount) and is kept.
       const group = fresh.sharedGroup;
-      if (group !== undefined) {
+      // An adopted directory's bind stays in the directory's own peer group: that is the point.
+      if (group !== undefined && source.kind !== 'adopt') {
         const peers = await this.read((line) => line.includes(` shared:${group} `));
         if (peers.some((e) => e.id !== fresh.id)) await this.mount(['--make-private', target]);
       }
@@ -112,6 +131,40 @@ export class MountSystem implements Mounts {
       top = mountsAt(await this.readAbout(target), target)[0] ?? top;
     }
     return top;
+  }
+
+  /**
+   * Makes `dir` a shared mount point with a peer group of its own, as `ip netns add` does for
+   * /run/netns: a self-bind when it is no mount point yet (made private first, so that it does
+   * not join its parent's group), or `--make-shared` when it is one that is not shared.
+   */
+  private async ensureSharedMountPoint(dir: string): Promise<void> {
+    const stack = mountsAt(await this.readAbout(dir), dir);
+    if (stack.length === 0) {
+      await this.mount(['--bind', dir, dir]);
+      await this.mount(['--make-private', dir]);
+      await this.mount(['--make-shared', dir]);
+    } else if (stack.at(-1)?.sharedGroup === undefined) {
+      await this.mount(['--make-shared', dir]);
+    }
+  }
+
+  async detachView(mountpoint: string): Promise<DetachReport> {
+    if (mountsAt(await this.readAbout(mountpoint), mountpoint).length === 0) {
+      return { detached: [], lazy: [] };
+    }
+    await this.mount(['--make-rprivate', mountpoint]);
+    return this.detachAll(mountpoint, { includeSelf: true });
+  }
+
+  async resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {
+    try {
+      const realPath = await realpath(dir);
+      return { realPath, isDirectory: (await stat(realPath)).isDirectory() };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
   }
 
   async showsDirectory(mountpoint: string, source: string): Promise<boolean> {

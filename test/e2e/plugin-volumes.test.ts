@@ -215,7 +215,7 @@ describe('refusals', () => {
       ]);
       expect(bogus.exitCode).not.toBe(0);
       expect(bogus.stderr).toContain(
-        'volume "optvol": unknown option "bogus" (valid options: type, size, uid, gid, mode, propagation, reap)',
+        'volume "optvol": unknown option "bogus" (valid options: type, size, path, uid, gid, mode, propagation, reap)',
       );
       const mode = await env.docker([
         'volume',

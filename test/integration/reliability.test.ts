@@ -289,15 +289,24 @@ describe('Status', () => {
 });
 
 describe('kill -9 at each step of Create and Remove', () => {
-  const kinds: Record<string, Record<string, string>> = {
-    directory: { mode: '0700' },
-    tmpfs: { type: 'tmpfs', size: '4m', mode: '0700' },
+  const kinds: Record<string, (base: string) => Record<string, string>> = {
+    directory: () => ({ mode: '0700' }),
+    tmpfs: () => ({ type: 'tmpfs', size: '4m', mode: '0700' }),
+    adopted: (base) => ({ path: path.join(base, 'adopted') }),
   };
   it.each(CRASH_POINTS.flatMap((point) => Object.keys(kinds).map((kind) => [point, kind])))(
     'killed at %s (a %s volume): restart leaves a consistent state and the retry works',
     async (point: string, kind: string) => {
-      const opts = kinds[kind]!;
       const driver = await startDriver();
+      const opts = kinds[kind]!(driver.base);
+      let adoptedFiles: string[] = [];
+      if (opts.path !== undefined) {
+        // The adopted directory holds files of its own (mode 0700 to match the others' check).
+        await mkdir(path.join(opts.path, 'keep'), { recursive: true, mode: 0o700 });
+        await execa('chmod', ['0700', opts.path]);
+        await writeFile(path.join(opts.path, 'keep', 'precious'), 'host data');
+        adoptedFiles = await readdir(opts.path, { recursive: true });
+      }
       await driver.ok('/VolumeDriver.Create', { Name: 'other', Opts: {} });
       if (point.startsWith('remove:')) {
         await driver.ok('/VolumeDriver.Create', { Name: 'victim', Opts: opts });
@@ -334,6 +343,13 @@ describe('kill -9 at each step of Create and Remove', () => {
       } else {
         expect([200, 404]).toContain(retry.status);
         expect(await expectConsistent(driver)).toEqual(['other']);
+      }
+      if (opts.path !== undefined) {
+        // Nothing in an adopted directory is ever deleted, whatever step the kill hit.
+        expect((await readdir(opts.path, { recursive: true })).sort()).toEqual(
+          [...adoptedFiles, ...(op === '/VolumeDriver.Remove' ? ['f', 'sub'] : [])].sort(),
+        );
+        expect(await readFile(path.join(opts.path, 'keep', 'precious'), 'utf8')).toBe('host data');
       }
       expect(await hostMountsWithin(path.join(driver.mountRoot, 'victim'))).toHaveLength(
         op === '/VolumeDriver.Create' ? 1 : 0,

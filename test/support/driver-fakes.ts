@@ -7,7 +7,13 @@ import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
 import type { LoadResult, Store } from '../../src/state/volume-store.js';
 import { isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
-import type { DetachReport, Mounts, MountSource, SharedMode } from '../../src/system/mounts.js';
+import type {
+  DetachReport,
+  Mounts,
+  MountSource,
+  ResolvedDirectory,
+  SharedMode,
+} from '../../src/system/mounts.js';
 
 export function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: simulated`), { code });
@@ -47,15 +53,15 @@ export class FakeMounts implements Mounts {
     _mode: SharedMode,
   ): Promise<MountEntry> {
     this.calls.push(
-      source.kind === 'bind' ? `bind ${target}` : `tmpfs ${target} ${source.options}`,
+      source.kind === 'tmpfs' ? `tmpfs ${target} ${source.options}` : `${source.kind} ${target}`,
     );
     if (this.at(target).length === 0) {
       const fresh =
-        source.kind === 'bind'
-          ? this.entry(target, source.directory, 'ext4', this.nextGroup++)
-          : this.entry(target, '/', 'tmpfs', this.nextGroup++, `0:${this.nextDevice++}`);
+        source.kind === 'tmpfs'
+          ? this.entry(target, '/', 'tmpfs', this.nextGroup++, `0:${this.nextDevice++}`)
+          : this.entry(target, source.directory, 'ext4', this.nextGroup++);
       this.table.push(fresh);
-      this.showing.set(target, source.kind === 'bind' ? source.directory : fresh.device);
+      this.showing.set(target, source.kind === 'tmpfs' ? fresh.device : source.directory);
     }
     while (this.at(target).length > 1) this.removeTop(target);
     const top = this.at(target)[0]!;
@@ -76,6 +82,20 @@ export class FakeMounts implements Mounts {
     }
     if (options.includeSelf) this.showing.delete(dir);
     return report;
+  }
+
+  async detachView(mountpoint: string): Promise<DetachReport> {
+    this.calls.push(`detach-view ${mountpoint}`);
+    return this.detachAll(mountpoint, { includeSelf: true });
+  }
+
+  /** Directories that exist (by their real path), and symlinks to them. */
+  directories = new Set<string>();
+  symlinks = new Map<string, string>();
+
+  async resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {
+    const real = this.symlinks.get(dir) ?? dir;
+    return this.directories.has(real) ? { realPath: real, isDirectory: true } : undefined;
   }
 
   async showsDirectory(mountpoint: string, source: string): Promise<boolean> {

@@ -56,8 +56,14 @@ export async function expectConsistent(driver: DriverProcess): Promise<string[]>
     expect(stack[0]!.sharedGroup).toBeDefined();
     const record = JSON.parse(
       await readFile(path.join(volumesDir(driver), name, 'volume.json'), 'utf8'),
-    ) as { options: { type?: string } };
-    if (record.options.type === 'tmpfs') {
+    ) as { options: { type?: string; path?: string } };
+    if (record.options.path !== undefined) {
+      // An adopted host directory: its mount point shows it, nothing of it is in the data root.
+      expect((await stat(mountpointOf(driver, name))).ino).toBe(
+        (await stat(record.options.path)).ino,
+      );
+      await expect(stat(dataDirOf(driver, name))).rejects.toThrow(/ENOENT/);
+    } else if (record.options.type === 'tmpfs') {
       // A tmpfs volume: its own tmpfs at the mount point, nothing of its contents on disk.
       expect(stack[0]!.fsType).toBe('tmpfs');
       await expect(stat(dataDirOf(driver, name))).rejects.toThrow(/ENOENT/);

@@ -454,3 +454,105 @@ describe('reap=on-unmount', () => {
     );
   });
 });
+
+describe('a volume that adopts a host directory (-o path=)', () => {
+  const adopt = (dir: string) => new Map([['path', dir]]);
+
+  async function withDirectories(...dirs: string[]) {
+    const world = await setup((_store, mounts) => {
+      for (const dir of dirs) mounts.directories.add(dir);
+      for (const dir of ['/var/lib/docker', '/fake/data', MOUNT_ROOT]) mounts.directories.add(dir);
+    });
+    return world;
+  }
+
+  it('binds the directory at its mount point, keeps only its record, and Status names the directory', async () => {
+    const { driver, store, mounts } = await withDirectories('/run/netns');
+    await driver.create('netns', adopt('/run/netns'));
+    expect(mounts.calls).toContain(`adopt ${mp('netns')}`);
+    expect(mounts.at(mp('netns'))[0]?.root).toBe('/run/netns');
+    expect(store.volumes.get('netns')?.options).toEqual({
+      propagation: 'rshared',
+      path: '/run/netns',
+    });
+    expect((await driver.get('netns')).status).toMatchObject({
+      type: 'path',
+      dataPath: '/run/netns',
+    });
+  });
+
+  it("refuses a missing directory, a symlinked path, and the driver's or dockerd's directories", async () => {
+    const { driver, store, mounts } = await withDirectories('/srv/real', '/srv');
+    mounts.symlinks.set('/srv/link', '/srv/real');
+    const refusals: [string, RegExp][] = [
+      ['/srv/missing', /does not exist/],
+      ['/srv/link', /has a symlink on its way/],
+      ['/fake/data/volumes', /overlaps the driver's own data root/],
+      ['/fake', /overlaps the driver's own data root/],
+      ['/var/lib/docker/volumes', /overlaps \/var\/lib\/docker, which dockerd or containerd own/],
+      ['/var/lib', /overlaps \/var\/lib\/docker/],
+    ];
+    for (const [dir, message] of refusals) {
+      mounts.directories.add(dir === '/srv/missing' ? '/elsewhere' : dir);
+      const error = await failure(driver.create('bad', adopt(dir)));
+      expect(error.kind).toBe('invalid');
+      expect(error.message).toMatch(message);
+    }
+    expect(store.volumes.size).toBe(0);
+  });
+
+  it('refuses a second volume on the same or a nested directory, one Create at a time', async () => {
+    const { driver, mounts } = await withDirectories('/srv/a', '/srv/a/b', '/srv');
+    const results = await Promise.allSettled([
+      driver.create('one', adopt('/srv/a')),
+      driver.create('two', adopt('/srv/a/b')),
+      driver.create('three', adopt('/srv')),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === 'rejected')) {
+      expect(String((r as PromiseRejectedResult).reason)).toMatch(
+        /two volumes may not adopt the same or nested directories/,
+      );
+    }
+    expect(mounts.table.filter((e) => e.mountPoint.startsWith(MOUNT_ROOT))).toHaveLength(1);
+  });
+
+  it('Remove detaches its mount point in this view only, then drops the record; the directory is untouched', async () => {
+    const { driver, store, mounts } = await withDirectories('/run/netns');
+    await driver.create('netns', adopt('/run/netns'));
+    mounts.mountOutside(`${mp('netns')}/qrouter-1`, 'nsfs');
+    mounts.calls.length = 0;
+    await driver.remove('netns');
+    expect(mounts.calls[0]).toBe(`detach-view ${mp('netns')}`);
+    expect(store.volumes.size).toBe(0);
+    expect(store.discarded).toHaveLength(1);
+    expect(await driver.list()).toEqual([]);
+  });
+
+  it('a Remove that cannot retire the record puts the mount point back', async () => {
+    const { driver, store, mounts } = await withDirectories('/run/netns');
+    await driver.create('netns', adopt('/run/netns'));
+    store.fail.retire = 'EROFS';
+    const error = await failure(driver.remove('netns'));
+    expect(error.message).toMatch(/read-only/);
+    expect(mounts.at(mp('netns'))).toHaveLength(1);
+    expect(store.volumes.has('netns')).toBe(true);
+  });
+
+  it('is refused with a clear reason where the driver sees no host directories (the managed plugin)', async () => {
+    const store = new FakeStore();
+    const mounts = new FakeMounts();
+    mounts.directories.add('/run/netns');
+    const driver = new SharedpropDriver({
+      dataRoot: '/fake/data',
+      mountRoot: MOUNT_ROOT,
+      logger: silentLogger(),
+      store,
+      mounts,
+      hostPaths: false,
+    });
+    await driver.start();
+    const error = await failure(driver.create('netns', adopt('/run/netns')));
+    expect(error.message).toMatch(/managed plugin does not see the host's directories/);
+  });
+});

@@ -55,7 +55,7 @@ describe('create options', () => {
 
   it('rejects unknown options and lists the valid ones', () => {
     expect(() => parseOptions('v1', { bogus: '1' })).toThrow(
-      'volume "v1": unknown option "bogus" (valid options: type, size, uid, gid, mode, propagation, reap)',
+      'volume "v1": unknown option "bogus" (valid options: type, size, path, uid, gid, mode, propagation, reap)',
     );
     expect(() => parseOptions('v1', { a: '1', b: '2' })).toThrow(/unknown options "a", "b"/);
   });
@@ -69,6 +69,17 @@ describe('create options', () => {
     [{ propagation: 'private' }, /is not one of rshared, shared/],
     [{ type: 'ramfs' }, /type="ramfs" is not one of directory, tmpfs/],
     [{ reap: 'yes' }, /reap="yes" is not one of off, on-unmount/],
+    [{ path: 'relative/dir' }, /is not an absolute, normalised directory path/],
+    [{ path: '/a/../etc' }, /is not an absolute, normalised directory path/],
+    [{ path: '/a//b' }, /is not an absolute, normalised directory path/],
+    [{ path: '/a/b/' }, /is not an absolute, normalised directory path/],
+    [{ path: '/a/\u0000b' }, /is not an absolute, normalised directory path/],
+    [{ path: '/' }, /is refused: \/ and the kernel's/],
+    [{ path: '/proc' }, /is refused/],
+    [{ path: '/sys/fs/cgroup' }, /is refused/],
+    [{ path: '/dev/shm' }, /is refused/],
+    [{ path: '/srv/x', type: 'tmpfs' }, /does not go with type/],
+    [{ path: '/srv/x', uid: '1', mode: '0700' }, /does not go with uid, mode/],
     [{ size: '64m' }, /size applies only to type=tmpfs/],
     [{ type: 'directory', size: '64m' }, /size applies only to type=tmpfs/],
     [{ type: 'tmpfs', size: '0' }, /is not a size such as 64m/],
