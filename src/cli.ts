@@ -37,7 +37,7 @@ program
   )
   .option(
     '--reserved-path <dir...>',
-    "host directories never adopted with -o path= (default: dockerd's and containerd's state)",
+    "more host directories never adopted with -o path=, besides dockerd's and containerd's default state directories (e.g. a moved data-root)",
   )
   .action(
     async (options: {

@@ -73,7 +73,10 @@ export interface DriverConfig {
    * does not (its paths are inside its own rootfs). Default true.
    */
   hostPaths?: boolean;
-  /** Host directories that a volume may never adopt, nor anything in or around them (dockerd's). */
+  /**
+   * Host directories that a volume may never adopt, nor anything in or around them, besides
+   * DEFAULT_RESERVED_PATHS (e.g. the `data-root` of a dockerd that moved it).
+   */
   reservedPaths?: readonly string[];
 }
 
@@ -294,7 +297,11 @@ export class SharedpropDriver implements VolumeDriver {
     }
     if (!resolved.isDirectory) throw refuse('is not a directory');
     const own = [this.config.dataRoot, this.config.mountRoot, this.hostDataRoot];
-    for (const reserved of [...own, ...(this.config.reservedPaths ?? DEFAULT_RESERVED_PATHS)]) {
+    for (const reserved of [
+      ...own,
+      ...DEFAULT_RESERVED_PATHS,
+      ...(this.config.reservedPaths ?? []),
+    ]) {
       const real = (await this.mounts.resolveDirectory(reserved))?.realPath ?? reserved;
       if (isWithinPath(dir, real) || isWithinPath(real, dir)) {
         throw refuse(

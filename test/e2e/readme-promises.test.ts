@@ -6,9 +6,10 @@
  */
 import { jest } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { execa } from 'execa';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { E2eEnvironment, hostMountsAt } from './harness/index.js';
+import { E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
 import { CAN_MOUNT, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 import { DriverProcess } from '../support/driver-process.js';
 
@@ -147,6 +148,80 @@ describe('the driver as a host process', () => {
       const file = path.join(driver.dataRoot, 'volumes', 'hostproc', '_data', 'file');
       expect((await readFile(file, 'utf8')).trim()).toBe('from-container');
       await env.dockerOk(['volume', 'rm', 'hostproc']);
+    } finally {
+      await driver.destroy();
+    }
+  });
+
+  it('-o path= adopts a /run/netns-like host directory: a namespace made in one container shows on the host and in another; Remove keeps the directory and its files', async () => {
+    const name = `sp-e2e-${randomBytes(4).toString('hex')}`;
+    const driver = await DriverProcess.start({
+      socket: path.join(env.daemon.pluginSocketDir, `${name}.sock`),
+      parentDir: env.daemon.base,
+    });
+    try {
+      // The operator's directory, with a file of its own that must outlive the volume.
+      const runNetns = path.join(driver.base, 'run-netns');
+      await mkdir(runNetns);
+      await writeFile(path.join(runNetns, 'operator-note'), 'keep me\n');
+      await env.dockerOk(['volume', 'create', '-d', name, '-o', `path=${runNetns}`, 'adopted']);
+      expect(await env.volumeStatus('adopted')).toMatchObject({ type: 'path', dataPath: runNetns });
+
+      await env.startContainer(
+        'adopt-l3',
+        [...WITH_RUNTIME, '-v', 'adopted:/run/netns'],
+        [
+          'sh',
+          '-c',
+          'unshare -n sleep 3600 & child=$!; ' +
+            'until [ "$(readlink /proc/$child/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done; ' +
+            'touch /run/netns/qrouter-1 && ' +
+            'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
+            'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
+        ],
+      );
+      let routerNs: string;
+      try {
+        await waitForFile(path.join(runNetns, 'qrouter-1.id'));
+        routerNs = (await readFile(path.join(runNetns, 'qrouter-1.id'), 'utf8')).trim();
+        // On the host, in the adopted directory itself, as `ip netns exec` would enter it.
+        const onHost = await execa('nsenter', [
+          `--net=${path.join(runNetns, 'qrouter-1')}`,
+          'readlink',
+          '/proc/self/ns/net',
+        ]);
+        expect(onHost.stdout.trim()).toBe(routerNs);
+        expect((await hostMountsAt(path.join(runNetns, 'qrouter-1')))[0]?.fsType).toBe('nsfs');
+        // In another container, which sees the operator's file as well.
+        const other = await env.runOk(
+          [...CAN_MOUNT, '-v', 'adopted:/run/netns'],
+          [
+            'sh',
+            '-c',
+            'cat /run/netns/operator-note; nsenter --net=/run/netns/qrouter-1 readlink /proc/self/ns/net',
+          ],
+        );
+        expect(other.trim().split('\n')).toEqual(['keep me', routerNs]);
+      } finally {
+        await env.docker(['rm', '-f', 'adopt-l3']);
+      }
+
+      await env.dockerOk(['volume', 'rm', 'adopted']);
+      // Nothing in the directory was deleted or detached: the namespace still works from the host.
+      expect((await readdir(runNetns)).sort()).toEqual([
+        'operator-note',
+        'qrouter-1',
+        'qrouter-1.id',
+      ]);
+      expect(await readFile(path.join(runNetns, 'operator-note'), 'utf8')).toBe('keep me\n');
+      const after = await execa('nsenter', [
+        `--net=${path.join(runNetns, 'qrouter-1')}`,
+        'readlink',
+        '/proc/self/ns/net',
+      ]);
+      expect(after.stdout.trim()).toBe(routerNs);
+      // The volume's own mount point is gone from the driver's mount root.
+      expect(await hostMountsWithin(path.join(driver.mountRoot, 'adopted'))).toEqual([]);
     } finally {
       await driver.destroy();
     }

@@ -555,4 +555,28 @@ describe('a volume that adopts a host directory (-o path=)', () => {
     const error = await failure(driver.create('netns', adopt('/run/netns')));
     expect(error.message).toMatch(/managed plugin does not see the host's directories/);
   });
+  it("refuses paths in --reserved-path directories as well as dockerd's defaults", async () => {
+    const store = new FakeStore();
+    const mounts = new FakeMounts();
+    for (const dir of ['/srv/docker/volumes', '/var/lib/docker/x', '/srv/other']) {
+      mounts.directories.add(dir);
+    }
+    const driver = new SharedpropDriver({
+      dataRoot: '/fake/data',
+      mountRoot: MOUNT_ROOT,
+      logger: silentLogger(),
+      store,
+      mounts,
+      reservedPaths: ['/srv/docker'],
+    });
+    await driver.start();
+    expect((await failure(driver.create('va', adopt('/srv/docker/volumes')))).message).toMatch(
+      /overlaps \/srv\/docker, which dockerd or containerd own/,
+    );
+    expect((await failure(driver.create('vb', adopt('/var/lib/docker/x')))).message).toMatch(
+      /overlaps \/var\/lib\/docker/,
+    );
+    await driver.create('vc', adopt('/srv/other'));
+    expect(store.volumes.has('vc')).toBe(true);
+  });
 });
