@@ -455,6 +455,13 @@ export class SharedpropDriver implements VolumeDriver {
   private async removeAdopted(record: VolumeRecord): Promise<void> {
     const { name } = record;
     const mountpoint = this.mountpoint(name);
+    const stacked = mountsAt(await this.mounts.readAbout(mountpoint), mountpoint).length;
+    if (stacked > 1) {
+      // Detaching would unmount, through the directory's peer group, what the host mounted over it.
+      throw conflict(
+        `volume ${JSON.stringify(name)} not removed: something is mounted over its adopted directory ${JSON.stringify(record.options.path)} on the host (${stacked} mounts stacked); unmount it there first`,
+      );
+    }
     let detached: string[];
     let trash: string;
     try {

@@ -144,7 +144,8 @@ export function parseOptions(volume: string, raw: RawOptions): VolumeOptions {
     throw invalid(`volume ${JSON.stringify(volume)}: option size applies only to type=tmpfs`);
   }
   if (options.path !== undefined) {
-    const conflicting = (['type', 'uid', 'gid', 'mode'] as const).filter(
+    // reap detaches mounts under the volume, which would reach the host directory's own mounts.
+    const conflicting = (['type', 'uid', 'gid', 'mode', 'reap'] as const).filter(
       (key) => options[key] !== undefined,
     );
     if (conflicting.length > 0) {

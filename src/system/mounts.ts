@@ -100,7 +100,8 @@ export class MountSystem implements Mounts {
       await this.mount(
         source.kind === 'tmpfs'
           ? ['-t', 'tmpfs', '-o', source.options, 'sharedprop', target]
-          : ['--bind', source.directory, target],
+          : // An adopted directory's own submounts are part of what it shows (as with ip netns).
+            [source.kind === 'adopt' ? '--rbind' : '--bind', source.directory, target],
       );
       stack = mountsAt(await this.readAbout(target), target);
       const fresh = stack.at(-1);
@@ -117,6 +118,12 @@ export class MountSystem implements Mounts {
         const peers = await this.read((line) => line.includes(` shared:${group} `));
         if (peers.some((e) => e.id !== fresh.id)) await this.mount(['--make-private', target]);
       }
+    }
+    if (source.kind === 'adopt' && stack.length > 1) {
+      // Something was mounted over the adopted directory on the host and propagated here. Peeling
+      // it off would unmount the host's mount too (the lower mount is in the directory's peer
+      // group): the volume shows what the directory shows.
+      return stack.at(-1) as MountEntry;
     }
     while (stack.length > 1) {
       // Our own mount stacked on itself (an older run, or a duplicate propagated back): peel the
@@ -141,7 +148,8 @@ export class MountSystem implements Mounts {
   private async ensureSharedMountPoint(dir: string): Promise<void> {
     const stack = mountsAt(await this.readAbout(dir), dir);
     if (stack.length === 0) {
-      await this.mount(['--bind', dir, dir]);
+      // Recursive, as `ip netns` binds /run/netns: the mounts already in it stay visible there.
+      await this.mount(['--rbind', dir, dir]);
       await this.mount(['--make-private', dir]);
       await this.mount(['--make-shared', dir]);
     } else if (stack.at(-1)?.sharedGroup === undefined) {
@@ -150,8 +158,14 @@ export class MountSystem implements Mounts {
   }
 
   async detachView(mountpoint: string): Promise<DetachReport> {
-    if (mountsAt(await this.readAbout(mountpoint), mountpoint).length === 0) {
-      return { detached: [], lazy: [] };
+    const stack = mountsAt(await this.readAbout(mountpoint), mountpoint);
+    if (stack.length === 0) return { detached: [], lazy: [] };
+    if (stack.length > 1) {
+      // Only the top of a stack can be made private; detaching it would propagate through the
+      // lower one, in the host directory's peer group, and unmount the host's own mount.
+      throw new Error(
+        `${stack.length} mounts are stacked at ${mountpoint} (something was mounted over the adopted directory on the host); unmount it there first`,
+      );
     }
     await this.mount(['--make-rprivate', mountpoint]);
     return this.detachAll(mountpoint, { includeSelf: true });

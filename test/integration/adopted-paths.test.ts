@@ -160,6 +160,54 @@ describe('a volume that adopts a host directory', () => {
     await expect(stat(path.join(driver.dataRoot, 'volumes', 'second'))).rejects.toThrow(/ENOENT/);
   });
 
+  it('a mount already in the directory stays there and shows in the volume (adopted recursively)', async () => {
+    await mkdir(path.join(hostDir, 'disk'));
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'host-disk', path.join(hostDir, 'disk')]);
+    await writeFile(path.join(hostDir, 'disk', 'on-disk'), 'disk file\n');
+    await driver.ok('/VolumeDriver.Create', { Name: 'netns', Opts: { path: hostDir } });
+    // The host still sees its disk at the same place, and so does the volume.
+    expect(await readFile(path.join(hostDir, 'disk', 'on-disk'), 'utf8')).toBe('disk file\n');
+    const mp = mountpointOf('netns');
+    expect(await readFile(path.join(mp, 'disk', 'on-disk'), 'utf8')).toBe('disk file\n');
+    await driver.ok('/VolumeDriver.Remove', { Name: 'netns' });
+    expect(await hostMountsWithin(mp)).toEqual([]);
+    expect((await hostMountsAt(path.join(hostDir, 'disk'))).map((e) => e.fsType)).toContain(
+      'tmpfs',
+    );
+    expect(await readFile(path.join(hostDir, 'disk', 'on-disk'), 'utf8')).toBe('disk file\n');
+  });
+
+  it('a mount the host puts over the directory is never peeled off: Mount works, Remove is refused until the host unmounts it', async () => {
+    await driver.ok('/VolumeDriver.Create', { Name: 'netns', Opts: { path: hostDir } });
+    const mp = mountpointOf('netns');
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'host-over', hostDir]);
+    await writeFile(path.join(hostDir, 'over'), 'on top\n');
+    const covering = async () =>
+      (await hostMountsAt(hostDir)).filter((e) => e.source === 'host-over').length;
+    expect(await covering()).toBe(1);
+
+    const mounted = await driver.ok('/VolumeDriver.Mount', { Name: 'netns', ID: 'c1' });
+    expect(mounted.Mountpoint).toBe(mp);
+    expect(await readFile(path.join(mp, 'over'), 'utf8')).toBe('on top\n');
+    await driver.ok('/VolumeDriver.Unmount', { Name: 'netns', ID: 'c1' });
+    expect(await covering()).toBe(1);
+
+    const refused = await driver.call('/VolumeDriver.Remove', { Name: 'netns' });
+    expect(refused.status).toBe(409);
+    expect(String(refused.body.Err)).toMatch(/something is mounted over its adopted directory/);
+    expect(await covering()).toBe(1);
+    expect(await readFile(path.join(hostDir, 'over'), 'utf8')).toBe('on top\n');
+
+    await driver.stop('SIGKILL');
+    await driver.restart();
+    expect(await covering()).toBe(1);
+
+    await execa('umount', [hostDir]); // the host's own mount, by the host
+    await driver.ok('/VolumeDriver.Remove', { Name: 'netns' });
+    expect(await hostMountsWithin(mp)).toEqual([]);
+    expect(await readFile(path.join(hostDir, 'kept'), 'utf8')).toBe('host file\n');
+  });
+
   it('outlives kill -9: the restart mounts it again, still shared with the directory', async () => {
     await driver.ok('/VolumeDriver.Create', { Name: 'netns', Opts: { path: hostDir } });
     const mp = mountpointOf('netns');
