@@ -805,6 +805,15 @@ export class SharedpropDriver implements VolumeDriver {
     if (options.type === 'tmpfs') {
       source = { kind: 'tmpfs', options: tmpfsMountOptions(options) };
     } else if (options.path !== undefined) {
+      // Checked again at every (re)mount: a symlink put on its way since Create must not lead
+      // the bind (mount(8) follows symlinks) to another directory.
+      const resolved = await this.mounts.resolveDirectory(options.path);
+      if (resolved?.realPath !== options.path || !resolved.isDirectory) {
+        throw new VolumeError(
+          'unavailable',
+          `volume ${JSON.stringify(record.name)}: its adopted directory ${JSON.stringify(options.path)} ${resolved ? 'is now reached through a symlink or is no directory' : 'no longer exists'}; not mounted`,
+        );
+      }
       source = { kind: 'adopt', directory: options.path };
     } else {
       if (!(await this.store.hasData(record.name))) {

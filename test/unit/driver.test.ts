@@ -555,6 +555,17 @@ describe('a volume that adopts a host directory (-o path=)', () => {
     const error = await failure(driver.create('netns', adopt('/run/netns')));
     expect(error.message).toMatch(/managed plugin does not see the host's directories/);
   });
+  it('is not mounted again through a symlink put on its way since Create', async () => {
+    const { driver, mounts } = await withDirectories('/srv/netns', '/etc');
+    await driver.create('netns', adopt('/srv/netns'));
+    mounts.table = mounts.table.filter((e) => e.mountPoint !== mp('netns')); // a reboot
+    mounts.symlinks.set('/srv/netns', '/etc');
+    const error = await failure(driver.mount('netns', 'c1'));
+    expect(error.kind).toBe('unavailable');
+    expect(error.message).toMatch(/is now reached through a symlink/);
+    expect(mounts.at(mp('netns'))).toEqual([]);
+  });
+
   it("refuses paths in --reserved-path directories as well as dockerd's defaults", async () => {
     const store = new FakeStore();
     const mounts = new FakeMounts();
