@@ -48,6 +48,14 @@ const dataDirOf = (driver: DriverProcess, name: string) =>
 const LEFTOVER = /^\.(new|trash)-/;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The Node flags of the managed plugin's entrypoint (config.json), e.g. its heap limits. */
+async function pluginNodeFlags(): Promise<string[]> {
+  const manifest = JSON.parse(await readFile('config.json', 'utf8')) as { entrypoint: string[] };
+  const flags = manifest.entrypoint.filter((arg) => arg.startsWith('--max-'));
+  expect(flags.length).toBeGreaterThan(0);
+  return flags;
+}
+
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
@@ -904,7 +912,9 @@ function checkAnswer(
 describe('protocol abuse', () => {
   it('seeded protocol fuzz: 10,000+ valid and invalid requests over every endpoint; no 5xx, a JSON 4xx with Err for bad input, Get and List agree with a model of volumes and per-ID counts, Remove refused while counted, no crash, RSS bounded', async () => {
     console.log(`protocol fuzz seed: ${SEED} (set SHAREDPROP_FUZZ_SEED to replay another)`);
-    const driver = await startDriver({ logLevel: 'error' });
+    // With the managed plugin's own heap limits: what ships, and a young generation small enough
+    // that growth beyond the bound is a leak rather than garbage not yet collected.
+    const driver = await startDriver({ logLevel: 'error', nodeFlags: await pluginNodeFlags() });
     const pid = driver.pid!;
     const client = new RawClient(driver.socket, IN_FLIGHT);
     const model = new Model();

@@ -26,6 +26,9 @@ export class DriverProcess {
   /** Added to the driver's environment (SHAREDPROP_CRASH_AT, LC_ALL, ...); change it between launches. */
   env: Record<string, string> = {};
 
+  /** Node's own flags for the driver (e.g. the managed plugin's heap limits). */
+  nodeFlags: string[] = [];
+
   private constructor(
     readonly base: string,
     socket: string | undefined,
@@ -54,12 +57,15 @@ export class DriverProcess {
       prepare?: (driver: DriverProcess) => Promise<void>;
       /** Where the driver's own directory is made (default: the system's temporary directory). */
       parentDir?: string;
+      /** Node's own flags for the driver, before the script. */
+      nodeFlags?: string[];
     } = {},
   ): Promise<DriverProcess> {
     const base = await mkdtemp(path.join(options.parentDir ?? tmpdir(), 'sharedprop-it-'));
     const dataRoot = options.dataRoot ? path.join(base, options.dataRoot) : undefined;
     const driver = new DriverProcess(base, options.socket, options.logLevel ?? 'debug', dataRoot);
     driver.env = { ...options.env };
+    driver.nodeFlags = [...(options.nodeFlags ?? [])];
     await writeFile(driver.bootIdFile, 'boot-1\n');
     try {
       await options.prepare?.(driver);
@@ -78,7 +84,7 @@ export class DriverProcess {
   async launch(): Promise<void> {
     this.child = execa(
       process.execPath,
-      [CLI, 'serve', '--socket', this.socket, '--data-root', this.dataRoot],
+      [...this.nodeFlags, CLI, 'serve', '--socket', this.socket, '--data-root', this.dataRoot],
       {
         stdout: { file: this.logFile, append: true },
         stderr: { file: this.logFile, append: true },
