@@ -38,7 +38,12 @@ import {
 } from '../model/options.js';
 import type { VolumeRecord } from '../model/record.js';
 import type { VolumeStatus } from '../model/status.js';
-import { MountSystem, type Mounts, type MountSource } from '../system/mounts.js';
+import {
+  MountSystem,
+  StackedMountsError,
+  type Mounts,
+  type MountSource,
+} from '../system/mounts.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
 import {
   hostPathOf,
@@ -419,29 +424,36 @@ export class SharedpropDriver implements VolumeDriver {
         );
       }
       crashPoint('remove:detached');
-      this.volumes.delete(name);
-      this.undelivered.delete(name);
-      this.counts.forget(name);
-      this.listing = undefined;
-      await this.mounts.removeMountPoint(mountpoint);
-      try {
-        await this.store.discard(trash, await this.mounts.readAbout(trash));
-      } catch (error) {
-        // The volume is gone; its files wait in the trash for a retry at the next start.
-        this.leftovers.add(trash);
-        this.log.error('volume removed, but its files could not all be deleted yet', {
-          volume: name,
-          path: trash,
-          error: String(error),
-          boundary: error instanceof MountBoundaryError,
-        });
-      }
+      await this.forgetRemoved(name, mountpoint, trash);
       crashPoint('remove:deleted');
       this.log.info('volume removed', {
         volume: name,
         submountsDetached: detached.filter((p) => p !== mountpoint),
       });
     });
+  }
+
+  /**
+   * The end of every Remove, once the volume is detached and retired: it is forgotten, and its
+   * trash is deleted (or left for a retry at the next start).
+   */
+  private async forgetRemoved(name: string, mountpoint: string, trash: string): Promise<void> {
+    this.volumes.delete(name);
+    this.undelivered.delete(name);
+    this.counts.forget(name);
+    this.listing = undefined;
+    await this.mounts.removeMountPoint(mountpoint);
+    try {
+      await this.store.discard(trash, await this.mounts.readAbout(trash));
+    } catch (error) {
+      this.leftovers.add(trash);
+      this.log.error('volume removed, but what it left could not all be deleted yet', {
+        volume: name,
+        path: trash,
+        error: String(error),
+        boundary: error instanceof MountBoundaryError,
+      });
+    }
   }
 
   /**
@@ -455,13 +467,6 @@ export class SharedpropDriver implements VolumeDriver {
   private async removeAdopted(record: VolumeRecord): Promise<void> {
     const { name } = record;
     const mountpoint = this.mountpoint(name);
-    const stacked = mountsAt(await this.mounts.readAbout(mountpoint), mountpoint).length;
-    if (stacked > 1) {
-      // Detaching would unmount, through the directory's peer group, what the host mounted over it.
-      throw conflict(
-        `volume ${JSON.stringify(name)} not removed: something is mounted over its adopted directory ${JSON.stringify(record.options.path)} on the host (${stacked} mounts stacked); unmount it there first`,
-      );
-    }
     let detached: string[];
     let trash: string;
     try {
@@ -484,27 +489,20 @@ export class SharedpropDriver implements VolumeDriver {
         volume: name,
         error: String(error),
       });
+      if (error instanceof StackedMountsError) {
+        // Detaching would unmount, through the directory's peer group, what the host put over it.
+        throw conflict(
+          `volume ${JSON.stringify(name)} not removed: something is mounted over its adopted directory ${JSON.stringify(record.options.path)} on the host (${error.count} mounts stacked); unmount it there first`,
+        );
+      }
       throw storageError(
         error,
         `volume ${JSON.stringify(name)} not removed; it is mounted and usable as before`,
       );
     }
     crashPoint('remove:retired');
-    this.volumes.delete(name);
-    this.undelivered.delete(name);
-    this.counts.forget(name);
-    this.listing = undefined;
-    await this.mounts.removeMountPoint(mountpoint);
-    try {
-      // The record only: the adopted directory is not in it.
-      await this.store.discard(trash, await this.mounts.readAbout(trash));
-    } catch (error) {
-      this.leftovers.add(trash);
-      this.log.error('volume removed, but its record could not be deleted yet', {
-        volume: name,
-        error: String(error),
-      });
-    }
+    // The trash holds the record only: the adopted directory is not in it.
+    await this.forgetRemoved(name, mountpoint, trash);
     crashPoint('remove:deleted');
     this.log.info('volume removed; the adopted directory and what is mounted in it are kept', {
       volume: name,

@@ -21,6 +21,13 @@ export type MountSource =
   | { kind: 'adopt'; directory: string };
 
 /** A host directory as the kernel resolves it (symlinks followed). */
+/** A view that cannot be detached without reaching the directory it shows: mounts are stacked. */
+export class StackedMountsError extends Error {
+  constructor(readonly count: number) {
+    super(`${count} mounts are stacked at the mount point`);
+  }
+}
+
 export interface ResolvedDirectory {
   realPath: string;
   isDirectory: boolean;
@@ -163,9 +170,7 @@ export class MountSystem implements Mounts {
     if (stack.length > 1) {
       // Only the top of a stack can be made private; detaching it would propagate through the
       // lower one, in the host directory's peer group, and unmount the host's own mount.
-      throw new Error(
-        `${stack.length} mounts are stacked at ${mountpoint} (something was mounted over the adopted directory on the host); unmount it there first`,
-      );
+      throw new StackedMountsError(stack.length);
     }
     await this.mount(['--make-rprivate', mountpoint]);
     return this.detachAll(mountpoint, { includeSelf: true });

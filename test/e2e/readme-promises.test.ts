@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
-import { CAN_MOUNT, WITH_RUNTIME, waitForFile } from './harness/containers.js';
+import { CAN_MOUNT, MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 import { DriverProcess } from '../support/driver-process.js';
 
 jest.setTimeout(300_000);
@@ -135,13 +135,21 @@ describe('the CLI on a leak', () => {
 });
 
 describe('the driver as a host process', () => {
-  it('dockerd finds `sharedprop serve` by its socket in /run/docker/plugins, and the data lives in its data root', async () => {
+  /**
+   * `sharedprop serve` on the host, under this run's directory; dockerd sees its socket as
+   * /run/docker/plugins/NAME.sock and NAME is the driver's name.
+   */
+  async function startHostDriver(): Promise<{ name: string; driver: DriverProcess }> {
     const name = `sp-e2e-${randomBytes(4).toString('hex')}`;
-    // On the host, under this run's directory: dockerd sees it as /run/docker/plugins/NAME.sock.
     const driver = await DriverProcess.start({
       socket: path.join(env.daemon.pluginSocketDir, `${name}.sock`),
       parentDir: env.daemon.base,
     });
+    return { name, driver };
+  }
+
+  it('dockerd finds `sharedprop serve` by its socket in /run/docker/plugins, and the data lives in its data root', async () => {
+    const { name, driver } = await startHostDriver();
     try {
       await env.dockerOk(['volume', 'create', '-d', name, 'hostproc']);
       await env.runOk(['-v', 'hostproc:/mnt'], ['sh', '-c', 'echo from-container > /mnt/file']);
@@ -154,11 +162,7 @@ describe('the driver as a host process', () => {
   });
 
   it('-o path= adopts a /run/netns-like host directory: a namespace made in one container shows on the host and in another; Remove keeps the directory and its files', async () => {
-    const name = `sp-e2e-${randomBytes(4).toString('hex')}`;
-    const driver = await DriverProcess.start({
-      socket: path.join(env.daemon.pluginSocketDir, `${name}.sock`),
-      parentDir: env.daemon.base,
-    });
+    const { name, driver } = await startHostDriver();
     try {
       // The operator's directory, with a file of its own that must outlive the volume.
       const runNetns = path.join(driver.base, 'run-netns');
@@ -170,15 +174,7 @@ describe('the driver as a host process', () => {
       await env.startContainer(
         'adopt-l3',
         [...WITH_RUNTIME, '-v', 'adopted:/run/netns'],
-        [
-          'sh',
-          '-c',
-          'unshare -n sleep 3600 & child=$!; ' +
-            'until [ "$(readlink /proc/$child/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done; ' +
-            'touch /run/netns/qrouter-1 && ' +
-            'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
-            'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
-        ],
+        MAKE_QROUTER_NETNS,
       );
       let routerNs: string;
       try {

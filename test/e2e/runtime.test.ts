@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
 import { unmountEverythingUnder } from '../support/host-mounts.js';
-import { CAN_MOUNT, WITH_RUNTIME, waitForFile } from './harness/containers.js';
+import { CAN_MOUNT, MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 
 jest.setTimeout(300_000);
 
@@ -94,20 +94,7 @@ describe('Kolla-style network namespaces', () => {
   it('"l3" makes /run/netns/qrouter-1; "dhcp" enters it and is in another namespace than its own', async () => {
     await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'netns']);
     const host = await env.volumeHostPath('netns');
-    await env.startContainer(
-      'l3',
-      [...WITH_RUNTIME, '-v', 'netns:/run/netns'],
-      [
-        'sh',
-        '-c',
-        // Wait for the child to be in its own network namespace (not a fixed sleep).
-        'unshare -n sleep 3600 & child=$!; ' +
-          'until [ "$(readlink /proc/$child/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done; ' +
-          'touch /run/netns/qrouter-1 && ' +
-          'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
-          'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
-      ],
-    );
+    await env.startContainer('l3', [...WITH_RUNTIME, '-v', 'netns:/run/netns'], MAKE_QROUTER_NETNS);
     try {
       await waitForFile(path.join(host, 'qrouter-1.id'));
       const routerNs = (await readFile(path.join(host, 'qrouter-1.id'), 'utf8')).trim();
@@ -165,15 +152,7 @@ describe('Kolla-style network namespaces on a tmpfs volume (like /run/netns)', (
     await env.startContainer(
       'l3-tmpfs',
       [...WITH_RUNTIME, '-v', 'runnetns:/run/netns'],
-      [
-        'sh',
-        '-c',
-        'unshare -n sleep 3600 & child=$!; ' +
-          'until [ "$(readlink /proc/$child/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done; ' +
-          'touch /run/netns/qrouter-1 && ' +
-          'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
-          'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
-      ],
+      MAKE_QROUTER_NETNS,
     );
     try {
       await waitForFile(path.join(host, 'qrouter-1.id'));

@@ -21,7 +21,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { propagationOf } from '../../src/system/mountinfo.js';
 import { countMountsAt, DriverProcess } from '../support/driver-process.js';
-import { hostMountsAt, hostMountsWithin, unmountEverythingUnder } from '../support/host-mounts.js';
+import {
+  addNetnsElsewhere,
+  hostMountsAt,
+  hostMountsWithin,
+  unmountEverythingUnder,
+} from '../support/host-mounts.js';
 
 jest.setTimeout(180_000);
 
@@ -54,20 +59,6 @@ const mountpointOf = (name: string) => path.join(driver.mountRoot, name);
 
 async function tree(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true })).sort();
-}
-
-/** `ip netns add`, from a mount namespace of its own (a container with the runtime). */
-async function addNetnsElsewhere(file: string): Promise<void> {
-  await execa('unshare', [
-    '-m',
-    '--propagation',
-    'unchanged',
-    'sh',
-    '-c',
-    ': > "$1" && unshare --net="$1" true',
-    'sh',
-    file,
-  ]);
 }
 
 async function netnsOf(file: string): Promise<string> {

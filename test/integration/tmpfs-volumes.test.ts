@@ -10,7 +10,12 @@ import { lstat, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { propagationOf } from '../../src/system/mountinfo.js';
 import { countMountsAt, DriverProcess } from '../support/driver-process.js';
-import { hostMountsAt, hostMountsWithin, unmountEverythingUnder } from '../support/host-mounts.js';
+import {
+  addNetnsElsewhere,
+  hostMountsAt,
+  hostMountsWithin,
+  unmountEverythingUnder,
+} from '../support/host-mounts.js';
 
 jest.setTimeout(120_000);
 
@@ -38,23 +43,6 @@ async function statusOf(name: string): Promise<Status> {
     Volume: { Status: Status };
   };
   return got.Volume.Status;
-}
-
-/**
- * What `ip netns add NAME` does, from a mount namespace of its own (an agent's container): a new
- * network namespace kept alive by a bind of its nsfs file at `file`, which propagates out.
- */
-async function addNetnsElsewhere(file: string): Promise<void> {
-  await execa('unshare', [
-    '-m',
-    '--propagation',
-    'unchanged',
-    'sh',
-    '-c',
-    ': > "$1" && unshare --net="$1" true',
-    'sh',
-    file,
-  ]);
 }
 
 /** From another mount namespace (another agent), enter the namespace bound at `file`. */

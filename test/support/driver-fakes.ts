@@ -7,12 +7,13 @@ import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
 import type { LoadResult, Store } from '../../src/state/volume-store.js';
 import { isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
-import type {
-  DetachReport,
-  Mounts,
-  MountSource,
-  ResolvedDirectory,
-  SharedMode,
+import {
+  StackedMountsError,
+  type DetachReport,
+  type Mounts,
+  type MountSource,
+  type ResolvedDirectory,
+  type SharedMode,
 } from '../../src/system/mounts.js';
 
 export function errno(code: string): NodeJS.ErrnoException {
@@ -63,6 +64,8 @@ export class FakeMounts implements Mounts {
       this.table.push(fresh);
       this.showing.set(target, source.kind === 'tmpfs' ? fresh.device : source.directory);
     }
+    // As the real one: a stack over an adopted directory is the host's, and never peeled.
+    if (source.kind === 'adopt' && this.at(target).length > 1) return this.at(target).at(-1)!;
     while (this.at(target).length > 1) this.removeTop(target);
     const top = this.at(target)[0]!;
     top.sharedGroup ??= this.nextGroup++;
@@ -86,6 +89,7 @@ export class FakeMounts implements Mounts {
 
   async detachView(mountpoint: string): Promise<DetachReport> {
     this.calls.push(`detach-view ${mountpoint}`);
+    if (this.at(mountpoint).length > 1) throw new StackedMountsError(this.at(mountpoint).length);
     return this.detachAll(mountpoint, { includeSelf: true });
   }
 

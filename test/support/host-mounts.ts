@@ -56,6 +56,23 @@ export async function mountTmpfsElsewhere(
   ]);
 }
 
+/**
+ * What `ip netns add NAME` does, from a mount namespace of its own (an agent's container): a new
+ * network namespace kept alive by a bind of its nsfs file at `file`, which propagates out.
+ */
+export async function addNetnsElsewhere(file: string): Promise<void> {
+  await execa('unshare', [
+    '-m',
+    '--propagation',
+    'unchanged',
+    'sh',
+    '-c',
+    ': > "$1" && unshare --net="$1" true',
+    'sh',
+    file,
+  ]);
+}
+
 export async function unmount(target: string): Promise<void> {
   await execa('umount', [target]);
 }

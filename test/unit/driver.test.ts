@@ -2,7 +2,7 @@
  * The driver's logic with fakes of the store and the mount system (no root, no mounts): the
  * decisions of Create, Remove, Mount and start-up, and what each failure leaves behind.
  */
-import { SharedpropDriver } from '../../src/driver/sharedprop-driver.js';
+import { SharedpropDriver, type DriverConfig } from '../../src/driver/sharedprop-driver.js';
 import { VolumeError } from '../../src/model/errors.js';
 import { countsToObject } from '../../src/model/counts.js';
 import { FakeMounts, FakeStore } from '../support/driver-fakes.js';
@@ -11,7 +11,10 @@ import { silentLogger } from '../support/silent-logger.js';
 const MOUNT_ROOT = '/fake/mounts';
 const mp = (name: string) => `${MOUNT_ROOT}/${name}`;
 
-async function setup(prepare: (store: FakeStore, mounts: FakeMounts) => void = () => undefined) {
+async function setup(
+  prepare: (store: FakeStore, mounts: FakeMounts) => void = () => undefined,
+  config: Partial<DriverConfig> = {},
+) {
   const store = new FakeStore();
   const mounts = new FakeMounts();
   prepare(store, mounts);
@@ -22,6 +25,7 @@ async function setup(prepare: (store: FakeStore, mounts: FakeMounts) => void = (
     store,
     mounts,
     statusMaxAgeMs: 0,
+    ...config,
   });
   await driver.start();
   return { driver, store, mounts };
@@ -540,21 +544,26 @@ describe('a volume that adopts a host directory (-o path=)', () => {
   });
 
   it('is refused with a clear reason where the driver sees no host directories (the managed plugin)', async () => {
-    const store = new FakeStore();
-    const mounts = new FakeMounts();
-    mounts.directories.add('/run/netns');
-    const driver = new SharedpropDriver({
-      dataRoot: '/fake/data',
-      mountRoot: MOUNT_ROOT,
-      logger: silentLogger(),
-      store,
-      mounts,
+    const { driver } = await setup((_store, mounts) => mounts.directories.add('/run/netns'), {
       hostPaths: false,
     });
-    await driver.start();
     const error = await failure(driver.create('netns', adopt('/run/netns')));
     expect(error.message).toMatch(/managed plugin does not see the host's directories/);
   });
+  it('a mount the host put over the directory makes Remove a 409 and is never peeled off', async () => {
+    const { driver, store, mounts } = await withDirectories('/run/netns');
+    await driver.create('netns', adopt('/run/netns'));
+    mounts.mountOutside(mp('netns'), 'tmpfs', 99); // propagated from the host's directory
+    await driver.mount('netns', 'c1');
+    expect(mounts.at(mp('netns'))).toHaveLength(2);
+    await driver.unmount('netns', 'c1');
+    const error = await failure(driver.remove('netns'));
+    expect(error.kind).toBe('conflict');
+    expect(error.message).toMatch(/something is mounted over its adopted directory/);
+    expect(mounts.at(mp('netns'))).toHaveLength(2);
+    expect(store.volumes.has('netns')).toBe(true);
+  });
+
   it('is not mounted again through a symlink put on its way since Create', async () => {
     const { driver, mounts } = await withDirectories('/srv/netns', '/etc');
     await driver.create('netns', adopt('/srv/netns'));
@@ -567,20 +576,14 @@ describe('a volume that adopts a host directory (-o path=)', () => {
   });
 
   it("refuses paths in --reserved-path directories as well as dockerd's defaults", async () => {
-    const store = new FakeStore();
-    const mounts = new FakeMounts();
-    for (const dir of ['/srv/docker/volumes', '/var/lib/docker/x', '/srv/other']) {
-      mounts.directories.add(dir);
-    }
-    const driver = new SharedpropDriver({
-      dataRoot: '/fake/data',
-      mountRoot: MOUNT_ROOT,
-      logger: silentLogger(),
-      store,
-      mounts,
-      reservedPaths: ['/srv/docker'],
-    });
-    await driver.start();
+    const { driver, store } = await setup(
+      (_store, mounts) => {
+        for (const dir of ['/srv/docker/volumes', '/var/lib/docker/x', '/srv/other']) {
+          mounts.directories.add(dir);
+        }
+      },
+      { reservedPaths: ['/srv/docker'] },
+    );
     expect((await failure(driver.create('va', adopt('/srv/docker/volumes')))).message).toMatch(
       /overlaps \/srv\/docker, which dockerd or containerd own/,
     );

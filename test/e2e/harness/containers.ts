@@ -14,6 +14,21 @@ export const CAN_MOUNT = [
 /** A container whose mounts under sharedprop volumes reach the host and other containers. */
 export const WITH_RUNTIME = ['--runtime', 'sharedprop', ...CAN_MOUNT];
 
+/**
+ * An l3 agent's `ip netns add qrouter-1`, in busybox terms: a child in a network namespace of its
+ * own (waited for, not slept for), its nsfs file bound at /run/netns/qrouter-1, and the
+ * namespace's id written to /run/netns/qrouter-1.id once the bind is made; then it stays up.
+ */
+export const MAKE_QROUTER_NETNS = [
+  'sh',
+  '-c',
+  'unshare -n sleep 3600 & child=$!; ' +
+    'until [ "$(readlink /proc/$child/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done; ' +
+    'touch /run/netns/qrouter-1 && ' +
+    'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
+    'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
+];
+
 /** Waits for a file a container makes (seen on the host through the volume). */
 export async function waitForFile(file: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
