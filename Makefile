@@ -14,7 +14,7 @@ NODE_MODULES := node_modules/.package-lock.json
 
 .PHONY: build plugin runtime install uninstall install-plugin uninstall-plugin \
 	install-runtime uninstall-runtime test test-deps lint typecheck test-unit test-integration \
-	test-e2e bench bench-smoke clean
+	test-e2e test-e2e-engines bench bench-smoke clean
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -71,6 +71,15 @@ test-e2e: build
 	scripts/require-root.sh e2e
 	npm run test:e2e
 
+# The same end-to-end tier on newer engines, each in a Debian root of its own (test/engines):
+# trixie (Docker 26.1, containerd 1.7, runc 1.1, compose 2.26) and sid (Docker 28.5,
+# containerd 2.1, runc 1.3, compose 2.40). The roots are cached in ENGINE_ROOTS.
+ENGINES ?= trixie sid
+ENGINE_ROOTS ?= /var/cache/sharedprop/engines
+test-e2e-engines: plugin runtime
+	scripts/require-root.sh e2e
+	SHAREDPROP_ENGINE_ROOTS="$(ENGINE_ROOTS)" test/engines/e2e.sh $(ENGINES)
+
 # Debian packages the tests need (docker.io, busybox-static, docker-compose, gcc, a locale...).
 test-deps:
 	scripts/install-test-deps.sh
@@ -78,7 +87,7 @@ test-deps:
 # Everything, nothing skipped: the three tiers plus lint, types and a benchmark smoke run. The
 # packages come first, so that `make test` works on a fresh machine.
 test: test-deps
-	$(MAKE) lint typecheck test-unit test-integration test-e2e bench-smoke
+	$(MAKE) lint typecheck test-unit test-integration test-e2e test-e2e-engines bench-smoke
 
 bench: build
 	npx tsx bench/run.ts

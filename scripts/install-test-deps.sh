@@ -2,7 +2,8 @@
 # Installs what `make test` needs and the machine lacks (Debian packages), so that `make test`
 # works on a fresh machine: docker.io (dockerd, containerd, runc), busybox-static, docker-compose,
 # util-linux (unshare, nsenter, flock, umount's translations), gcc and libc6-dev (the native
-# delete helper, linked statically), and a German locale for the reliability suite.
+# delete helper, linked statically), debootstrap (the newer engines' roots, test/engines), and a
+# German locale for the reliability suite.
 set -euo pipefail
 
 if [[ "$(id -u)" != 0 ]]; then
@@ -14,7 +15,7 @@ declare -A package_for=(
   [dockerd]=docker.io [containerd]=docker.io [runc]=docker.io [docker]=docker.io
   [busybox]=busybox-static [docker-compose]=docker-compose
   [unshare]=util-linux [nsenter]=util-linux [flock]=util-linux [mount]=mount [ip]=iproute2 [make]=make
-  [curl]=curl [strip]=binutils [cc]=gcc [locale-gen]=locales
+  [curl]=curl [strip]=binutils [cc]=gcc [locale-gen]=locales [debootstrap]=debootstrap
 )
 missing=()
 for tool in "${!package_for[@]}"; do

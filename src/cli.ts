@@ -36,6 +36,10 @@ program
     "refuse -o path= (the managed plugin passes it: it does not see the host's directories)",
   )
   .option(
+    '--private-data-root',
+    "make the data root's mount private in the driver's namespace at start (the managed plugin passes it)",
+  )
+  .option(
     '--reserved-path <dir...>',
     "more host directories never adopted with -o path=, besides dockerd's and containerd's default state directories (e.g. a moved data-root)",
   )
@@ -45,6 +49,7 @@ program
       dataRoot: string;
       mountRoot?: string;
       hostPaths: boolean;
+      privateDataRoot?: boolean;
       reservedPath?: string[];
     }) => {
       const log = createLogger();

@@ -14,8 +14,17 @@ export interface ServeOptions {
   shutdownGraceMs?: number;
   /** Whether `-o path=` may adopt host directories (false in the managed plugin). */
   hostPaths?: boolean;
+  /** Make the data root's mount private at start (the managed plugin's /data). */
+  privateDataRoot?: boolean;
   /** Host directories never adopted (default: dockerd's and containerd's state). */
   reservedPaths?: readonly string[];
+}
+
+/** HOST_DATA_DIR, when it is an absolute path (the plugin's manifest leaves it empty). */
+function hostDataDir(value: string | undefined): string | undefined {
+  return value && path.isAbsolute(value)
+    ? path.normalize(value).replace(/(.)\/+$/, '$1')
+    : undefined;
 }
 
 /**
@@ -34,6 +43,8 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
     logger: log,
     bootIdFile: process.env.SHAREDPROP_BOOT_ID_FILE,
     hostPaths: options.hostPaths ?? true,
+    privateDataRoot: options.privateDataRoot ?? false,
+    hostDataRoot: hostDataDir(process.env.HOST_DATA_DIR),
     reservedPaths: options.reservedPaths,
   });
   await driver.start();

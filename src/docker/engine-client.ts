@@ -22,6 +22,9 @@ export class EngineError extends Error {
 export interface EngineVersion {
   version?: string;
   apiVersion?: string;
+  /** The versions the engine reports of its parts (`Components`), when it reports them. */
+  containerd?: string;
+  runc?: string;
 }
 
 export interface EngineInfo {
@@ -210,7 +213,15 @@ export async function connectEngine(): Promise<EngineClient> {
     ...target,
     async version() {
       const v = await docker.version();
-      return { version: v.Version, apiVersion: v.ApiVersion };
+      const components = (v as { Components?: { Name?: string; Version?: string }[] }).Components;
+      const component = (name: string) =>
+        components?.find((c) => c.Name?.toLowerCase() === name)?.Version || undefined;
+      const result: EngineVersion = { version: v.Version, apiVersion: v.ApiVersion };
+      const containerd = component('containerd');
+      const runc = component('runc');
+      if (containerd) result.containerd = containerd;
+      if (runc) result.runc = runc;
+      return result;
     },
     async info() {
       const i = (await docker.info()) as {

@@ -94,11 +94,39 @@ export function checkEngine(version: EngineVersion | Error): CheckResult {
       couldNotCheck: true,
     };
   }
-  return {
-    check: 'engine',
-    verdict: 'ok',
-    detail: `Docker Engine ${version.version ?? '?'} (API ${version.apiVersion ?? '?'})`,
-  };
+  const parts = [`Docker Engine ${version.version ?? '?'} (API ${version.apiVersion ?? '?'})`];
+  if (version.containerd) parts.push(`containerd ${version.containerd}`);
+  if (version.runc) parts.push(`runc ${version.runc}`);
+  const detail = parts.join(', ');
+  const data = { engine: version.version, containerd: version.containerd, runc: version.runc };
+  if (isOlderEngine(version.version, OLDEST_TESTED_ENGINE)) {
+    return {
+      check: 'engine',
+      verdict: 'warn',
+      detail: `${detail}: older than ${OLDEST_TESTED_ENGINE.join('.')}, the oldest engine sharedprop is tested on`,
+      fix: 'upgrade Docker Engine to 20.10 or later (tested: 20.10, 26.1, 28.5)',
+      data,
+    };
+  }
+  return { check: 'engine', verdict: 'ok', detail, data };
+}
+
+/** The oldest engine the end-to-end tier runs on (Debian 12's docker.io). */
+const OLDEST_TESTED_ENGINE = [20, 10] as const;
+
+/**
+ * True when `version` (e.g. `19.03.15`, `26.1.5+dfsg1`) is older than `floor` (major, minor).
+ * A version that cannot be read is not called old.
+ */
+export function isOlderEngine(
+  version: string | undefined,
+  floor: readonly [number, number],
+): boolean {
+  const match = /^v?(\d+)\.(\d+)/.exec(version ?? '');
+  if (!match) return false;
+  const major = Number(match[1]);
+  const minor = Number(match[2]);
+  return major < floor[0] || (major === floor[0] && minor < floor[1]);
 }
 
 export interface PluginFacts {

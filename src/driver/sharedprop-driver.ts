@@ -79,6 +79,19 @@ export interface DriverConfig {
    */
   hostPaths?: boolean;
   /**
+   * The data root's path on the host, as the installer recorded it (the managed plugin's
+   * HOST_DATA_DIR), for Status's dataPath; mountinfo's guess is used when it is unset or wrong.
+   */
+  hostDataRoot?: string;
+  /**
+   * Make the data root's mount private in the driver's namespace at start (the managed plugin:
+   * its /data is the host's directory, and runc 1.2.7 and later apply the plugin's rshared root
+   * propagation after pivot_root, which leaves /data shared with the host despite the manifest's
+   * rprivate; a volume's mount point bound from it would then join the host's peer group, and
+   * what containers mount in it would land under the data root instead of the mount point).
+   */
+  privateDataRoot?: boolean;
+  /**
    * Host directories that a volume may never adopt, nor anything in or around them, besides
    * DEFAULT_RESERVED_PATHS (e.g. the `data-root` of a dockerd that moved it).
    */
@@ -137,6 +150,12 @@ export class SharedpropDriver implements VolumeDriver {
    * take long, so `deleteLeftovers()` runs after the socket listens.
    */
   async start(): Promise<void> {
+    if (
+      this.config.privateDataRoot &&
+      (await this.mounts.privatizeMountPoint(this.config.dataRoot))
+    ) {
+      this.log.info('made the data root private in the plugin', { dataRoot: this.config.dataRoot });
+    }
     await this.store.init();
     this.readOnly = !(await this.store.writable());
     if (this.readOnly) {
@@ -202,7 +221,7 @@ export class SharedpropDriver implements VolumeDriver {
           this.log.warn('could not record the boot id', { error: String(error) }),
         );
     }
-    this.hostDataRoot = hostPathOf(entries, this.config.dataRoot);
+    this.hostDataRoot = hostPathOf(entries, this.config.dataRoot, this.config.hostDataRoot);
     this.log.info('driver started', {
       dataRoot: this.config.dataRoot,
       hostDataRoot: this.hostDataRoot,

@@ -126,7 +126,7 @@ export async function installPlugin(
   }
 
   await docker(deps, ['plugin', 'create', name, dir]);
-  await docker(deps, ['plugin', 'set', name, `data.source=${dataDir}`]);
+  await docker(deps, ['plugin', 'set', name, `data.source=${dataDir}`, `HOST_DATA_DIR=${dataDir}`]);
   if (options.logLevel)
     await docker(deps, ['plugin', 'set', name, `LOG_LEVEL=${options.logLevel}`]);
   try {

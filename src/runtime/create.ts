@@ -2,14 +2,15 @@
  * What `create` does before runc runs: rewrite the bundle's spec when it has sharedprop mounts,
  * and log the decision.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuncInvocation } from './argv.js';
 import type { RuntimeConfig } from './config.js';
 import { stringifyJson } from './json.js';
 import { appendLogLine, formatLogLine, type LogFields } from './log.js';
 import { sharedpropSources } from './sources.js';
-import { rewriteSpec, specChanged, type SpecRewrite } from './spec.js';
+import { rewriteSpec, specChanged, type SourcePredicate, type SpecRewrite } from './spec.js';
+import { subpathSources } from './subpath.js';
 import { readSpecFile, writeFileAtomically } from './spec-file.js';
 
 export const LOG_PREFIX = 'sharedprop-runtime: ';
@@ -19,13 +20,20 @@ export interface Decision {
   rewrite: SpecRewrite;
 }
 
+/** A sharedprop volume's mount point, or dockerd's temporary bind of a subpath of one. */
+function volumeOrSubpath(roots: readonly string[]): SourcePredicate {
+  const isVolume = sharedpropSources(roots, existsSync);
+  const isSubpath = subpathSources(() => readFileSync('/proc/self/mountinfo', 'utf8'), isVolume);
+  return (source) => isVolume(source) || isSubpath(source);
+}
+
 /** Rewrites `<bundle>/config.json` if it has sharedprop mounts; throws a readable Error if not possible. */
 export function rewriteBundleSpec(bundle: string, roots: readonly string[]): Decision {
   const specFile = join(bundle, 'config.json');
   const { spec, ...owner } = readSpecFile(specFile);
   let rewrite: SpecRewrite;
   try {
-    rewrite = rewriteSpec(spec, sharedpropSources(roots, existsSync));
+    rewrite = rewriteSpec(spec, volumeOrSubpath(roots));
   } catch (error) {
     throw new Error(`${specFile}: ${(error as Error).message}`);
   }

@@ -10,7 +10,8 @@
 # When in doubt (a configuration file, SHAREDPROP_RUNC, no runc found, an unreadable spec) it
 # hands everything to the wrapper, which decides and reports. It reads the command line as
 # argv.ts does and recognises a sharedprop mount as sources.ts does (the marker file); one
-# table of cases proves that they agree (test/unit/runtime/agreement.test.ts).
+# table of cases proves that they agree (test/unit/runtime/agreement.test.ts). A subpath mount's
+# source (dockerd's `safe-mount` bind) always goes to the wrapper, which decides (subpath.ts).
 set -u
 
 self=$0
@@ -131,6 +132,8 @@ while IFS= read -r entry; do
     value=${value%\"}
     value=${value%/}
     [ -e "${value%/*}/.sharedprop-mountroot" ] && verdict=wrapper
+    # dockerd's temporary bind for a subpath mount: the wrapper reads its peer group (subpath.ts).
+    case ${value##*/} in safe-mount*) verdict=wrapper ;; esac
     ;;
   esac
   [ "$verdict" = wrapper ] && break

@@ -136,11 +136,21 @@ export function holderOf(entries: readonly MountEntry[], path: string): MountEnt
 /**
  * Where `dir` is on the host: mountinfo gives, for the mount that holds it, the path inside the
  * filesystem that is mounted there (for the plugin's /data, the host directory bound to it).
+ *
+ * That path is the host's only when the host's `/` is the filesystem's root. On a btrfs subvolume
+ * root (`/@`) or an engine in a pivot_root'ed tree, it has a prefix the host does not show. So
+ * `known`, the host path the installer recorded for `dir` (the plugin's HOST_DATA_DIR), wins
+ * when the table agrees with it: the table's path is `known` itself, or ends with it; or the
+ * mount is a whole filesystem, which says nothing either way.
  */
-export function hostPathOf(entries: readonly MountEntry[], dir: string): string {
+export function hostPathOf(entries: readonly MountEntry[], dir: string, known?: string): string {
   const holder = holderOf(entries, dir);
-  // Only a bind of a subdirectory says where it comes from; a whole filesystem's root does not.
-  if (!holder || holder.root === '/') return dir;
+  if (!holder) return known ?? dir;
   const relative = holder.mountPoint === '/' ? dir : dir.slice(holder.mountPoint.length);
-  return holder.root + relative;
+  // Only a bind of a subdirectory says where it comes from; a whole filesystem's root does not.
+  const fromTable = holder.root === '/' ? undefined : holder.root + relative;
+  if (known !== undefined && (fromTable === undefined || fromTable.endsWith(known))) {
+    return known;
+  }
+  return fromTable ?? dir;
 }

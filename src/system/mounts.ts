@@ -71,6 +71,12 @@ export interface Mounts {
   removeMountPoint(mountpoint: string): Promise<void>;
   /** Makes the mount root and writes `file` (name, content) into it. */
   prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void>;
+  /**
+   * Makes the mount at `dir` and everything beneath it private in this mount namespace, when
+   * `dir` is a mount point that is shared or a slave; true when it changed anything. Other
+   * namespaces' copies are not touched.
+   */
+  privatizeMountPoint(dir: string): Promise<boolean>;
 }
 
 export class MountSystem implements Mounts {
@@ -205,6 +211,13 @@ export class MountSystem implements Mounts {
 
   async removeMountPoint(mountpoint: string): Promise<void> {
     await rmdir(mountpoint).catch(() => undefined);
+  }
+
+  async privatizeMountPoint(dir: string): Promise<boolean> {
+    const top = mountsAt(await this.readAbout(dir), dir).at(-1);
+    if (!top || (top.sharedGroup === undefined && top.masterGroup === undefined)) return false;
+    await this.mount(['--make-rprivate', dir]);
+    return true;
   }
 
   async prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {

@@ -11,6 +11,7 @@ import {
   hostMountsAt,
   hostMountsWithin,
   sharedpropCli,
+  onEngine,
 } from './harness/index.js';
 import { WITH_RUNTIME, waitForFile } from './harness/containers.js';
 
@@ -27,7 +28,7 @@ function sharedprop(args: string[], daemon: DockerDaemon = env.daemon) {
   return sharedpropCli(daemon, args);
 }
 
-describe('doctor on a healthy engine', () => {
+describe(onEngine('doctor on a healthy engine'), () => {
   it('exits 0, every check ok, and --json says the same', async () => {
     await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'healthy']);
     const text = await sharedprop(['doctor']);
@@ -146,7 +147,7 @@ describe('doctor on a healthy engine', () => {
   });
 });
 
-describe('doctor on an engine in a slave mount namespace', () => {
+describe(onEngine('doctor on an engine in a slave mount namespace'), () => {
   it('exits non-zero and names MountFlags=slave', async () => {
     const slave = await DockerDaemon.start({
       wrapCommand: ['unshare', '-m', '--propagation', 'slave'],

@@ -8,7 +8,15 @@ import { execa } from 'execa';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseMountinfo, propagationOf } from '../../src/system/mountinfo.js';
-import { E2eEnvironment, PLUGIN_NAME, REPO_ROOT, hostMountsWithin } from './harness/index.js';
+import {
+  E2eEnvironment,
+  MAKE_NO_REBUILD,
+  PLUGIN_NAME,
+  REPO_ROOT,
+  hostMountsWithin,
+  onEngine,
+  hostPathOfRoot,
+} from './harness/index.js';
 
 const SETUP_MS = 600_000;
 const TEST_MS = 300_000;
@@ -52,7 +60,7 @@ async function mountLayout(volume: string) {
     hostCount: host.length,
     hostParentsDistinct: new Set(parents).size === parents.length,
     stackedOnItself: host.some((e) => host.some((other) => other.id === e.parentId)),
-    roots: [...new Set(host.map((e) => e.root))],
+    roots: [...new Set(await Promise.all(host.map((e) => hostPathOfRoot(e))))],
   };
 }
 
@@ -81,7 +89,7 @@ async function expectVolumesIntact(): Promise<void> {
 async function uninstall(): Promise<{ exitCode: number; output: string }> {
   const result = await execa(
     'make',
-    ['--no-print-directory', '-C', REPO_ROOT, 'uninstall-plugin'],
+    ['--no-print-directory', ...MAKE_NO_REBUILD, '-C', REPO_ROOT, 'uninstall-plugin'],
     {
       env: { ...env.daemon.cliEnv(), PLUGIN_NAME },
       extendEnv: false,
@@ -94,7 +102,7 @@ async function uninstall(): Promise<{ exitCode: number; output: string }> {
 }
 
 it(
-  'starts with every volume intact',
+  onEngine('starts with every volume intact'),
   async () => {
     await expectVolumesIntact();
   },
@@ -102,7 +110,7 @@ it(
 );
 
 it(
-  'keeps volumes and data when the plugin is removed and installed again',
+  onEngine('keeps volumes and data when the plugin is removed and installed again'),
   async () => {
     const before = await env.plugin();
     const removed = await uninstall();
@@ -122,7 +130,7 @@ it(
 );
 
 it(
-  'keeps volumes and data when the install runs over the installed plugin',
+  onEngine('keeps volumes and data when the install runs over the installed plugin'),
   async () => {
     const before = await env.plugin();
     const output = await env.installPlugin();
@@ -135,7 +143,7 @@ it(
 );
 
 it(
-  'refuses to remove the plugin while a running container uses one of its volumes',
+  onEngine('refuses to remove the plugin while a running container uses one of its volumes'),
   async () => {
     const user = await env.startContainer('plugin-user', ['-v', `${VOLUMES.plain}:/mnt`]);
     try {
@@ -153,7 +161,7 @@ it(
 );
 
 it(
-  'puts every mount point back exactly once after a plugin disable and enable',
+  onEngine('puts every mount point back exactly once after a plugin disable and enable'),
   async () => {
     const pid = await env.pluginPid();
     await env.dockerOk(['plugin', 'disable', '-f', PLUGIN_NAME]);
@@ -166,7 +174,7 @@ it(
 );
 
 it(
-  'keeps volumes and data across a dockerd restart',
+  onEngine('keeps volumes and data across a dockerd restart'),
   async () => {
     const before = await env.pluginPid();
     await env.restart();
@@ -177,7 +185,7 @@ it(
 );
 
 it(
-  'recovers when the plugin process is killed with SIGKILL',
+  onEngine('recovers when the plugin process is killed with SIGKILL'),
   async () => {
     const pid = await env.pluginPid();
     expect(pid).toBeDefined();

@@ -12,6 +12,8 @@ import {
   hostMountsWithin,
   mountTmpfs,
   unmount,
+  onEngine,
+  hostPathOfRoot,
 } from './harness/index.js';
 
 const SETUP_MS = 600_000;
@@ -55,7 +57,7 @@ async function mountCounts(): Promise<{ ours: number; system: number }> {
   return { ours: ours.length, system: system.length };
 }
 
-describe('volume lifecycle through the docker CLI', () => {
+describe(onEngine('volume lifecycle through the docker CLI'), () => {
   it(
     'creates, inspects, lists and removes a volume',
     async () => {
@@ -102,7 +104,9 @@ describe('volume lifecycle through the docker CLI', () => {
       expect(new Set(atHost.map((e) => e.sharedGroup))).toEqual(
         new Set([inPlugin[0]?.sharedGroup]),
       );
-      for (const entry of atHost) expect(entry.root).toBe(dataPathOf('lifecycle'));
+      for (const entry of atHost) {
+        expect(await hostPathOfRoot(entry)).toBe(dataPathOf('lifecycle'));
+      }
 
       // Creating it again with the same options is not an error.
       await createVolume('lifecycle');
@@ -128,7 +132,7 @@ describe('volume lifecycle through the docker CLI', () => {
   );
 });
 
-describe('data and propagation', () => {
+describe(onEngine('data and propagation'), () => {
   it(
     'lets one container read what another wrote',
     async () => {
@@ -173,7 +177,7 @@ describe('data and propagation', () => {
   );
 });
 
-describe('mount counts', () => {
+describe(onEngine('mount counts'), () => {
   it(
     'comes back to zero after docker cp into a running container and a stop',
     async () => {
@@ -200,7 +204,7 @@ describe('mount counts', () => {
   );
 });
 
-describe('refusals', () => {
+describe(onEngine('refusals'), () => {
   it(
     "passes the driver's errors to the user verbatim, and creates nothing",
     async () => {
@@ -304,7 +308,7 @@ describe('refusals', () => {
   );
 });
 
-describe('mount table', () => {
+describe(onEngine('mount table'), () => {
   it(
     'does not grow over 20 container runs',
     async () => {

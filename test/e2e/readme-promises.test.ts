@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
+import { E2eEnvironment, hostMountsAt, hostMountsWithin, onEngine } from './harness/index.js';
 import { CAN_MOUNT, MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 import { DriverProcess } from '../support/driver-process.js';
 
@@ -25,7 +25,7 @@ function sharedprop(args: string[]) {
   return env.sharedprop(args);
 }
 
-describe('propagation', () => {
+describe(onEngine('propagation'), () => {
   it('a reader started before the writer mounts sees the tmpfs the writer mounts later', async () => {
     await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'early']);
     const host = await env.volumeHostPath('early');
@@ -85,14 +85,92 @@ describe('propagation', () => {
       } finally {
         await env.docker(['rm', '-f', 'default-writer']);
       }
+      // dockerd creates managed plugins' containers with the default runtime too, sharedprop's
+      // own included: disable and enable, and a dockerd restart, still bring it back.
+      await env.dockerOk(['plugin', 'disable', '-f', 'sharedprop']);
+      await env.dockerOk(['plugin', 'enable', 'sharedprop']);
+      await env.waitForPlugin();
+      await env.restart();
+      const after = await env.runOk(
+        ['-v', 'defaulted:/mnt'],
+        ['sh', '-c', 'echo again > /mnt/after && cat /mnt/after'],
+      );
+      expect(after.trim()).toBe('again');
       await env.dockerOk(['volume', 'rm', 'defaulted']);
     } finally {
       await env.reconfigure('default-runtime', undefined);
     }
   });
+
+  it('Swarm: a global service with a sharedprop --mount makes a submount that a plain container sees (default runtime)', async () => {
+    await env.reconfigure('default-runtime', 'sharedprop');
+    const service = 'sp-global';
+    try {
+      await env.dockerOk(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
+      await env.dockerOk([
+        'service',
+        'create',
+        '--detach',
+        '--name',
+        service,
+        '--mode',
+        'global',
+        '--cap-add',
+        'CAP_SYS_ADMIN',
+        '--mount',
+        'type=volume,source=swarmvol,target=/mnt,volume-driver=sharedprop',
+        env.image,
+        'sh',
+        '-c',
+        'mkdir -p /mnt/etc && mount --bind /etc /mnt/etc && touch /mnt/ready && sleep 3600',
+      ]);
+      // The task's volume is this node's: local scope, made by the node's driver.
+      let host = '';
+      const deadline = Date.now() + 90_000;
+      while (!host && Date.now() < deadline) {
+        host = await env.volumeHostPath('swarmvol').catch(() => '');
+        if (!host) await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      expect(host).not.toBe('');
+      await waitForFile(path.join(host, 'ready'), 90_000);
+      const seen = await env.runOk(['-v', 'swarmvol:/mnt'], ['ls', '/mnt/etc/hostname']);
+      expect(seen.trim()).toBe('/mnt/etc/hostname');
+      const runtimes = await env.dockerOk([
+        'ps',
+        '--filter',
+        `label=com.docker.swarm.service.name=${service}`,
+        '--format',
+        '{{.ID}}',
+      ]);
+      const task = runtimes.split('\n')[0] ?? '';
+      expect(
+        (await env.dockerOk(['inspect', '--format', '{{.HostConfig.Runtime}}', task])).trim(),
+      ).toBe('sharedprop');
+
+      await env.dockerOk(['service', 'rm', service]);
+      const gone = Date.now() + 60_000;
+      while (
+        (await env.dockerOk([
+          'ps',
+          '-aq',
+          '--filter',
+          `label=com.docker.swarm.service.name=${service}`,
+        ])) &&
+        Date.now() < gone
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      await env.dockerOk(['volume', 'rm', 'swarmvol']);
+      expect(await hostMountsWithin(host)).toEqual([]);
+    } finally {
+      await env.docker(['service', 'rm', service]);
+      await env.docker(['swarm', 'leave', '--force']);
+      await env.reconfigure('default-runtime', undefined);
+    }
+  });
 });
 
-describe('the CLI on a leak', () => {
+describe(onEngine('the CLI on a leak'), () => {
   it('ls prints host paths that exist; prune --dry-run detaches nothing; prune detaches the leak', async () => {
     await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'leaks']);
     const host = await env.volumeHostPath('leaks');
@@ -134,7 +212,7 @@ describe('the CLI on a leak', () => {
   });
 });
 
-describe('the driver as a host process', () => {
+describe(onEngine('the driver as a host process'), () => {
   /**
    * `sharedprop serve` on the host, under this run's directory; dockerd sees its socket as
    * /run/docker/plugins/NAME.sock and NAME is the driver's name.

@@ -1,13 +1,23 @@
 /**
  * Container-to-container propagation through the sharedprop runtime wrapper, on a private dockerd
  * with the plugin and the runtime installed by `make install`: the seed scenario, Kolla-style
- * network namespaces, and docker-compose.
+ * network namespaces, and the README's compose example with every compose this engine has.
  */
 import { jest } from '@jest/globals';
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { E2eEnvironment, hostMountsAt, hostMountsWithin } from './harness/index.js';
+import {
+  E2eEnvironment,
+  REPO_ROOT,
+  hasComposeV2,
+  hostMountsAt,
+  hostMountsWithin,
+  isEngine25OrLater,
+  mountTmpfs,
+  onEngine,
+} from './harness/index.js';
+import { parseMountinfo, propagationOf } from '../../src/system/mountinfo.js';
 import { unmountEverythingUnder } from '../support/host-mounts.js';
 import { CAN_MOUNT, MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 
@@ -42,7 +52,7 @@ async function finishMounter(name: string, host: string): Promise<void> {
   await env.dockerOk(['rm', name]);
 }
 
-describe('the seed scenario', () => {
+describe(onEngine('the seed scenario'), () => {
   it('a bind mount made in A (with the runtime) is seen by B (default runtime) and the host, three times over without growth', async () => {
     await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'seed']);
     const host = await env.volumeHostPath('seed');
@@ -90,7 +100,7 @@ describe('the seed scenario', () => {
   });
 });
 
-describe('Kolla-style network namespaces', () => {
+describe(onEngine('Kolla-style network namespaces'), () => {
   it('"l3" makes /run/netns/qrouter-1; "dhcp" enters it and is in another namespace than its own', async () => {
     await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'netns']);
     const host = await env.volumeHostPath('netns');
@@ -123,7 +133,7 @@ describe('Kolla-style network namespaces', () => {
   });
 });
 
-describe('Kolla-style network namespaces on a tmpfs volume (like /run/netns)', () => {
+describe(onEngine('Kolla-style network namespaces on a tmpfs volume (like /run/netns)'), () => {
   it('agents share a namespace, it survives the plugin killed and restarted, and a reboot leaves the volume empty', async () => {
     await env.dockerOk([
       'volume',
@@ -187,7 +197,7 @@ describe('Kolla-style network namespaces on a tmpfs volume (like /run/netns)', (
   });
 });
 
-describe('reap=on-unmount', () => {
+describe(onEngine('reap=on-unmount'), () => {
   it("the last container's exit detaches the bind it leaked, and keeps the namespace it made", async () => {
     await env.dockerOk(['volume', 'create', '-d', 'sharedprop', '-o', 'reap=on-unmount', 'reaped']);
     const host = await env.volumeHostPath('reaped');
@@ -221,63 +231,201 @@ describe('reap=on-unmount', () => {
   });
 });
 
-describe('docker-compose', () => {
-  it('driver: sharedprop + runtime: sharedprop; down -v removes everything, leaked submount included, host files intact', async () => {
+/** The propagation of the mount at `destination` inside a running container. */
+async function propagationInside(container: string, destination: string): Promise<string> {
+  const pid = (await env.dockerOk(['inspect', '--format', '{{.State.Pid}}', container])).trim();
+  const table = parseMountinfo(await readFile(`/proc/${pid}/mountinfo`, 'utf8'));
+  const entry = table.filter((e) => e.mountPoint === destination).at(-1);
+  if (!entry) throw new Error(`${container} has no mount at ${destination}`);
+  return propagationOf(entry);
+}
+
+describe(onEngine('what changed in newer engines'), () => {
+  it('subpath mounts (volume-subpath, Docker 26+) propagate like whole volumes; 20.10 ignores the option', async () => {
+    await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'subvol']);
+    const host = await env.volumeHostPath('subvol');
+    await mkdir(path.join(host, 'agents'));
+    const subpath = ['--mount', 'type=volume,src=subvol,dst=/run/netns,volume-subpath=agents'];
+    if (!isEngine25OrLater()) {
+      // No subpath mounts before API 1.45, and the 20.10 CLI ignores the key without a word:
+      // the container gets the whole volume (README: Compatibility).
+      const whole = await env.runOk(subpath, ['ls', '/run/netns']);
+      expect(whole.trim().split('\n')).toContain('agents');
+      await env.dockerOk(['volume', 'rm', 'subvol']);
+      return;
+    }
+    // A reader with a subpath mount and no runtime, up before the namespace exists.
+    await env.startContainer('sub-reader', [...CAN_MOUNT, ...subpath]);
+    await env.startContainer('sub-l3', [...WITH_RUNTIME, ...subpath], MAKE_QROUTER_NETNS);
+    try {
+      await waitForFile(path.join(host, 'agents', 'qrouter-1.id'));
+      const routerNs = (await readFile(path.join(host, 'agents', 'qrouter-1.id'), 'utf8')).trim();
+      expect(await propagationInside('sub-l3', '/run/netns')).toBe('shared');
+      // The namespace reaches the host, the reader, and a container with the whole volume.
+      expect((await hostMountsAt(path.join(host, 'agents', 'qrouter-1')))[0]?.fsType).toBe('nsfs');
+      const enter = ['nsenter', '--net=/run/netns/qrouter-1', 'readlink', '/proc/self/ns/net'];
+      expect((await env.dockerOk(['exec', 'sub-reader', ...enter])).trim()).toBe(routerNs);
+      const entered = await env.runOk(
+        [...CAN_MOUNT, '-v', 'subvol:/vol'],
+        ['nsenter', '--net=/vol/agents/qrouter-1', 'readlink', '/proc/self/ns/net'],
+      );
+      expect(entered.trim()).toBe(routerNs);
+      // dockerd binds a subpath non-recursively: a subpath mount made later does not show what
+      // was mounted in the directory before (README: Subpath mounts). Docker's rule, not ours.
+      const late = await env.run([...CAN_MOUNT, ...subpath], enter);
+      expect(late.exitCode).not.toBe(0);
+    } finally {
+      await env.docker(['rm', '-f', 'sub-l3', 'sub-reader']);
+    }
+    // dockerd's temporary binds are gone, and Remove leaves nothing mounted.
+    expect(await hostMountsWithin(path.join(env.daemon.dataRoot, 'tmp'))).toEqual([]);
+    await env.dockerOk(['volume', 'rm', 'subvol']);
+    expect(await hostMountsWithin(host)).toEqual([]);
+  });
+
+  it('`-v vol:/x:ro` stays read-only and rshared; on Docker 25+ read-only all the way down (rro)', async () => {
+    await env.dockerOk(['volume', 'create', '-d', 'sharedprop', 'rovol']);
+    const host = await env.volumeHostPath('rovol');
+    await mkdir(path.join(host, 'inner'));
+    await mountTmpfs(path.join(host, 'inner'));
+    try {
+      await env.startContainer('ro-reader', [...WITH_RUNTIME, '-v', 'rovol:/x:ro']);
+      const probe = await env.dockerOk([
+        'exec',
+        'ro-reader',
+        'sh',
+        '-c',
+        'touch /x/f 2>/dev/null; echo top=$?; touch /x/inner/f 2>/dev/null; echo inner=$?',
+      ]);
+      // dockerd 25+ asks for `rro` when the runtime's `features` (passed through the wrapper)
+      // list it, and the wrapper keeps it next to rshared; 20.10 makes only the top read-only.
+      expect(probe.trim().split('\n')).toEqual([
+        'top=1',
+        isEngine25OrLater() ? 'inner=1' : 'inner=0',
+      ]);
+      expect(await propagationInside('ro-reader', '/x')).toBe('shared');
+    } finally {
+      await env.docker(['rm', '-f', 'ro-reader']);
+    }
+    await env.dockerOk(['volume', 'rm', 'rovol']);
+    expect(await hostMountsWithin(host)).toEqual([]);
+  });
+
+  it('`sharedprop-runtime features` answers what runc answers', async () => {
+    const runtime = path.join(env.daemon.base, 'bin', 'sharedprop-runtime');
+    const [viaWrapper, viaRunc] = await Promise.all([
+      execa(runtime, ['features'], { reject: false }),
+      execa('runc', ['features'], { reject: false }),
+    ]);
+    expect(viaRunc.exitCode).toBe(0);
+    expect(viaWrapper.exitCode).toBe(0);
+    expect(JSON.parse(viaWrapper.stdout)).toEqual(JSON.parse(viaRunc.stdout));
+    if (isEngine25OrLater()) {
+      expect((JSON.parse(viaWrapper.stdout) as { mountOptions?: string[] }).mountOptions).toContain(
+        'rro',
+      );
+    }
+  });
+});
+
+/** The compose file of the README's "Compose" section, exactly as written there. */
+async function readmeComposeFile(): Promise<string> {
+  const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const section = readme.split('\n### Compose\n')[1] ?? '';
+  const block = /```yaml\n([\s\S]*?)```/.exec(section);
+  if (!block?.[1]) throw new Error('README.md: no yaml block under "### Compose"');
+  return block[1];
+}
+
+/** The compose implementations of this engine: v1 on bookworm; v2, as CLI plugin and as command, on newer ones. */
+const COMPOSE_CLIS = hasComposeV2()
+  ? [
+      { title: '`docker compose` (the v2 CLI plugin)', command: ['docker', 'compose'], major: '2' },
+      { title: '`docker-compose` v2', command: ['docker-compose'], major: '2' },
+    ]
+  : [{ title: '`docker-compose` v1', command: ['docker-compose'], major: '1' }];
+
+describe.each(COMPOSE_CLIS)(onEngine("the README's compose example with $title"), (cli) => {
+  it('l3 (runtime: sharedprop) makes a namespace and a bind that dhcp and the host see; down -v removes everything, host files intact', async () => {
     const dir = await mkdtemp(path.join(env.daemon.base, 'compose-'));
     const sentinel = path.join(dir, 'host-files');
     await mkdir(sentinel);
     await writeFile(path.join(sentinel, 'precious'), 'keep me');
-    const project = 'spcompose';
+    const project = `spcompose${cli.command.length}`;
+    // The README's file as written, and a second file for what it leaves to the reader: the
+    // image, what the agents run, and this machine's limits (no network; seccomp's veto).
+    await writeFile(path.join(dir, 'docker-compose.yml'), await readmeComposeFile());
+    const agent = (command: string[], extra: string[] = []) => [
+      `    image: ${env.image}`,
+      '    network_mode: none',
+      '    security_opt: [seccomp=unconfined, apparmor=unconfined]',
+      ...extra,
+      // `$$`: compose substitutes `$name` from the environment.
+      `    command: ${JSON.stringify(command).replaceAll('$', '$$$$')}`,
+    ];
     await writeFile(
-      path.join(dir, 'docker-compose.yml'),
+      path.join(dir, 'override.yml'),
       [
-        'version: "2.4"',
         'services:',
-        '  mounter:',
-        `    image: ${env.image}`,
-        '    runtime: sharedprop',
-        '    network_mode: none',
-        '    cap_add: [SYS_ADMIN]',
-        '    security_opt: [seccomp=unconfined, apparmor=unconfined]',
-        '    volumes:',
-        '      - shared:/mnt',
-        `      - ${sentinel}:/sentinel`,
-        '    command: ["sh", "-c", "mkdir -p /mnt/host && mount --bind /sentinel /mnt/host && touch /mnt/ready && sleep 3600"]',
-        '  watcher:',
-        `    image: ${env.image}`,
-        '    network_mode: none',
-        '    volumes:',
-        '      - shared:/mnt',
-        '    command: ["sleep", "3600"]',
-        'volumes:',
-        '  shared:',
-        '    driver: sharedprop',
+        '  l3:',
+        ...agent(
+          [
+            'sh',
+            '-c',
+            'mkdir -p /run/netns/host && mount --bind /sentinel /run/netns/host || exit 1; ' +
+              (MAKE_QROUTER_NETNS[2] as string),
+          ],
+          [`    volumes: ["${sentinel}:/sentinel"]`],
+        ),
+        '  dhcp:',
+        ...agent(['sleep', '3600'], ['    cap_add: [SYS_ADMIN]']),
         '',
       ].join('\n'),
     );
+    const [command, ...prefix] = cli.command;
     const compose = (args: string[]) =>
-      execa('docker-compose', ['-p', project, ...args], {
-        cwd: dir,
-        env: { ...env.daemon.cliEnv(), COMPOSE_INTERACTIVE_NO_CLI: '1' },
-        extendEnv: false,
-        reject: false,
-        timeout: 180_000,
-      });
+      execa(
+        command as string,
+        [...prefix, '-p', project, '-f', 'docker-compose.yml', '-f', 'override.yml', ...args],
+        {
+          cwd: dir,
+          env: { ...env.daemon.cliEnv(), COMPOSE_INTERACTIVE_NO_CLI: '1' },
+          extendEnv: false,
+          reject: false,
+          timeout: 180_000,
+        },
+      );
     try {
+      const version = await compose(['version', '--short']);
+      expect(version.exitCode).toBe(0);
+      expect(version.stdout.trim().replace(/^v/, '').split('.')[0]).toBe(cli.major);
+
       const up = await compose(['up', '-d']);
-      expect(up.exitCode).toBe(0);
-      const host = await env.volumeHostPath(`${project}_shared`);
-      await waitForFile(path.join(host, 'ready'));
-      const seen = await compose(['exec', '-T', 'watcher', 'cat', '/mnt/host/precious']);
+      expect({ exitCode: up.exitCode, stderr: up.exitCode === 0 ? '' : up.stderr }).toEqual({
+        exitCode: 0,
+        stderr: '',
+      });
+      const host = await env.volumeHostPath(`${project}_netns`);
+      await waitForFile(path.join(host, 'qrouter-1.id'));
+      const routerNs = (await readFile(path.join(host, 'qrouter-1.id'), 'utf8')).trim();
+      const seen = await compose([
+        'exec',
+        '-T',
+        'dhcp',
+        'sh',
+        '-c',
+        'cat /run/netns/host/precious; echo; nsenter --net=/run/netns/qrouter-1 readlink /proc/self/ns/net',
+      ]);
       expect(seen.exitCode).toBe(0);
-      expect(seen.stdout.trim()).toBe('keep me');
+      expect(seen.stdout.trim().split('\n')).toEqual(['keep me', routerNs]);
       expect((await hostMountsAt(path.join(host, 'host'))).length).toBeGreaterThan(0);
+      expect((await hostMountsAt(path.join(host, 'qrouter-1')))[0]?.fsType).toBe('nsfs');
 
       const down = await compose(['down', '-v']);
       expect(down.exitCode).toBe(0);
       expect(await hostMountsWithin(host)).toEqual([]);
       const volumes = await env.dockerOk(['volume', 'ls', '-q']);
-      expect(volumes.split('\n')).not.toContain(`${project}_shared`);
+      expect(volumes.split('\n')).not.toContain(`${project}_netns`);
       expect(await readFile(path.join(sentinel, 'precious'), 'utf8')).toBe('keep me');
     } finally {
       await compose(['down', '-v', '-t', '1']);

@@ -116,6 +116,21 @@ export class FakeMounts implements Mounts {
 
   async prepareMountRoot(): Promise<void> {}
 
+  async privatizeMountPoint(dir: string): Promise<boolean> {
+    const top = this.at(dir).at(-1);
+    if (!top || (top.sharedGroup === undefined && top.masterGroup === undefined)) return false;
+    this.calls.push(`make-rprivate ${dir}`);
+    for (const entry of this.readAboutSync(dir)) {
+      delete entry.sharedGroup;
+      delete entry.masterGroup;
+    }
+    return true;
+  }
+
+  private readAboutSync(dir: string): MountEntry[] {
+    return this.table.filter((e) => isWithin(e.mountPoint, dir));
+  }
+
   private removeTop(mountPoint: string): void {
     const top = this.at(mountPoint).at(-1);
     this.table = this.table.filter((e) => e !== top);

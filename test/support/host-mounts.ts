@@ -12,6 +12,18 @@ export async function hostMountTable(): Promise<MountEntry[]> {
   return parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
 }
 
+/**
+ * A mount's `root` (the path inside its filesystem) as a path of this host: mountinfo gives it
+ * relative to the filesystem, so when this host's / is itself a subdirectory of its filesystem
+ * (an engine root of test/engines, a btrfs subvolume) that prefix is taken off.
+ */
+export async function hostPathOfRoot(entry: MountEntry): Promise<string> {
+  const table = await hostMountTable();
+  const slash = table.filter((e) => e.mountPoint === '/').at(-1);
+  if (!slash || slash.root === '/' || slash.device !== entry.device) return entry.root;
+  return isWithin(entry.root, slash.root) ? entry.root.slice(slash.root.length) || '/' : entry.root;
+}
+
 /** Mounts whose mount point is exactly `target`, bottom of the stack first. */
 export async function hostMountsAt(target: string): Promise<MountEntry[]> {
   return (await hostMountTable()).filter((e) => e.mountPoint === target);

@@ -113,7 +113,19 @@ describe('connectEngine (the real client, DOCKER_HOST set for each)', () => {
     let server: http.Server;
     let socket: string;
     const routes: Record<string, [number, unknown]> = {
-      '/version': [200, { Version: '27.1.0', ApiVersion: '1.46' }],
+      '/version': [
+        200,
+        {
+          Version: '27.1.0',
+          ApiVersion: '1.46',
+          Components: [
+            { Name: 'Engine', Version: '27.1.0' },
+            { Name: 'containerd', Version: '1.7.24' },
+            { Name: 'runc', Version: '1.1.15' },
+            { Name: 'docker-init', Version: '0.19.0' },
+          ],
+        },
+      ],
       '/info': [
         200,
         {
@@ -178,7 +190,12 @@ describe('connectEngine (the real client, DOCKER_HOST set for each)', () => {
 
     it('answers with typed results', async () => {
       const engine = await connectTo(`unix://${socket}`);
-      expect(await engine.version()).toEqual({ version: '27.1.0', apiVersion: '1.46' });
+      expect(await engine.version()).toEqual({
+        version: '27.1.0',
+        apiVersion: '1.46',
+        containerd: '1.7.24',
+        runc: '1.1.15',
+      });
       expect(await engine.info()).toEqual({
         dockerRootDir: '/srv/docker',
         storageDriver: 'overlay2',

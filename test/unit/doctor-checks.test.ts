@@ -2,6 +2,7 @@ import {
   checkContainerMounts,
   checkDaemonNamespace,
   checkEngine,
+  isOlderEngine,
   checkPlugin,
   checkRuntime,
   checkVolume,
@@ -171,6 +172,28 @@ describe('engine, plugin and runtime checks', () => {
       'Docker Engine 20.10.24 (API 1.41)',
     );
     expect(checkEngine(new Error('connect ENOENT')).verdict).toBe('fail');
+  });
+
+  it('engine: names containerd and runc, and warns on an engine older than any tested', () => {
+    const sid = { version: '28.5.2+dfsg4', apiVersion: '1.51', containerd: '2.1.9', runc: '1.3.6' };
+    expect(checkEngine(sid)).toMatchObject({
+      verdict: 'ok',
+      detail: 'Docker Engine 28.5.2+dfsg4 (API 1.51), containerd 2.1.9, runc 1.3.6',
+      data: { engine: '28.5.2+dfsg4', containerd: '2.1.9', runc: '1.3.6' },
+    });
+    const old = checkEngine({ version: '19.03.15', apiVersion: '1.40' });
+    expect(old.verdict).toBe('warn');
+    expect(old.detail).toMatch(/older than 20\.10/);
+    expect(old.fix).toMatch(/upgrade Docker Engine/);
+    for (const version of ['20.10.24', '20.10.0', '23.0.1', 'v26.1.5', '100.0.0']) {
+      expect(isOlderEngine(version, [20, 10])).toBe(false);
+    }
+    for (const version of ['19.03.15', '20.9.0', '1.13.1', '17.06.2-ce']) {
+      expect(isOlderEngine(version, [20, 10])).toBe(true);
+    }
+    // A version it cannot read is not called old.
+    expect(isOlderEngine('dev', [20, 10])).toBe(false);
+    expect(isOlderEngine(undefined, [20, 10])).toBe(false);
   });
 
   it('plugin', () => {

@@ -288,6 +288,20 @@ describe('start-up', () => {
     expect(store.discarded).toEqual(['/fake/data/volumes/.trash-old']);
   });
 
+  it('makes a shared data root private before anything else when told to (the managed plugin)', async () => {
+    const sharedData = (_s: FakeStore, m: FakeMounts) => m.mountOutside('/fake/data', 'ext4', 32);
+    const told = await setup(sharedData, { privateDataRoot: true });
+    expect(told.mounts.calls[0]).toBe('make-rprivate /fake/data');
+    expect(told.mounts.at('/fake/data')[0]?.sharedGroup).toBeUndefined();
+    // Not told (a host process): the host's mount is left as it is.
+    const untold = await setup(sharedData);
+    expect(untold.mounts.calls).not.toContain('make-rprivate /fake/data');
+    expect(untold.mounts.at('/fake/data')[0]?.sharedGroup).toBe(32);
+    // Already private, or no mount point: nothing to do.
+    const plain = await setup(() => undefined, { privateDataRoot: true });
+    expect(plain.mounts.calls).not.toContain('make-rprivate /fake/data');
+  });
+
   it('on a read-only data root serves read-only: Mount works, Create is refused', async () => {
     const { driver } = await setup((s) => {
       held(s);

@@ -69,4 +69,18 @@ describe('hostPathOf', () => {
     expect(hostPathOf(entries, '/tmp/x')).toBe('/tmp/x');
     expect(hostPathOf(entries, '/srv/x')).toBe('/srv/x');
   });
+  it('takes the recorded host path when the table agrees with it', () => {
+    // The host's / is a subdirectory of its filesystem (btrfs `/@`, or a pivot_root'ed engine).
+    const subvolume = [
+      parseMountinfoLine('1 0 0:30 /@ / rw - btrfs /dev/sda2 rw'),
+      parseMountinfoLine('2 1 0:30 /@/var/lib/sharedprop /data rw - btrfs /dev/sda2 rw'),
+    ];
+    expect(hostPathOf(subvolume, '/data')).toBe('/@/var/lib/sharedprop');
+    expect(hostPathOf(subvolume, '/data', '/var/lib/sharedprop')).toBe('/var/lib/sharedprop');
+    expect(hostPathOf(entries, '/data', '/var/lib/sharedprop')).toBe('/var/lib/sharedprop');
+    // A whole filesystem mounted at /data says nothing against the record.
+    expect(hostPathOf(entries, '/tmp', '/srv/disk')).toBe('/srv/disk');
+    // A record the table contradicts (data.source changed by hand since) loses.
+    expect(hostPathOf(entries, '/data', '/srv/elsewhere')).toBe('/var/lib/sharedprop');
+  });
 });

@@ -17,7 +17,8 @@ export const WITH_RUNTIME = ['--runtime', 'sharedprop', ...CAN_MOUNT];
 /**
  * An l3 agent's `ip netns add qrouter-1`, in busybox terms: a child in a network namespace of its
  * own (waited for, not slept for), its nsfs file bound at /run/netns/qrouter-1, and the
- * namespace's id written to /run/netns/qrouter-1.id once the bind is made; then it stays up.
+ * namespace's id written to /run/netns/qrouter-1.id (whole: renamed into place) once the bind is
+ * made; then it stays up.
  */
 export const MAKE_QROUTER_NETNS = [
   'sh',
@@ -26,7 +27,8 @@ export const MAKE_QROUTER_NETNS = [
     'until [ "$(readlink /proc/$child/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done; ' +
     'touch /run/netns/qrouter-1 && ' +
     'mount --bind /proc/$child/ns/net /run/netns/qrouter-1 && ' +
-    'readlink /proc/$child/ns/net > /run/netns/qrouter-1.id && sleep 3600',
+    'readlink /proc/$child/ns/net > /run/netns/.qrouter-1.id && ' +
+    'mv /run/netns/.qrouter-1.id /run/netns/qrouter-1.id && sleep 3600',
 ];
 
 /** Waits for a file a container makes (seen on the host through the volume). */

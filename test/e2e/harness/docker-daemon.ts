@@ -301,7 +301,11 @@ export class DockerDaemon {
   private async enterNamespace(readyTimeoutMs: number): Promise<void> {
     await mkdir(this.pluginSocketDir, { recursive: true, mode: 0o700 });
     for (const dir of [this.base, this.shortBase]) {
+      // Private before shared: on a host whose / is shared (systemd's, or an engine root of
+      // test/engines), the self-bind joins /'s peer group, and every mount made under it would
+      // come back a second time under the bind, hidden in /'s copy of the directory.
       await execa('mount', ['--bind', dir, dir]);
+      await execa('mount', ['--make-private', dir]);
       await execa('mount', ['--make-rshared', dir]);
     }
     const holder = execa(

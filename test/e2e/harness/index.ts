@@ -28,12 +28,14 @@ export { BUSYBOX_IMAGE } from './busybox-image.js';
 export { DockerDaemon, type CommandResult } from './docker-daemon.js';
 export {
   hostMountTable,
+  hostPathOfRoot,
   hostMountsAt,
   hostMountsWithin,
   mountTmpfs,
   unmount,
 } from '../../support/host-mounts.js';
 export { INSTALL_TARGET, PLUGIN_NAME, REPO_ROOT } from './plugin.js';
+export { ENGINE, MAKE_NO_REBUILD, hasComposeV2, isEngine25OrLater, onEngine } from './engine.js';
 
 /**
  * Runs the sharedprop CLI (`dist/cli.js`) against `daemon`, as a user on its host would: in the

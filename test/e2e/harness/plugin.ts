@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DockerDaemon } from './docker-daemon.js';
+import { MAKE_NO_REBUILD } from './engine.js';
 import { ancestorsOf, processTable, sleep, type ProcessInfo } from './proc.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -28,23 +29,27 @@ export interface PluginState {
 }
 
 export async function installPlugin(daemon: DockerDaemon, dataDir: string): Promise<string> {
-  const result = await execa('make', ['--no-print-directory', '-C', REPO_ROOT, INSTALL_TARGET], {
-    env: {
-      ...daemon.cliEnv(),
-      PLUGIN_NAME,
-      DATA_DIR: dataDir,
-      DAEMON_JSON: daemon.configFile,
-      DOCKERD_PIDFILE: daemon.pidFile,
-      RUNTIME_INSTALL_DIR: path.join(daemon.base, 'bin'),
+  const result = await execa(
+    'make',
+    ['--no-print-directory', ...MAKE_NO_REBUILD, '-C', REPO_ROOT, INSTALL_TARGET],
+    {
+      env: {
+        ...daemon.cliEnv(),
+        PLUGIN_NAME,
+        DATA_DIR: dataDir,
+        DAEMON_JSON: daemon.configFile,
+        DOCKERD_PIDFILE: daemon.pidFile,
+        RUNTIME_INSTALL_DIR: path.join(daemon.base, 'bin'),
+      },
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      all: true,
+      // Less than the 600 s that beforeAll gives E2eEnvironment.start, so that a slow install fails
+      // inside start(), which cleans up, and never leaves jest to abandon a running dockerd.
+      timeout: 450_000,
     },
-    extendEnv: false,
-    reject: false,
-    stdin: 'ignore',
-    all: true,
-    // Less than the 600 s that beforeAll gives E2eEnvironment.start, so that a slow install fails
-    // inside start(), which cleans up, and never leaves jest to abandon a running dockerd.
-    timeout: 450_000,
-  });
+  );
   const output = String(result.all ?? '');
   if (result.exitCode !== 0) {
     throw new Error(

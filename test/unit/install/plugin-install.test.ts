@@ -153,7 +153,14 @@ describe('plugin install', () => {
     expect(commands).toEqual([
       ['docker', '--version'],
       ['docker', 'plugin', 'create', 'sharedprop', pluginDir],
-      ['docker', 'plugin', 'set', 'sharedprop', `data.source=${dataDir}`],
+      [
+        'docker',
+        'plugin',
+        'set',
+        'sharedprop',
+        `data.source=${dataDir}`,
+        `HOST_DATA_DIR=${dataDir}`,
+      ],
       ['docker', 'plugin', 'set', 'sharedprop', 'LOG_LEVEL=debug'],
       ['docker', 'plugin', 'enable', 'sharedprop'],
     ]);
@@ -183,7 +190,14 @@ describe('plugin install', () => {
       ['docker', 'plugin', 'disable', '-f', 'sharedprop'],
       ['docker', 'plugin', 'rm', '-f', 'sharedprop'],
       ['docker', 'plugin', 'create', 'sharedprop', pluginDir],
-      ['docker', 'plugin', 'set', 'sharedprop', `data.source=${dataDir}`],
+      [
+        'docker',
+        'plugin',
+        'set',
+        'sharedprop',
+        `data.source=${dataDir}`,
+        `HOST_DATA_DIR=${dataDir}`,
+      ],
       ['docker', 'plugin', 'enable', 'sharedprop'],
     ]);
     expect(lines).toContain(

@@ -194,6 +194,14 @@ describe('specs: the front recognises a sharedprop mount as sources.ts does', ()
     ['an escaped character in a source', () => spec([path.join(root, 'a"b')]), 'wrapper'],
     ['a path that is not normal', () => spec([`${root}//v`]), 'wrapper'],
     ['a path that is not normal, unmarked', () => spec([`${unmarked}//v`]), 'runc', 'wrapper'],
+    // dockerd's temporary bind for a subpath mount: only the wrapper can tell (mountinfo's peer
+    // groups, subpath.ts); this one is in no sharedprop volume's group.
+    [
+      'a subpath mount (safe-mount bind)',
+      () => spec(['/var/lib/docker/tmp/safe-mount42']),
+      'runc',
+      'wrapper',
+    ],
     // Not JSON, and no source in it: nothing to change, so runc gets it and reports it.
     ['a spec that is not JSON', () => '{"mounts": [', 'wrapper', 'runc'],
   ])('%s', (_, text, wrapperVerdict, frontVerdict = wrapperVerdict) => {
