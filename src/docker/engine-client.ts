@@ -69,6 +69,8 @@ export interface ContainerMount {
   name?: string;
   driver?: string;
   destination: string;
+  /** The volume's subdirectory, for a subpath mount (`volume-subpath`, API 1.45). */
+  subpath?: string;
 }
 
 export interface ContainerDetails {
@@ -273,17 +275,28 @@ export async function connectEngine(): Promise<EngineClient> {
         Driver?: string;
         Destination: string;
       }[];
+      const requested = ((c.HostConfig as { Mounts?: unknown } | undefined)?.Mounts ?? []) as {
+        Target?: string;
+        VolumeOptions?: { Subpath?: string };
+      }[];
+      const subpathAt = (destination: string) =>
+        requested.find((m) => m.Target === destination)?.VolumeOptions?.Subpath || undefined;
       return {
         id: c.Id,
         name: c.Name.replace(/^\//, ''),
         running: c.State.Running,
         pid: c.State.Running ? c.State.Pid : 0,
-        mounts: mounts.map((m) => ({
-          type: m.Type,
-          name: m.Name,
-          driver: m.Driver,
-          destination: m.Destination,
-        })),
+        mounts: mounts.map((m) => {
+          const mount: ContainerMount = {
+            type: m.Type,
+            name: m.Name,
+            driver: m.Driver,
+            destination: m.Destination,
+          };
+          const subpath = subpathAt(m.Destination);
+          if (subpath) mount.subpath = subpath;
+          return mount;
+        }),
       };
     },
   });

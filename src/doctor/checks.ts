@@ -439,3 +439,30 @@ export function checkContainerMounts(
     return { check, verdict: 'ok' as const, detail: `volume ${volume} is ${propagation}` };
   });
 }
+
+/** A running container's subpath mount of a sharedprop volume. */
+export interface SubpathMount {
+  container: string;
+  volume: string;
+  destination: string;
+  subpath: string;
+}
+
+/**
+ * Subpath mounts (Docker 26+) behave differently from whole volumes: dockerd binds the
+ * subdirectory without what is mounted in it, so the container sees only what is mounted there
+ * after it starts. A warning names each one; none, no result.
+ */
+export function checkSubpathMounts(mounts: readonly SubpathMount[]): CheckResult | undefined {
+  if (mounts.length === 0) return undefined;
+  const list = mounts
+    .map((m) => `${m.container}: ${m.volume}/${m.subpath} at ${m.destination}`)
+    .join('; ');
+  return {
+    check: 'subpath-mounts',
+    verdict: 'warn',
+    detail: `${mounts.length} subpath mount(s) of sharedprop volumes (${list}): dockerd binds a subpath without the mounts already in it, so such a container sees only what is mounted there after it starts`,
+    fix: 'mount the whole volume (-v VOLUME:/dir) where a container must see mounts made before it starts; run the containers that mount with --runtime sharedprop',
+    data: { mounts },
+  };
+}

@@ -10,12 +10,14 @@ import {
   checkEngine,
   checkPlugin,
   checkRuntime,
+  checkSubpathMounts,
   checkVolume,
   couldNotCheck,
   type CheckResult,
   type PluginFacts,
   type PluginRef,
   type RunningRoots,
+  type SubpathMount,
 } from './checks.js';
 import { procHost, type HostProbe } from './host.js';
 
@@ -120,6 +122,29 @@ export async function runningRoots(
       ? path.join(info.dockerRootDir, info.storageDriver)
       : undefined;
   return { devices, roots, layerDir };
+}
+
+/** Running containers' subpath mounts of volumes of driver `plugin`. */
+export async function subpathMounts(engine: EngineClient, plugin: string): Promise<SubpathMount[]> {
+  const found: SubpathMount[] = [];
+  for (const summary of await engine.listContainers()) {
+    const container = await engine.inspectContainer(summary.id).catch((error: unknown) => {
+      if (isNotFound(error)) return undefined; // gone since the list
+      throw error;
+    });
+    if (!container?.running) continue;
+    for (const m of container.mounts) {
+      if (m.subpath && m.type === 'volume' && m.driver && isOurDriver(m.driver, plugin)) {
+        found.push({
+          container: container.name,
+          volume: m.name ?? '?',
+          destination: m.destination,
+          subpath: m.subpath,
+        });
+      }
+    }
+  }
+  return found;
 }
 
 interface DaemonFacts {
@@ -245,6 +270,12 @@ export async function diagnose(
     }
   } catch (error) {
     results.push(couldNotCheck('volumes', error));
+  }
+  try {
+    const subpaths = checkSubpathMounts(await subpathMounts(engine, options.plugin));
+    if (subpaths) results.push(subpaths);
+  } catch (error) {
+    results.push(couldNotCheck('subpath-mounts', error));
   }
   return results;
 }

@@ -34,7 +34,9 @@ describe(onEngine('doctor on a healthy engine'), () => {
     const text = await sharedprop(['doctor']);
     expect(text.stderr).toBe('');
     expect(text.exitCode).toBe(0);
-    expect(text.stdout).toMatch(/^ok +engine: Docker Engine/m);
+    expect(text.stdout).toMatch(
+      /^ok +engine: Docker Engine \S+ \(API [\d.]+\), containerd \S+, runc \S+$/m,
+    );
     expect(text.stdout).toMatch(
       /^ok +plugin: managed plugin sharedprop:latest is enabled and answers Activate/m,
     );

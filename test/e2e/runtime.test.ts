@@ -270,6 +270,11 @@ describe(onEngine('what changed in newer engines'), () => {
         ['nsenter', '--net=/vol/agents/qrouter-1', 'readlink', '/proc/self/ns/net'],
       );
       expect(entered.trim()).toBe(routerNs);
+      // doctor names the subpath mount and what differs about it.
+      const doctor = await env.sharedprop(['doctor']);
+      expect(doctor.stdout).toMatch(
+        /^warn +subpath-mounts: .*sub-l3: subvol\/agents at \/run\/netns/m,
+      );
       // dockerd binds a subpath non-recursively: a subpath mount made later does not show what
       // was mounted in the directory before (README: Subpath mounts). Docker's rule, not ours.
       const late = await env.run([...CAN_MOUNT, ...subpath], enter);

@@ -18,6 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseMountinfo, propagationOf } from '../../src/system/mountinfo.js';
+import { MountSystem } from '../../src/system/mounts.js';
 import {
   hostMountsWithin,
   mountTmpfsElsewhere,
@@ -158,6 +159,28 @@ describe('on a host whose mounts are shared (systemd)', () => {
       await driver.ok('/VolumeDriver.Remove', { Name: 'peered' });
     } finally {
       await unmountEverythingUnder(driver.base);
+    }
+  });
+});
+
+describe('the managed plugin data root (--private-data-root)', () => {
+  it("a shared data root is made private in the driver's namespace only, once", async () => {
+    const dir = path.join(driver.base, 'shared-data');
+    await mkdir(dir);
+    await execa('mount', ['--bind', dir, dir]);
+    try {
+      await execa('mount', ['--make-shared', dir]);
+      const mounts = new MountSystem();
+      const at = async () =>
+        parseMountinfo((await hostMountinfo()).join('\n')).filter((e) => e.mountPoint === dir);
+      expect((await at()).map((e) => propagationOf(e))).toEqual(['shared']);
+      expect(await mounts.privatizeMountPoint(dir)).toBe(true);
+      expect((await at()).map((e) => propagationOf(e))).toEqual(['private']);
+      expect(await mounts.privatizeMountPoint(dir)).toBe(false);
+      // A directory that is no mount point is left alone.
+      expect(await mounts.privatizeMountPoint(driver.base)).toBe(false);
+    } finally {
+      await unmountEverythingUnder(dir);
     }
   });
 });

@@ -170,7 +170,13 @@ describe('connectEngine (the real client, DOCKER_HOST set for each)', () => {
           Mounts: [
             { Type: 'volume', Name: 'v', Driver: 'sharedprop:latest', Destination: '/run/netns' },
             { Type: 'bind', Source: '/etc', Destination: '/host-etc' },
+            { Type: 'volume', Name: 'w', Driver: 'sharedprop:latest', Destination: '/sub' },
           ],
+          HostConfig: {
+            Mounts: [
+              { Type: 'volume', Source: 'w', Target: '/sub', VolumeOptions: { Subpath: 'a/b' } },
+            ],
+          },
         },
       ],
     };
@@ -227,6 +233,13 @@ describe('connectEngine (the real client, DOCKER_HOST set for each)', () => {
         mounts: [
           { type: 'volume', name: 'v', driver: 'sharedprop:latest', destination: '/run/netns' },
           { type: 'bind', name: undefined, driver: undefined, destination: '/host-etc' },
+          {
+            type: 'volume',
+            name: 'w',
+            driver: 'sharedprop:latest',
+            destination: '/sub',
+            subpath: 'a/b',
+          },
         ],
       });
     });

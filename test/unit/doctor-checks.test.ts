@@ -2,6 +2,7 @@ import {
   checkContainerMounts,
   checkDaemonNamespace,
   checkEngine,
+  checkSubpathMounts,
   isOlderEngine,
   checkPlugin,
   checkRuntime,
@@ -172,6 +173,16 @@ describe('engine, plugin and runtime checks', () => {
       'Docker Engine 20.10.24 (API 1.41)',
     );
     expect(checkEngine(new Error('connect ENOENT')).verdict).toBe('fail');
+  });
+
+  it('subpath mounts: nothing when there are none, a warning that names each one', () => {
+    expect(checkSubpathMounts([])).toBeUndefined();
+    const result = checkSubpathMounts([
+      { container: 'l3', volume: 'netns', destination: '/run/netns', subpath: 'agents' },
+    ]);
+    expect(result).toMatchObject({ check: 'subpath-mounts', verdict: 'warn' });
+    expect(result?.detail).toMatch(/l3: netns\/agents at \/run\/netns/);
+    expect(result?.detail).toMatch(/only what is mounted there after it starts/);
   });
 
   it('engine: names containerd and runc, and warns on an engine older than any tested', () => {
