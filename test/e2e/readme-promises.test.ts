@@ -9,7 +9,13 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { E2eEnvironment, hostMountsAt, hostMountsWithin, onEngine } from './harness/index.js';
+import {
+  E2eEnvironment,
+  REPO_ROOT,
+  hostMountsAt,
+  hostMountsWithin,
+  onEngine,
+} from './harness/index.js';
 import { CAN_MOUNT, MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 import { DriverProcess } from '../support/driver-process.js';
 
@@ -167,6 +173,71 @@ describe(onEngine('propagation'), () => {
       await env.docker(['swarm', 'leave', '--force']);
       await env.reconfigure('default-runtime', undefined);
     }
+  });
+});
+
+/** The README's quick start, as written: the first sh block under "## Quick start". */
+async function quickStart(): Promise<string[]> {
+  const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const section = readme.split('\n## Quick start\n')[1] ?? '';
+  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!block) throw new Error('README.md: no sh block under "## Quick start"');
+  // One command per line once continuations are joined; comments and blank lines dropped.
+  return block
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+describe(onEngine('the quick start'), () => {
+  it('runs as written: A keeps its tmpfs, B prints hello, ls shows it, and clean-up leaves nothing', async () => {
+    const commands = await quickStart();
+    expect(commands[0]).toMatch(/^make install\b/); // done by the harness, the same way
+    // The README's `busybox` is this engine's busybox image.
+    await env.dockerOk(['tag', env.image, 'busybox']);
+    const outputs: string[] = [];
+    for (const command of commands.slice(1)) {
+      // Each line as a user's shell runs it: in the engine's mount namespace (where its plugin
+      // sockets are), from the checkout, against this daemon only.
+      const result = await execa(
+        env.daemon.inNamespace()[0] as string,
+        [
+          ...env.daemon.inNamespace().slice(1),
+          'sh',
+          '-c',
+          `cd "$0" && ${command.replace(/ +#.*$/, '')}`,
+          REPO_ROOT,
+        ],
+        {
+          env: env.daemon.cliEnv(),
+          extendEnv: false,
+          reject: false,
+          timeout: 120_000,
+        },
+      );
+      expect({
+        command,
+        exitCode: result.exitCode,
+        stderr: result.exitCode ? result.stderr : '',
+      }).toEqual({ command, exitCode: 0, stderr: '' });
+      outputs.push(String(result.stdout));
+    }
+    const at = (prefix: string) => commands.slice(1).findIndex((c) => c.startsWith(prefix));
+    expect(outputs[at('docker run --rm')]?.trim()).toBe('hello');
+    const [listed, afterwards] = commands
+      .slice(1)
+      .map((c, i) => (c.startsWith('node dist/cli.js ls') ? outputs[i] : undefined))
+      .filter((o): o is string => o !== undefined);
+    expect(listed).toMatch(/\bdemo +1 +1 /);
+    expect(afterwards).not.toMatch(/demo/);
+    expect(afterwards).not.toMatch(/leak/i);
+    // Nothing of the volume is left on the host: no directory, no mount.
+    expect(await env.dockerOk(['volume', 'ls', '-q'])).not.toMatch(/^demo$/m);
+    expect(
+      (await hostMountsWithin(env.daemon.base)).filter((e) => e.mountPoint.includes('/demo')),
+    ).toEqual([]);
+    await env.dockerOk(['rmi', 'busybox']);
   });
 });
 
