@@ -45,7 +45,7 @@ export class FakeMounts implements Mounts {
   }
 
   async readAbout(dir: string): Promise<MountEntry[]> {
-    return this.table.filter((e) => isWithin(e.mountPoint, dir));
+    return this.readAboutSync(dir);
   }
 
   async ensureSharedMount(

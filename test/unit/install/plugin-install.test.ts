@@ -139,6 +139,15 @@ describe('plugin install', () => {
     force: false,
     ...extra,
   });
+  /** The one `plugin set` of the data directory: the mount's source, and HOST_DATA_DIR with it. */
+  const setDataDir = () => [
+    'docker',
+    'plugin',
+    'set',
+    'sharedprop',
+    `data.source=${dataDir}`,
+    `HOST_DATA_DIR=${dataDir}`,
+  ];
 
   it('creates the data directory 0700, then creates, configures and enables the plugin', async () => {
     const { deps, commands, lines } = depsFor({});
@@ -153,14 +162,7 @@ describe('plugin install', () => {
     expect(commands).toEqual([
       ['docker', '--version'],
       ['docker', 'plugin', 'create', 'sharedprop', pluginDir],
-      [
-        'docker',
-        'plugin',
-        'set',
-        'sharedprop',
-        `data.source=${dataDir}`,
-        `HOST_DATA_DIR=${dataDir}`,
-      ],
+      setDataDir(),
       ['docker', 'plugin', 'set', 'sharedprop', 'LOG_LEVEL=debug'],
       ['docker', 'plugin', 'enable', 'sharedprop'],
     ]);
@@ -190,14 +192,7 @@ describe('plugin install', () => {
       ['docker', 'plugin', 'disable', '-f', 'sharedprop'],
       ['docker', 'plugin', 'rm', '-f', 'sharedprop'],
       ['docker', 'plugin', 'create', 'sharedprop', pluginDir],
-      [
-        'docker',
-        'plugin',
-        'set',
-        'sharedprop',
-        `data.source=${dataDir}`,
-        `HOST_DATA_DIR=${dataDir}`,
-      ],
+      setDataDir(),
       ['docker', 'plugin', 'enable', 'sharedprop'],
     ]);
     expect(lines).toContain(
