@@ -12,8 +12,8 @@ export PLUGIN_NAME DATA_DIR PREFIX RUNTIME_INSTALL_DIR DAEMON_JSON DOCKERD_PIDFI
 
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: build plugin runtime install uninstall install-plugin uninstall-plugin \
-	install-runtime uninstall-runtime test test-deps lint typecheck test-unit test-integration \
+.PHONY: build plugin runtime release push install uninstall install-plugin uninstall-plugin \
+	install-runtime uninstall-runtime test test-deps e2e-releases lint typecheck test-unit test-integration \
 	test-e2e test-e2e-engines bench bench-smoke clean
 
 $(NODE_MODULES): package.json package-lock.json
@@ -30,6 +30,15 @@ plugin: build
 # The OCI runtime wrapper: one self-contained executable, no Node needed on the host.
 runtime: $(NODE_MODULES)
 	scripts/build-runtime.sh build/sharedprop-runtime
+
+# A release: build/release/VERSION/ holds the plugin stamped with VERSION, the standalone CLI and
+# runtime wrapper (no Node needed on the host), and a tarball of those with its checksum.
+release: build
+	scripts/release.sh "$(VERSION)"
+
+# Pushes build/release/VERSION/plugin as REGISTRY/sharedprop:VERSION (through DOCKER_HOST's engine).
+push:
+	scripts/push.sh "$(REGISTRY)" "$(VERSION)"
 
 install: install-plugin install-runtime
 
@@ -67,7 +76,12 @@ test-integration: build
 	scripts/require-root.sh integration
 	npm run test:integration
 
-test-e2e: build
+# The two releases the e2e tier pushes, installs and upgrades between (test/e2e/release.test.ts).
+E2E_RELEASES := 0.0.0-e2e.1 0.0.0-e2e.2
+e2e-releases: build
+	for version in $(E2E_RELEASES); do scripts/release.sh "$$version" || exit 1; done
+
+test-e2e: build e2e-releases
 	scripts/require-root.sh e2e
 	npm run test:e2e
 
@@ -76,7 +90,7 @@ test-e2e: build
 # containerd 2.1, runc 1.3, compose 2.40). The roots are cached in ENGINE_ROOTS.
 ENGINES ?= trixie sid
 ENGINE_ROOTS ?= /var/cache/sharedprop/engines
-test-e2e-engines: plugin runtime
+test-e2e-engines: plugin runtime e2e-releases
 	scripts/require-root.sh e2e
 	SHAREDPROP_ENGINE_ROOTS="$(ENGINE_ROOTS)" test/engines/e2e.sh $(ENGINES)
 

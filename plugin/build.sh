@@ -12,7 +12,9 @@
 #
 # Environment: BUSYBOX (static busybox to copy; default: the one on PATH), SHAREDPROP_BUILD_CACHE
 # (downloads and dependency installs; default: build/cache), SOURCE_DATE_EPOCH (mtime of every
-# file in the rootfs; default 315532800, 1980-01-01).
+# file in the rootfs; default 315532800, 1980-01-01), SHAREDPROP_VERSION (the version stamped into
+# config.json's description and SHAREDPROP_VERSION env, and the rootfs's package.json; default:
+# package.json's; make release sets it).
 set -euo pipefail
 umask 022
 
@@ -33,6 +35,8 @@ cache="$(realpath -m "${SHAREDPROP_BUILD_CACHE:-$repo/build/cache}")"
 epoch="${SOURCE_DATE_EPOCH:-315532800}"
 busybox="$(command -v "${BUSYBOX:-busybox}" || true)"
 flock_bin="$(command -v flock || true)"
+version="${SHAREDPROP_VERSION:-$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$repo/package.json")}"
+[[ "$version" =~ ^[0-9A-Za-z.+-]+$ ]] || die "bad version '$version'"
 
 for tool in npm node tar strip ldd flock sha256sum realpath; do
   command -v "$tool" >/dev/null || die "'$tool' is required (strip: apt-get install binutils)"
@@ -76,7 +80,7 @@ mapfile -t libs < <(ldd "$node_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }
 
 inputs_hash() {
   {
-    echo "node $NODE_VERSION $NODE_INTEGRITY epoch $epoch"
+    echo "node $NODE_VERSION $NODE_INTEGRITY epoch $epoch version $version"
     (cd "$repo" && sha256sum plugin/build.sh config.json package.json package-lock.json)
     (cd "$repo" && find dist -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
     sha256sum "$busybox" "$node_bin" "$flock_bin"
@@ -153,8 +157,22 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 
 cp -R "$repo/dist" "$root/$APP_DIR/dist"
 cp -R "$deps/node_modules" "$root/$APP_DIR/node_modules"
-install -m 0644 "$deps/package.prod.json" "$root/$APP_DIR/package.json"
-install -m 0644 "$repo/config.json" "$stage/config.json"
+# The version: in the rootfs's package.json (what the plugin's code reports), and in config.json,
+# where `docker plugin inspect` shows it (Config.Description, Settings.Env SHAREDPROP_VERSION).
+node - "$version" "$deps/package.prod.json" "$root/$APP_DIR/package.json" "$repo/config.json" \
+  "$stage/config.json" <<'EOF'
+const fs = require('fs');
+const [version, pkgIn, pkgOut, configIn, configOut] = process.argv.slice(2);
+const pkg = JSON.parse(fs.readFileSync(pkgIn, 'utf8'));
+pkg.version = version;
+fs.writeFileSync(pkgOut, JSON.stringify(pkg, null, 2) + '\n', { mode: 0o644 });
+const config = JSON.parse(fs.readFileSync(configIn, 'utf8'));
+config.description = config.description.replace(/^sharedprop:/, `sharedprop ${version}:`);
+const env = config.env.find((e) => e.name === 'SHAREDPROP_VERSION');
+if (!env) throw new Error('config.json has no SHAREDPROP_VERSION env');
+env.value = version;
+fs.writeFileSync(configOut, JSON.stringify(config, null, 2) + '\n', { mode: 0o644 });
+EOF
 
 size_mb="$(du -sm "$root" | cut -f1)"
 ((size_mb <= MAX_ROOTFS_MB)) || die "rootfs is $size_mb MB, over the $MAX_ROOTFS_MB MB budget"
@@ -164,4 +182,4 @@ find "$stage" -exec touch -h -d "@$epoch" {} +
 rm -rf "$out"
 mv "$stage" "$out"
 trap - EXIT
-echo "plugin built: $out (rootfs $size_mb MB, node $NODE_VERSION)"
+echo "plugin built: $out (sharedprop $version, rootfs $size_mb MB, node $NODE_VERSION)"

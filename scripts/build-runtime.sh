@@ -2,7 +2,8 @@
 # Builds the OCI runtime wrapper: OUT is the POSIX-sh front (src/runtime/front.sh), and OUT-create
 # the wrapper (src/runtime) compiled into one self-contained executable with Bun: no Node and no
 # node_modules needed where they run. Usage: scripts/build-runtime.sh [OUT]
-# Does nothing when both are newer than every file in src/runtime.
+# Does nothing when both are newer than every file in src/runtime and carry the version.
+# SHAREDPROP_VERSION: the version `--version` prints (default: package.json's; make release sets it).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,8 +11,14 @@ out="${1:-build/sharedprop-runtime}"
 bun="${BUN:-$repo/node_modules/@oven/bun-linux-x64-baseline/bin/bun}"
 sources="$repo/src/runtime"
 
+version="${SHAREDPROP_VERSION:-$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$repo/package.json")}"
+[[ "$version" =~ ^[0-9A-Za-z.+-]+$ ]] || {
+  echo "build-runtime: bad version '$version'" >&2
+  exit 1
+}
+
 compiled="$out-create"
-if [[ -e "$out" && -e "$compiled" ]] &&
+if [[ -e "$out" && -e "$compiled" ]] && grep -qxF "version='$version'" "$out" &&
   [[ -z "$(find "$sources" -type f \( -newer "$out" -o -newer "$compiled" \) -print -quit)" ]]; then
   exit 0
 fi
@@ -33,7 +40,8 @@ trap 'rm -f "$tmp"' EXIT
   "$sources/main.ts" --outfile "$tmp" >/dev/null
 chmod 0755 "$tmp"
 mv -f "$tmp" "$compiled"
-install -m 0755 "$sources/front.sh" "$tmp"
+sed "s/@SHAREDPROP_VERSION@/$version/" "$sources/front.sh" >"$tmp"
+chmod 0755 "$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT
 echo "build-runtime: built $out and $compiled" >&2

@@ -2,8 +2,9 @@
 # Installs what `make test` needs and the machine lacks (Debian packages), so that `make test`
 # works on a fresh machine: docker.io (dockerd, containerd, runc), busybox-static, docker-compose,
 # util-linux (unshare, nsenter, flock, umount's translations), gcc and libc6-dev (the native
-# delete helper, linked statically), debootstrap (the newer engines' roots, test/engines), and a
-# German locale for the reliability suite.
+# delete helper, linked statically), debootstrap (the newer engines' roots, test/engines),
+# docker-registry (the release tests' registry), podman (the Podman volume plugin tests), systemd
+# (systemd-analyze verify of the service unit), and a German locale for the reliability suite.
 set -euo pipefail
 
 if [[ "$(id -u)" != 0 ]]; then
@@ -16,6 +17,7 @@ declare -A package_for=(
   [busybox]=busybox-static [docker-compose]=docker-compose
   [unshare]=util-linux [nsenter]=util-linux [flock]=util-linux [mount]=mount [ip]=iproute2 [make]=make
   [curl]=curl [strip]=binutils [cc]=gcc [locale-gen]=locales [debootstrap]=debootstrap
+  [docker-registry]=docker-registry [podman]=podman [systemd-analyze]=systemd
 )
 missing=()
 for tool in "${!package_for[@]}"; do

@@ -4,13 +4,16 @@ import { Command } from 'commander';
 import { createLogger } from './log.js';
 import { serve } from './serve.js';
 import { registerInspectCommands } from './commands/inspect.js';
+import { registerLifecycleCommands } from './commands/lifecycle.js';
 import { registerPluginCommands } from './commands/plugin.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
+import { VERSION } from './system/version.js';
 
 const program = new Command();
 program
   .name('sharedprop')
   .description('Docker volume plugin that gives named volumes rshared mount propagation')
+  .version(VERSION, '-V, --version', 'print the version of sharedprop')
   .showHelpAfterError();
 
 program
@@ -64,6 +67,7 @@ program
   );
 
 registerInspectCommands(program);
+registerLifecycleCommands(program);
 registerPluginCommands(program);
 registerRuntimeCommands(program);
 

@@ -32,7 +32,7 @@ const defaultDeps: PluginCommandDeps = {
 };
 
 /** The one line a failure prints, and its exit code: 3 when the engine cannot answer. */
-function failure(error: unknown): { message: string; code: number } {
+export function failure(error: unknown): { message: string; code: number } {
   const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
   if (error instanceof EngineError) return { message, code: EXIT.couldNotCheck };
   return { message, code: EXIT.failed };
@@ -76,7 +76,8 @@ export function registerPluginCommands(
         dataDir: string;
         logLevel?: string;
         force: boolean;
-      }) => perform('install', (d) => installPlugin(options, d)),
+      }) =>
+        perform('install', (d) => installPlugin({ ...options, source: { dir: options.dir } }, d)),
     );
 
   plugin

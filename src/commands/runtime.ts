@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import {
   installRuntime,
   uninstallRuntime,
+  type InstallReport,
   type Reload,
+  type UninstallReport,
   type RuntimeTarget,
 } from '../install/runtime-install.js';
 import { RUNTIME_NAME } from '../install/daemon-json.js';
@@ -24,6 +26,37 @@ function describeReload(reload: Reload): string | undefined {
     case 'skipped':
       return `dockerd not reloaded: ${reload.reason}; it reads daemon.json when it starts`;
   }
+}
+
+/** What `runtime install` did, one line each. */
+export function installLines(result: InstallReport, options: RuntimeTarget): string[] {
+  const lines = [
+    result.binaryChanged ? `installed ${result.binaryPath}` : `${result.binaryPath} is up to date`,
+    result.daemonJsonChanged
+      ? `registered runtime ${RUNTIME_NAME} in ${options.daemonJson}` +
+        (result.backup ? ` (previous file saved as ${result.backup})` : '')
+      : `runtime ${RUNTIME_NAME} already registered in ${options.daemonJson}`,
+  ];
+  const reload = describeReload(result.reload);
+  if (reload) lines.push(reload);
+  lines.push(`use it with: docker run --runtime ${RUNTIME_NAME} ...`);
+  return lines;
+}
+
+/** What `runtime uninstall` did, one line each. */
+export function uninstallLines(result: UninstallReport, options: RuntimeTarget): string[] {
+  const lines = [
+    result.daemonJsonChanged
+      ? `removed runtime ${RUNTIME_NAME} from ${options.daemonJson}` +
+        (result.backup ? ` (previous file saved as ${result.backup})` : '')
+      : `runtime ${RUNTIME_NAME} is not registered in ${options.daemonJson}`,
+    result.binaryRemoved
+      ? `removed ${result.binaryPath}`
+      : `${result.binaryPath} was not installed`,
+  ];
+  const reload = describeReload(result.reload);
+  if (reload) lines.push(reload);
+  return lines;
 }
 
 async function report(action: () => Promise<string[]>, verb: string): Promise<void> {
@@ -49,22 +82,7 @@ export function registerRuntimeCommands(program: Command): void {
         'the built wrapper (make runtime: build/sharedprop-runtime)',
       ),
   ).action((options: RuntimeTarget & { binary: string }) =>
-    report(async () => {
-      const result = await installRuntime(options);
-      const lines = [
-        result.binaryChanged
-          ? `installed ${result.binaryPath}`
-          : `${result.binaryPath} is up to date`,
-        result.daemonJsonChanged
-          ? `registered runtime ${RUNTIME_NAME} in ${options.daemonJson}` +
-            (result.backup ? ` (previous file saved as ${result.backup})` : '')
-          : `runtime ${RUNTIME_NAME} already registered in ${options.daemonJson}`,
-      ];
-      const reload = describeReload(result.reload);
-      if (reload) lines.push(reload);
-      lines.push(`use it with: docker run --runtime ${RUNTIME_NAME} ...`);
-      return lines;
-    }, 'install'),
+    report(async () => installLines(await installRuntime(options), options), 'install'),
   );
 
   withTargetOptions(
@@ -72,20 +90,6 @@ export function registerRuntimeCommands(program: Command): void {
       .command('uninstall')
       .description(`remove the wrapper and its "${RUNTIME_NAME}" entry from daemon.json`),
   ).action((options: RuntimeTarget) =>
-    report(async () => {
-      const result = await uninstallRuntime(options);
-      const lines = [
-        result.daemonJsonChanged
-          ? `removed runtime ${RUNTIME_NAME} from ${options.daemonJson}` +
-            (result.backup ? ` (previous file saved as ${result.backup})` : '')
-          : `runtime ${RUNTIME_NAME} is not registered in ${options.daemonJson}`,
-        result.binaryRemoved
-          ? `removed ${result.binaryPath}`
-          : `${result.binaryPath} was not installed`,
-      ];
-      const reload = describeReload(result.reload);
-      if (reload) lines.push(reload);
-      return lines;
-    }, 'uninstall'),
+    report(async () => uninstallLines(await uninstallRuntime(options), options), 'uninstall'),
   );
 }

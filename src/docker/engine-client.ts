@@ -45,6 +45,8 @@ export interface PluginSummary {
   propagatedMount?: string;
   /** The socket file name in its config (`Config.Interface.Socket`). */
   socket?: string;
+  /** The sharedprop version it was built as (its config's SHAREDPROP_VERSION env), if any. */
+  version?: string;
 }
 
 export interface VolumeSummary {
@@ -241,13 +243,18 @@ export async function connectEngine(): Promise<EngineClient> {
     },
     async listPlugins() {
       return (await docker.listPlugins()).map((p) => {
-        const config = p.Config as { PropagatedMount?: string; Interface?: { Socket?: string } };
+        const config = p.Config as {
+          PropagatedMount?: string;
+          Interface?: { Socket?: string };
+          Env?: { Name?: string; Value?: string }[];
+        };
         return {
           id: p.Id ?? '',
           name: p.Name,
           enabled: p.Enabled,
           propagatedMount: config?.PropagatedMount || undefined,
           socket: config?.Interface?.Socket || undefined,
+          version: config?.Env?.find((e) => e.Name === 'SHAREDPROP_VERSION')?.Value || undefined,
         };
       });
     },

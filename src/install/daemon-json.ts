@@ -65,8 +65,10 @@ export function addRuntime(
 }
 
 /**
- * Removes `runtimes.<name>` (and `runtimes` if that leaves it empty). Refuses while the runtime
- * is dockerd's `default-runtime`: dockerd would not start without it.
+ * Removes `runtimes.<name>`, leaving `"runtimes": {}` when it was the only one: dockerd's reload
+ * (SIGHUP) replaces its runtimes only when the key is in the file, so without it the removed
+ * runtime would stay registered until dockerd restarts. Refuses while the runtime is dockerd's
+ * `default-runtime`: dockerd would not start without it.
  */
 export function removeRuntime(config: DaemonConfig, name = RUNTIME_NAME): DaemonJsonEdit {
   const runtimes = runtimesOf(config);
@@ -77,7 +79,5 @@ export function removeRuntime(config: DaemonConfig, name = RUNTIME_NAME): Daemon
   }
   if (!runtimes || !Object.hasOwn(runtimes, name)) return { config, changed: false };
   const rest = Object.fromEntries(Object.entries(runtimes).filter(([key]) => key !== name));
-  const result: DaemonConfig = { ...config, runtimes: rest };
-  if (Object.keys(rest).length === 0) delete result.runtimes;
-  return { config: result, changed: true };
+  return { config: { ...config, runtimes: rest }, changed: true };
 }

@@ -36,8 +36,11 @@ export interface PluginDeps {
 }
 
 export interface PluginInstallOptions {
-  /** The plugin directory (`make plugin`: build/plugin): config.json and rootfs/. */
-  dir: string;
+  /**
+   * Where the plugin comes from: a plugin directory (`make plugin`: build/plugin, config.json and
+   * rootfs/) or a registry reference (`make push`: HOST:PORT/sharedprop:VERSION).
+   */
+  source: { dir: string } | { ref: string };
   name: string;
   dataDir: string;
   logLevel?: string;
@@ -51,7 +54,8 @@ export interface PluginUninstallOptions {
   fallbackDataDir: string;
 }
 
-const docker = (deps: PluginDeps, args: string[]) => deps.run('docker', args);
+export const docker = (deps: PluginDeps, args: string[]) =>
+  deps.run('docker', args, { timeout: 600_000 });
 
 async function isDirectory(file: string): Promise<boolean> {
   return (await stat(file).catch(() => undefined))?.isDirectory() ?? false;
@@ -62,7 +66,7 @@ async function isFile(file: string): Promise<boolean> {
 }
 
 /** The docker CLI, which `plugin create` needs (it tars the plugin directory), and the engine. */
-async function requireDocker(deps: PluginDeps): Promise<void> {
+export async function requireDocker(deps: PluginDeps): Promise<void> {
   try {
     await docker(deps, ['--version']);
   } catch (error) {
@@ -73,7 +77,12 @@ async function requireDocker(deps: PluginDeps): Promise<void> {
 }
 
 /** Fails while running containers use the plugin's volumes, unless `force`. */
-async function refuseWhileBusy(deps: PluginDeps, name: string, force: boolean, verb: string) {
+export async function refuseWhileBusy(
+  deps: PluginDeps,
+  name: string,
+  force: boolean,
+  verb: string,
+) {
   const busy: VolumeUser[] = await containersUsingVolumes(deps.engine, name);
   if (busy.length === 0 || force) return;
   const list = busy.map((u) => `${u.container}(${u.volume})`).join(' ');
@@ -104,12 +113,15 @@ export async function installPlugin(
   options: PluginInstallOptions,
   deps: PluginDeps,
 ): Promise<void> {
-  const { dir, name, dataDir } = options;
+  const { source, name, dataDir } = options;
   if (
-    !(await isFile(path.join(dir, 'config.json'))) ||
-    !(await isDirectory(path.join(dir, 'rootfs')))
+    'dir' in source &&
+    (!(await isFile(path.join(source.dir, 'config.json'))) ||
+      !(await isDirectory(path.join(source.dir, 'rootfs'))))
   ) {
-    throw new PluginInstallError(`${dir} has no config.json and rootfs/: run 'make plugin' first`);
+    throw new PluginInstallError(
+      `${source.dir} has no config.json and rootfs/: run 'make plugin' first`,
+    );
   }
   if (!path.isAbsolute(dataDir)) {
     throw new PluginInstallError(`the data directory must be an absolute path, not ${dataDir}`);
@@ -125,10 +137,24 @@ export async function installPlugin(
     await removePlugin(deps, name, installed.enabled);
   }
 
-  await docker(deps, ['plugin', 'create', name, dir]);
-  await docker(deps, ['plugin', 'set', name, `data.source=${dataDir}`, `HOST_DATA_DIR=${dataDir}`]);
-  if (options.logLevel)
-    await docker(deps, ['plugin', 'set', name, `LOG_LEVEL=${options.logLevel}`]);
+  const settings = [`data.source=${dataDir}`, `HOST_DATA_DIR=${dataDir}`];
+  if (options.logLevel) settings.push(`LOG_LEVEL=${options.logLevel}`);
+  if ('dir' in source) {
+    await docker(deps, ['plugin', 'create', name, source.dir]);
+    await docker(deps, ['plugin', 'set', name, ...settings]);
+  } else {
+    deps.say(`pulling ${source.ref}`);
+    await docker(deps, [
+      'plugin',
+      'install',
+      '--grant-all-permissions',
+      '--disable',
+      '--alias',
+      name,
+      source.ref,
+      ...settings,
+    ]);
+  }
   try {
     await docker(deps, ['plugin', 'enable', name]);
   } catch (error) {
@@ -137,13 +163,14 @@ export async function installPlugin(
       `${name} was created but does not start; dockerd's log holds the plugin's output`,
     );
   }
+  const version = (await findPlugin(deps.engine, name))?.version;
   deps.say(
-    `installed plugin ${name} (data: ${dataDir}); volumes: docker volume create -d ${name} NAME`,
+    `installed plugin ${name}${version ? ` ${version}` : ''} (data: ${dataDir}); volumes: docker volume create -d ${name} NAME`,
   );
 }
 
 /** The host directory of the plugin's `data` mount, if it has one. */
-async function pluginDataDir(deps: PluginDeps, name: string): Promise<string | undefined> {
+export async function pluginDataDir(deps: PluginDeps, name: string): Promise<string | undefined> {
   const { stdout } = await docker(deps, [
     'plugin',
     'inspect',

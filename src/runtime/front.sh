@@ -14,6 +14,14 @@
 # source (dockerd's `safe-mount` bind) always goes to the wrapper, which decides (subpath.ts).
 set -u
 
+# `--version`: this wrapper's version first, then runc's own lines (the normal path below runs
+# `runc --version`). dockerd reads the runtime's version from the last line that says "version",
+# which stays runc's.
+version='@SHAREDPROP_VERSION@'
+if [ $# -eq 1 ] && { [ "$1" = --version ] || [ "$1" = -v ]; }; then
+  echo "sharedprop-runtime version $version"
+fi
+
 self=$0
 wrapper=${0%/*}/sharedprop-runtime-create
 config=${SHAREDPROP_RUNTIME_CONFIG:-/etc/sharedprop/runtime.json}

@@ -18,12 +18,13 @@ readonly READY="$dir/.sharedprop-root-ready"
 # What the end-to-end tier runs inside the root: the engine (docker.io, containerd, runc), the
 # docker CLI and compose v2, Node for jest, and the tools the tests and the Makefile call.
 readonly PACKAGES=(docker-cli docker-compose nodejs busybox-static iproute2 make ca-certificates
-  procps psmisc kmod)
+  procps psmisc kmod docker-registry)
 
 case "$suite" in trixie | sid) ;; *) die "unknown suite '$suite' (trixie or sid)" ;; esac
 case "$dir" in / | /usr | /var | /etc | /tmp) die "refusing to build into $dir" ;; esac
 [[ "$(id -u)" == 0 ]] || die "needs root"
-[[ -f "$READY" ]] && exit 0
+# A root made for another package list is built again.
+[[ -f "$READY" ]] && grep -qxF "packages=${PACKAGES[*]}" "$READY" && exit 0
 
 # The mirror the host's own apt sources use (deb822 or one-line format).
 mirror="$(grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list \
@@ -68,6 +69,7 @@ trap - EXIT
 rm -f "$work.log"
 {
   echo "suite=$suite"
+  echo "packages=${PACKAGES[*]}"
   chroot "$work" dpkg-query -W -f='${Package}=${Version}\n' docker.io containerd runc docker-compose nodejs
 } >"$work/.sharedprop-root-ready"
 mv "$work" "$dir"

@@ -77,9 +77,9 @@ describe('unregistering the runtime', () => {
     expect(config).toEqual(EXISTING);
   });
 
-  it('removes runtimes when ours was the only one', () => {
+  it('leaves "runtimes": {} when ours was the only one (a reload then drops it)', () => {
     const added = addRuntime({ debug: false }, BIN).config;
-    expect(removeRuntime(added)).toEqual({ config: { debug: false }, changed: true });
+    expect(removeRuntime(added)).toEqual({ config: { debug: false, runtimes: {} }, changed: true });
   });
 
   it('changes nothing when it is not registered', () => {

@@ -133,7 +133,7 @@ describe('plugin install', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const options = (extra: Partial<Parameters<typeof installPlugin>[0]> = {}) => ({
-    dir: pluginDir,
+    source: { dir: pluginDir },
     name: 'sharedprop',
     dataDir,
     force: false,
@@ -162,8 +162,7 @@ describe('plugin install', () => {
     expect(commands).toEqual([
       ['docker', '--version'],
       ['docker', 'plugin', 'create', 'sharedprop', pluginDir],
-      setDataDir(),
-      ['docker', 'plugin', 'set', 'sharedprop', 'LOG_LEVEL=debug'],
+      [...setDataDir(), 'LOG_LEVEL=debug'],
       ['docker', 'plugin', 'enable', 'sharedprop'],
     ]);
     expect(lines).toEqual([
@@ -232,6 +231,29 @@ describe('plugin install', () => {
     ]);
   });
 
+  it('installs from a registry reference with its settings, disabled until it is configured', async () => {
+    const ref = '127.0.0.1:5000/sharedprop:1.2.3';
+    const { deps, commands, lines } = depsFor({});
+    await installPlugin(options({ source: { ref }, logLevel: 'warn' }), deps);
+    expect(commands.slice(1)).toEqual([
+      [
+        'docker',
+        'plugin',
+        'install',
+        '--grant-all-permissions',
+        '--disable',
+        '--alias',
+        'sharedprop',
+        ref,
+        `data.source=${dataDir}`,
+        `HOST_DATA_DIR=${dataDir}`,
+        'LOG_LEVEL=warn',
+      ],
+      ['docker', 'plugin', 'enable', 'sharedprop'],
+    ]);
+    expect(lines).toContain(`pulling ${ref}`);
+  });
+
   it('says so when the plugin does not start', async () => {
     const { deps } = depsFor({}, { 'plugin enable sharedprop': failed(['plugin', 'enable']) });
     await expect(installPlugin(options(), deps)).rejects.toThrow(
@@ -241,7 +263,7 @@ describe('plugin install', () => {
 
   it('refuses a directory that is not a built plugin, and a relative data directory', async () => {
     const { deps, commands } = depsFor({});
-    await expect(installPlugin(options({ dir }), deps)).rejects.toThrow(
+    await expect(installPlugin(options({ source: { dir } }), deps)).rejects.toThrow(
       `${dir} has no config.json and rootfs/: run 'make plugin' first`,
     );
     await expect(installPlugin(options({ dataDir: 'data' }), deps)).rejects.toThrow(

@@ -308,10 +308,25 @@ describe('every other command', () => {
     const cwd = path.join(dir, 'cwd-garbled');
     mkdirSync(cwd);
     writeFileSync(path.join(cwd, 'config.json'), 'not json');
-    const result = run(['--version'], { cwd });
+    const result = run(['list'], { cwd });
     expect(result).toMatchObject({ status: 0, stdout: 'runc stdout\n', stderr: 'runc stderr\n' });
-    expect(runcArgv()).toEqual(['--version']);
+    expect(runcArgv()).toEqual(['list']);
   });
+
+  it.each([['--version'], ['-v']])(
+    '%s: the wrapper names itself and its version, then runc answers (dockerd reads the last "version" line: runc\'s)',
+    (flag) => {
+      const version = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+        version: string;
+      };
+      const result = run([flag]);
+      expect(result).toMatchObject({
+        status: 0,
+        stdout: `sharedprop-runtime version ${version.version}\nrunc stdout\n`,
+      });
+      expect(runcArgv()).toEqual([flag]);
+    },
+  );
 
   it('does not load .env or bunfig.toml from the current directory', () => {
     const cwd = path.join(dir, 'cwd-dotenv');

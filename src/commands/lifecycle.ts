@@ -1,0 +1,190 @@
+/**
+ * `sharedprop install|uninstall|upgrade`: the whole product on the engine DOCKER_HOST names, from
+ * a registry, with the standalone CLI of a release (no Node, no sources on the host): the managed
+ * plugin with its settings, and the runtime wrapper registered in daemon.json.
+ */
+import type { Command } from 'commander';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectEngine, type EngineClient } from '../docker/engine-client.js';
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_PLUGIN_NAME,
+  installPlugin,
+  uninstallPlugin,
+  type PluginDeps,
+} from '../install/plugin-install.js';
+import { upgradePlugin } from '../install/plugin-upgrade.js';
+import { installRuntime, uninstallRuntime, BINARY_NAME } from '../install/runtime-install.js';
+import { hostMountOps, type HostMountOps } from '../install/upgrade-mounts.js';
+import { run } from '../system/exec.js';
+import { IS_STANDALONE } from '../system/version.js';
+import { failure } from './plugin.js';
+import { installLines, uninstallLines } from './runtime.js';
+
+export interface LifecycleDeps {
+  connect: () => Promise<EngineClient>;
+  run: PluginDeps['run'];
+  mounts: HostMountOps;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  setExitCode: (code: number) => void;
+  installRuntime: typeof installRuntime;
+  uninstallRuntime: typeof uninstallRuntime;
+}
+
+const defaultDeps: LifecycleDeps = {
+  connect: connectEngine,
+  run,
+  mounts: hostMountOps,
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+  installRuntime,
+  uninstallRuntime,
+};
+
+/**
+ * The runtime wrapper that comes with this CLI: next to the executable in a release, or the one
+ * `make runtime` builds in a source checkout.
+ */
+export function defaultRuntimeBinary(): string {
+  return IS_STANDALONE
+    ? path.join(path.dirname(process.execPath), BINARY_NAME)
+    : fileURLToPath(new URL(`../../build/${BINARY_NAME}`, import.meta.url));
+}
+
+interface RuntimeOptions {
+  daemonJson: string;
+  pidfile: string;
+  runtimeDir: string;
+}
+
+function withRuntimeOptions(command: Command): Command {
+  return command
+    .option('--daemon-json <file>', "dockerd's configuration file", '/etc/docker/daemon.json')
+    .option('--pidfile <file>', "dockerd's pidfile (it gets a SIGHUP)", '/var/run/docker.pid')
+    .option(
+      '--runtime-dir <dir>',
+      'directory for the sharedprop-runtime wrapper',
+      '/usr/local/bin',
+    );
+}
+
+const runtimeTarget = (options: RuntimeOptions) => ({
+  dir: options.runtimeDir,
+  daemonJson: options.daemonJson,
+  pidfile: options.pidfile,
+});
+
+export function registerLifecycleCommands(
+  program: Command,
+  deps: LifecycleDeps = defaultDeps,
+): void {
+  const say = (line: string) => deps.stdout(line + '\n');
+
+  async function perform(verb: string, action: (engine: EngineClient) => Promise<void>) {
+    try {
+      await action(await deps.connect());
+    } catch (error) {
+      const { message, code } = failure(error);
+      deps.stderr(`sharedprop ${verb}: ${message}\n`);
+      deps.setExitCode(code);
+    }
+  }
+
+  withRuntimeOptions(
+    program
+      .command('install')
+      .description(
+        'install the plugin from a registry with its settings, and the runtime wrapper; reloads dockerd',
+      )
+      .requiredOption(
+        '--plugin <ref>',
+        'the plugin to install (e.g. registry:5000/sharedprop:1.0.0)',
+      )
+      .option('--name <name>', 'name of the plugin and of the volume driver', DEFAULT_PLUGIN_NAME)
+      .option(
+        '--data-dir <dir>',
+        "host directory for every volume's data and state (created 0700 when missing)",
+        DEFAULT_DATA_DIR,
+      )
+      .option('--log-level <level>', "the plugin's log level (error, warn, info, debug)")
+      .option(
+        '--runtime-binary <file>',
+        'the runtime wrapper to install (default: the one next to this executable)',
+      )
+      .option(
+        '--force',
+        'replace an installed plugin even while containers use its volumes',
+        false,
+      ),
+  ).action(
+    (
+      options: RuntimeOptions & {
+        plugin: string;
+        name: string;
+        dataDir: string;
+        logLevel?: string;
+        runtimeBinary?: string;
+        force: boolean;
+      },
+    ) =>
+      perform('install', async (engine) => {
+        const started = Date.now();
+        await installPlugin(
+          {
+            source: { ref: options.plugin },
+            name: options.name,
+            dataDir: options.dataDir,
+            logLevel: options.logLevel,
+            force: options.force,
+          },
+          { engine, run: deps.run, say },
+        );
+        const target = runtimeTarget(options);
+        const binary = options.runtimeBinary ?? defaultRuntimeBinary();
+        for (const line of installLines(await deps.installRuntime({ ...target, binary }), target)) {
+          say(line);
+        }
+        say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      }),
+  );
+
+  withRuntimeOptions(
+    program
+      .command('uninstall')
+      .description(
+        'remove the plugin and the runtime wrapper; volume data stays in its data directory',
+      )
+      .option('--name <name>', 'name of the plugin', DEFAULT_PLUGIN_NAME)
+      .option('--force', 'remove the plugin even while running containers use its volumes', false),
+  ).action((options: RuntimeOptions & { name: string; force: boolean }) =>
+    perform('uninstall', async (engine) => {
+      await uninstallPlugin(
+        { name: options.name, force: options.force, fallbackDataDir: DEFAULT_DATA_DIR },
+        { engine, run: deps.run, say },
+      );
+      const target = runtimeTarget(options);
+      for (const line of uninstallLines(await deps.uninstallRuntime(target), target)) say(line);
+    }),
+  );
+
+  program
+    .command('upgrade')
+    .description(
+      'move the installed plugin to another version; volumes, settings and running containers’ mounts are kept',
+    )
+    .argument('<ref>', 'the new version (e.g. registry:5000/sharedprop:1.1.0)')
+    .option('--name <name>', 'name of the plugin', DEFAULT_PLUGIN_NAME)
+    .action((ref: string, options: { name: string }) =>
+      perform('upgrade', (engine) =>
+        upgradePlugin(
+          { ref, name: options.name },
+          { engine, run: deps.run, say, mounts: deps.mounts },
+        ),
+      ),
+    );
+}
