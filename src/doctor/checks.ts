@@ -132,7 +132,7 @@ export function isOlderEngine(
 export interface PluginFacts {
   name: string;
   /** Undefined when no managed plugin of that name is installed. */
-  plugin?: { id: string; enabled: boolean; reference: string };
+  plugin?: { id: string; enabled: boolean; reference: string; version?: string };
   /** The socket the driver serves on, when it was found. */
   socket?: string;
   /** The answer to Plugin.Activate, or the error. */
@@ -288,6 +288,36 @@ export function checkRuntime(facts: RuntimeFacts, name = DEFAULT_RUNTIME): Check
     check: 'runtime',
     verdict: 'ok',
     detail: `runtime ${name} -> ${runtime.path}${isDefault}`,
+  };
+}
+
+export interface VersionFacts {
+  cli: string;
+  /** What the registered runtime says it is (`--version`), when it is a sharedprop runtime. */
+  runtime?: string;
+  /** The managed plugin's version (docker plugin inspect), when it has one. */
+  plugin?: string;
+}
+
+/**
+ * The CLI, the runtime wrapper and the managed plugin come from one release; a mix (an upgrade
+ * of one part only) works as long as the protocol holds, but is not what was tested.
+ */
+export function checkVersions(facts: VersionFacts): CheckResult {
+  const parts = [
+    `CLI ${facts.cli}`,
+    ...(facts.runtime ? [`runtime ${facts.runtime}`] : []),
+    ...(facts.plugin ? [`plugin ${facts.plugin}`] : []),
+  ];
+  const versions = new Set([facts.cli, facts.runtime, facts.plugin].filter(Boolean));
+  if (versions.size <= 1) {
+    return { check: 'versions', verdict: 'ok', detail: parts.join(', ') };
+  }
+  return {
+    check: 'versions',
+    verdict: 'warn',
+    detail: `the parts of sharedprop are of different versions: ${parts.join(', ')}`,
+    fix: 'bring them to one release: `sharedprop upgrade REGISTRY/sharedprop:VERSION` for the plugin, `sharedprop install` (or `make install`) of that release for the runtime and the CLI',
   };
 }
 

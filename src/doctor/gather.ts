@@ -4,12 +4,14 @@ import path from 'node:path';
 import { EngineError, type EngineClient, type EngineInfo } from '../docker/engine-client.js';
 import { findPlugin, isPluginReference } from '../docker/plugin-volumes.js';
 import type { MountEntry } from '../system/mountinfo.js';
+import { VERSION } from '../system/version.js';
 import {
   checkContainerMounts,
   checkDaemonNamespace,
   checkEngine,
   checkPlugin,
   checkRuntime,
+  checkVersions,
   checkSubpathMounts,
   checkVolume,
   couldNotCheck,
@@ -179,7 +181,12 @@ async function pluginFacts(
   const facts: PluginFacts = { name };
   const found = await findPlugin(engine, name);
   if (found) {
-    facts.plugin = { id: found.id, enabled: found.enabled, reference: found.name };
+    facts.plugin = {
+      id: found.id,
+      enabled: found.enabled,
+      reference: found.name,
+      ...(found.version ? { version: found.version } : {}),
+    };
     const socketName = found.socket ?? `${name}.sock`;
     // dockerd keeps managed plugin sockets in /run/docker/plugins/<id>/, whatever its exec root.
     const socket = path.join('/run/docker/plugins', found.id, socketName);
@@ -254,6 +261,13 @@ export async function diagnose(
       { runtimes: info.runtimes, defaultRuntime: info.defaultRuntime, executable },
       options.runtime,
     ),
+  );
+  results.push(
+    checkVersions({
+      cli: VERSION,
+      runtime: runtimePath && executable ? await host.runtimeVersion(runtimePath) : undefined,
+      plugin: plugin?.plugin?.version,
+    }),
   );
 
   const ref: PluginRef = plugin?.plugin

@@ -5,7 +5,9 @@
 import { access, constants, readlink, stat } from 'node:fs/promises';
 import { activate } from '../docker/activate.js';
 import { findDaemonPid } from '../docker/daemon-process.js';
+import { run } from '../system/exec.js';
 import { readMountinfo, type MountEntry } from '../system/mountinfo.js';
+import { runtimeVersionOf } from '../system/version.js';
 
 export interface HostProbe {
   /** This process's mount table: the host's, when the CLI runs on the host. */
@@ -20,6 +22,8 @@ export interface HostProbe {
   isSocket(file: string): Promise<boolean>;
   /** POST /Plugin.Activate on a driver's socket. */
   activate(socketPath: string): Promise<{ implements: string[] }>;
+  /** The sharedprop version a runtime executable reports (`--version`), if it is ours. */
+  runtimeVersion(file: string): Promise<string | undefined>;
 }
 
 export const procHost: HostProbe = {
@@ -44,4 +48,11 @@ export const procHost: HostProbe = {
       () => false,
     ),
   activate: (socketPath) => activate(socketPath),
+  runtimeVersion: async (file) => {
+    try {
+      return runtimeVersionOf((await run(file, ['--version'], { timeout: 10_000 })).stdout);
+    } catch {
+      return undefined;
+    }
+  },
 };

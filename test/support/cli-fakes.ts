@@ -126,6 +126,8 @@ export interface FakeHostState {
   sockets?: string[];
   /** Socket path -> what Activate answers. */
   activate?: Record<string, string[]>;
+  /** Runtime executable -> the sharedprop version its `--version` reports. */
+  runtimeVersions?: Record<string, string>;
 }
 
 const table = (t: string | MountEntry[] | undefined) =>
@@ -152,6 +154,7 @@ export function fakeHost(state: FakeHostState = {}): HostProbe {
       if (!implemented) throw new Error(`connect ENOENT ${socketPath}`);
       return { implements: implemented };
     },
+    runtimeVersion: async (file) => state.runtimeVersions?.[file],
   };
 }
 

@@ -7,12 +7,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EngineError } from '../../src/docker/engine-client.js';
+import { VERSION } from '../../src/system/version.js';
 import { connectTo, FAKE_ADDRESS, FakeEngine, runCli, socketError } from '../support/cli-fakes.js';
 import {
   AGENT,
   DAEMON_MOUNTS_PRIVATE_PROP,
   fooEngine,
   fooHost,
+  fooPlugin,
   HOST_MOUNTS,
   PROP,
 } from '../support/cli-world.js';
@@ -252,5 +254,38 @@ describe('doctor lists a doubled mount once', () => {
 
   it('the recorded table really holds the leak twice', () => {
     expect(HOST_MOUNTS.match(/ \/var\/lib\/docker\/\S+\/v\/etc /g)).toHaveLength(2);
+  });
+});
+
+describe('doctor compares the versions of the CLI, the runtime and the plugin', () => {
+  const RUNTIME = '/usr/local/bin/sharedprop-runtime';
+
+  it('one release: ok, naming each', async () => {
+    const run = await runCli(['doctor', ...FOO], {
+      engine: fooEngine({ plugins: [fooPlugin({ version: VERSION })] }),
+      host: fooHost({ runtimeVersions: { [RUNTIME]: VERSION } }),
+    });
+    expect(run.stdout).toMatch(
+      new RegExp(`^ok {4}versions: CLI ${VERSION}, runtime ${VERSION}, plugin ${VERSION}$`, 'm'),
+    );
+  });
+
+  it('a plugin upgraded alone: a warning that names each version, and how to align them', async () => {
+    const run = await runCli(['doctor', ...FOO], {
+      engine: fooEngine({ plugins: [fooPlugin({ version: '9.9.9' })] }),
+      host: fooHost({ runtimeVersions: { [RUNTIME]: VERSION } }),
+    });
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `^warn {2}versions: the parts of sharedprop are of different versions: CLI ${VERSION}, runtime ${VERSION}, plugin 9\\.9\\.9\\n {6}fix: .*sharedprop upgrade`,
+        'm',
+      ),
+    );
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('a runtime that does not say its version (older, or not ours) is left out, not guessed', async () => {
+    const run = await runCli(['doctor', ...FOO], { engine: fooEngine(), host: fooHost() });
+    expect(run.stdout).toMatch(new RegExp(`^ok {4}versions: CLI ${VERSION}$`, 'm'));
   });
 });
