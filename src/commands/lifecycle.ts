@@ -15,6 +15,7 @@ import {
   type PluginDeps,
 } from '../install/plugin-install.js';
 import { upgradePlugin } from '../install/plugin-upgrade.js';
+import { installService, uninstallService, type ServiceReport } from '../install/service-unit.js';
 import { installRuntime, uninstallRuntime, BINARY_NAME } from '../install/runtime-install.js';
 import { hostMountOps, type HostMountOps } from '../install/upgrade-mounts.js';
 import { run } from '../system/exec.js';
@@ -31,6 +32,10 @@ export interface LifecycleDeps {
   setExitCode: (code: number) => void;
   installRuntime: typeof installRuntime;
   uninstallRuntime: typeof uninstallRuntime;
+  installService: typeof installService;
+  uninstallService: typeof uninstallService;
+  /** The Node and the CLI module a host-process service runs; undefined in a standalone CLI. */
+  serveWith: () => { node: string; cli: string } | undefined;
 }
 
 const defaultDeps: LifecycleDeps = {
@@ -44,7 +49,27 @@ const defaultDeps: LifecycleDeps = {
   },
   installRuntime,
   uninstallRuntime,
+  installService,
+  uninstallService,
+  serveWith: () =>
+    IS_STANDALONE
+      ? undefined
+      : { node: process.execPath, cli: fileURLToPath(new URL('../cli.js', import.meta.url)) },
 };
+
+function serviceLines(report: ServiceReport, verb: 'install' | 'uninstall'): string[] {
+  const done = verb === 'install' ? `wrote ${report.unitFile}` : `removed ${report.unitFile}`;
+  switch (report.systemd.kind) {
+    case 'enabled':
+      return [done, 'systemd: enabled and started (it starts before docker.service)'];
+    case 'disabled':
+      return [done, 'systemd: stopped and disabled; volume data stays in its data directory'];
+    case 'absent':
+      return verb === 'install'
+        ? [done, `systemd is not running here: start the driver with: ${report.systemd.start}`]
+        : [done];
+  }
+}
 
 /**
  * The runtime wrapper that comes with this CLI: next to the executable in a release, or the one
@@ -99,12 +124,18 @@ export function registerLifecycleCommands(
     program
       .command('install')
       .description(
-        'install the plugin from a registry with its settings, and the runtime wrapper; reloads dockerd',
+        'install the plugin from a registry with its settings (or the driver as a host service), and the runtime wrapper; reloads dockerd',
       )
-      .requiredOption(
+      .option(
         '--plugin <ref>',
-        'the plugin to install (e.g. registry:5000/sharedprop:1.0.0)',
+        'the managed plugin to install (e.g. registry:5000/sharedprop:1.0.0)',
       )
+      .option(
+        '--host-process',
+        'instead of a managed plugin: the driver as a systemd service on the host, run by the Node and sources this CLI runs from',
+        false,
+      )
+      .option('--unit-dir <dir>', 'where --host-process writes its unit', '/etc/systemd/system')
       .option('--name <name>', 'name of the plugin and of the volume driver', DEFAULT_PLUGIN_NAME)
       .option(
         '--data-dir <dir>',
@@ -124,7 +155,9 @@ export function registerLifecycleCommands(
   ).action(
     (
       options: RuntimeOptions & {
-        plugin: string;
+        plugin?: string;
+        hostProcess: boolean;
+        unitDir: string;
         name: string;
         dataDir: string;
         logLevel?: string;
@@ -134,16 +167,36 @@ export function registerLifecycleCommands(
     ) =>
       perform('install', async (engine) => {
         const started = Date.now();
-        await installPlugin(
-          {
-            source: { ref: options.plugin },
+        if (options.hostProcess === (options.plugin !== undefined)) {
+          throw new Error('give either --plugin REF (a managed plugin) or --host-process');
+        }
+        if (options.plugin !== undefined) {
+          await installPlugin(
+            {
+              source: { ref: options.plugin },
+              name: options.name,
+              dataDir: options.dataDir,
+              logLevel: options.logLevel,
+              force: options.force,
+            },
+            { engine, run: deps.run, say },
+          );
+        } else {
+          const serve = deps.serveWith();
+          if (!serve) {
+            throw new Error(
+              'the standalone CLI does not run the driver: install --host-process from the sources (make build; node dist/cli.js install --host-process)',
+            );
+          }
+          const report = await deps.installService({
             name: options.name,
             dataDir: options.dataDir,
             logLevel: options.logLevel,
-            force: options.force,
-          },
-          { engine, run: deps.run, say },
-        );
+            unitDir: options.unitDir,
+            ...serve,
+          });
+          for (const line of serviceLines(report, 'install')) say(line);
+        }
         const target = runtimeTarget(options);
         const binary = options.runtimeBinary ?? defaultRuntimeBinary();
         for (const line of installLines(await deps.installRuntime({ ...target, binary }), target)) {
@@ -160,16 +213,38 @@ export function registerLifecycleCommands(
         'remove the plugin and the runtime wrapper; volume data stays in its data directory',
       )
       .option('--name <name>', 'name of the plugin', DEFAULT_PLUGIN_NAME)
+      .option(
+        '--host-process',
+        'remove the host-process service instead of a managed plugin',
+        false,
+      )
+      .option('--unit-dir <dir>', 'where the --host-process unit is', '/etc/systemd/system')
       .option('--force', 'remove the plugin even while running containers use its volumes', false),
-  ).action((options: RuntimeOptions & { name: string; force: boolean }) =>
-    perform('uninstall', async (engine) => {
-      await uninstallPlugin(
-        { name: options.name, force: options.force, fallbackDataDir: DEFAULT_DATA_DIR },
-        { engine, run: deps.run, say },
-      );
-      const target = runtimeTarget(options);
-      for (const line of uninstallLines(await deps.uninstallRuntime(target), target)) say(line);
-    }),
+  ).action(
+    (
+      options: RuntimeOptions & {
+        name: string;
+        force: boolean;
+        hostProcess: boolean;
+        unitDir: string;
+      },
+    ) =>
+      perform('uninstall', async (engine) => {
+        if (options.hostProcess) {
+          const report = await deps.uninstallService({
+            name: options.name,
+            unitDir: options.unitDir,
+          });
+          for (const line of serviceLines(report, 'uninstall')) say(line);
+        } else {
+          await uninstallPlugin(
+            { name: options.name, force: options.force, fallbackDataDir: DEFAULT_DATA_DIR },
+            { engine, run: deps.run, say },
+          );
+        }
+        const target = runtimeTarget(options);
+        for (const line of uninstallLines(await deps.uninstallRuntime(target), target)) say(line);
+      }),
   );
 
   program
