@@ -420,6 +420,49 @@ describe(onEngine('a release, from a registry, upgraded with containers running'
   );
 
   it(
+    "docker's own sequence (README) keeps volumes and data once the settings are set again; a running agent loses its namespace bind, which is why sharedprop upgrade exists",
+    async () => {
+      await docker(['plugin', 'disable', '-f', PLUGIN]);
+      await docker([
+        'plugin',
+        'upgrade',
+        '--grant-all-permissions',
+        '--skip-remote-check',
+        PLUGIN,
+        `127.0.0.1:${registry?.port}/sharedprop:${V1}`,
+      ]);
+      // docker plugin inspect still shows the data directory, but the plugin would start on the
+      // default one: the settings are set again, as the README says.
+      await docker(['plugin', 'set', PLUGIN, `data.source=${dataDir}`, `HOST_DATA_DIR=${dataDir}`]);
+      await docker(['plugin', 'enable', PLUGIN]);
+      expect(configVersion(await pluginInspect())).toBe(V1);
+      expect(await docker(['volume', 'ls', '--format', '{{.Name}}'])).toBe('netns');
+      const read = await docker([
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '-v',
+        'netns:/run/netns',
+        image,
+        'cat',
+        '/run/netns/payload',
+      ]);
+      expect(read).toBe('kept');
+      // dockerd's unmount of the propagated mount reached the running agent's namespace bind.
+      const binds = await docker([
+        'exec',
+        'l3',
+        'sh',
+        '-c',
+        'awk \'$5 == "/run/netns/qrouter-1"\' /proc/self/mountinfo | wc -l',
+      ]);
+      expect(binds.trim()).toBe('0');
+    },
+    TEST_MS,
+  );
+
+  it(
     'sharedprop uninstall removes the plugin and the runtime, and keeps the data',
     async () => {
       await docker(['rm', '-f', 'l3', 'dhcp']);

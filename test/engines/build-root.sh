@@ -37,7 +37,7 @@ command -v debootstrap >/dev/null || {
 
 # A half-built root may still have mounts in it from a killed run (debootstrap mounts /proc).
 if [[ -d "$dir" ]]; then
-  findmnt -rn -o TARGET | grep -F "$dir/" | sort -r | while read -r m; do umount -l "$m" || true; done
+  { findmnt -rn -o TARGET | grep -F "$dir/" || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
   rm -rf --one-file-system "$dir"
 fi
 mkdir -p "$(dirname "$dir")"
