@@ -100,12 +100,22 @@ export async function upgradePlugin(
         `${propagated} is not mounted here: run sharedprop upgrade in dockerd's mount namespace (on its host, as root)`,
       );
     }
-    kept = await keepVolumeMounts(deps.mounts, propagated, keeper);
-    if (kept.length > 0) {
-      deps.say(`keeping the mounts of ${kept.length} volume(s) through the upgrade`);
+    try {
+      kept = await keepVolumeMounts(deps.mounts, propagated, keeper);
+      if (kept.length > 0) {
+        deps.say(`keeping the mounts of ${kept.length} volume(s) through the upgrade`);
+      }
+      await detachWithoutPropagation(deps.mounts, propagated);
+      await docker(deps, ['plugin', 'disable', '-f', name]);
+    } catch (error) {
+      // The plugin still runs: put the host's view of its volumes back (peers of the containers'
+      // mounts again), and leave nothing kept behind.
+      await restoreVolumeMounts(deps.mounts, propagated, keeper, kept).catch(() => undefined);
+      await releaseKeepers(deps.mounts, keeper, kept).catch(() => undefined);
+      throw new PluginInstallError(
+        `nothing was upgraded: could not take ${name} down with its mounts kept: ${messageOf(error)}`,
+      );
     }
-    await detachWithoutPropagation(deps.mounts, propagated);
-    await docker(deps, ['plugin', 'disable', '-f', name]);
   }
 
   let failure: unknown;

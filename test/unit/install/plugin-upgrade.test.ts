@@ -224,6 +224,23 @@ describe('sharedprop upgrade', () => {
     expect(mounts.entries.filter((e) => e.mountPoint.startsWith(KEEP))).toEqual([]);
   });
 
+  it('a plugin that cannot be disabled keeps running, with the host view of its volumes back and no keeper left', async () => {
+    const { deps, mounts } = setup();
+    const run = deps.run;
+    deps.run = async (command, args) => {
+      if (args[1] === 'disable') throw new CommandError(command, [...args], 1, 'plugin is busy');
+      return run(command, args);
+    };
+    await expect(
+      upgradePlugin({ ref: 'reg:5000/sharedprop:1.1.0', name: 'sharedprop' }, deps),
+    ).rejects.toThrow(
+      'nothing was upgraded: could not take sharedprop down with its mounts kept: plugin is busy',
+    );
+    expect(mounts.at(`${PROP}/netns/qrouter-1`)).toBe(1);
+    expect(mounts.entries.filter((e) => e.mountPoint.startsWith(KEEP))).toEqual([]);
+    expect(mounts.calls).not.toContain('docker plugin upgrade');
+  });
+
   it('a disabled plugin is upgraded and stays disabled, with no mount touched', async () => {
     const { deps, mounts, commands } = setup({ enabled: false, table: [entry('/')] });
     await upgradePlugin({ ref: 'reg:5000/sharedprop:1.1.0', name: 'sharedprop' }, deps);
