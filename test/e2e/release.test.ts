@@ -335,6 +335,18 @@ describe(onEngine('a release, from a registry, upgraded with containers running'
       routerNs = (await readFile(path.join(hostPath, 'qrouter-1.id'), 'utf8')).trim();
       expect(await routerSeenByHost(hostPath)).toBe(routerNs);
       expect(await routerSeenBy('dhcp')).toBe(routerNs);
+
+      // The standalone CLI's other commands work with no Node: ls and doctor see it all, and the
+      // CLI, the runtime and the plugin are of one version.
+      const listed = JSON.parse(await sharedpropOk(['ls', '--json'])) as unknown;
+      expect(JSON.stringify(listed)).toContain('qrouter-1');
+      const doctor = await sharedprop(['doctor']);
+      expect(String(doctor.all)).toMatch(
+        new RegExp(
+          `^ok +versions: CLI ${V1}, runtime ${V1}, plugin ${V1}$`.replace(/\./g, '\\.'),
+          'm',
+        ),
+      );
     },
     TEST_MS,
   );
@@ -366,6 +378,17 @@ describe(onEngine('a release, from a registry, upgraded with containers running'
       expect(await routerSeenByHost(hostPath)).toBe(routerNs);
       // In dockerd's namespace, the namespace's bind is there once, as before.
       expect(await daemonMountsAt(path.join(hostPath, 'qrouter-1'))).toBe(mountsBefore);
+      // Only the plugin was upgraded: doctor says the parts differ.
+      const doctor = await sharedprop(['doctor']);
+      expect(String(doctor.all)).toMatch(
+        new RegExp(
+          `^warn +versions: the parts of sharedprop are of different versions: CLI ${V1}, runtime ${V1}, plugin ${V2}$`.replace(
+            /\./g,
+            '\\.',
+          ),
+          'm',
+        ),
+      );
       // A container started after the upgrade sees all of it; what it mounts reaches the agents
       // and the host (the same peer group), and its unmount too.
       await docker([
