@@ -115,6 +115,25 @@ export async function runDockerBench(
       inspect(sp),
       inspect(zero),
     );
+    // The same floor, answering sharedprop's Status document: what dockerd and the CLI spend on
+    // the document itself (the Status the README promises), apart from what the driver spends.
+    const spStatus = JSON.parse(
+      await env.dockerOk(['volume', 'inspect', '--format', '{{json .Status}}', sp[0] as string]),
+    ) as Record<string, unknown>;
+    await installZeroCostPlugin(env.daemon, 'zero-status', spStatus);
+    const zeroStatus = await createVolumes(env.client, 'zs', inspected, 'zero-status');
+    await compare(
+      `docker volume inspect of ${inspected}: zero-cost plugin with sharedprop's Status / zero-cost`,
+      undefined,
+      inspect(zeroStatus),
+      inspect(zero),
+    );
+    await compare(
+      `docker volume inspect of ${inspected}: sharedprop / zero-cost plugin with sharedprop's Status`,
+      undefined,
+      inspect(sp),
+      inspect(zeroStatus),
+    );
     await compare(
       `docker volume inspect of ${inspected} volumes among ${many}: sharedprop / local`,
       undefined,

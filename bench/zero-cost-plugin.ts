@@ -3,14 +3,22 @@
  * same Node) with the zero-cost driver as entrypoint, so the two differ only in the driver.
  */
 import { execa } from 'execa';
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DockerDaemon } from '../test/e2e/harness/docker-daemon.js';
 import { REPO_ROOT } from '../test/e2e/harness/plugin.js';
 
-export async function installZeroCostPlugin(daemon: DockerDaemon, name: string): Promise<void> {
+/**
+ * `status`: what its Get answers as the volume's Status (default `{}`); given sharedprop's, the
+ * plugin shows what dockerd and the CLI spend on that document alone.
+ */
+export async function installZeroCostPlugin(
+  daemon: DockerDaemon,
+  name: string,
+  status: Record<string, unknown> = {},
+): Promise<void> {
   const built = path.join(REPO_ROOT, 'build', 'plugin');
-  const dir = path.join(daemon.base, 'zero-cost-plugin');
+  const dir = path.join(daemon.base, `zero-cost-plugin-${name}`);
   const rootfs = path.join(dir, 'rootfs');
   await mkdir(dir);
   // Hard links where the checkout and the daemon's directory share a file system (`docker plugin
@@ -21,9 +29,10 @@ export async function installZeroCostPlugin(daemon: DockerDaemon, name: string):
     await rm(rootfs, { recursive: true, force: true });
     await execa('cp', ['-a', path.join(built, 'rootfs'), rootfs]);
   }
-  await copyFile(
-    path.join(REPO_ROOT, 'bench', 'zero-cost-driver.mjs'),
+  const driver = await readFile(path.join(REPO_ROOT, 'bench', 'zero-cost-driver.mjs'), 'utf8');
+  await writeFile(
     path.join(rootfs, 'zero-cost-driver.mjs'),
+    driver.replace('Status: {}', `Status: ${JSON.stringify(status)}`),
   );
   const config = JSON.parse(await readFile(path.join(built, 'config.json'), 'utf8')) as Record<
     string,
