@@ -16,6 +16,7 @@ import {
   keepVolumeMounts,
   releaseKeepers,
   restoreVolumeMounts,
+  volumeMountsIn,
   type HostMountOps,
 } from './upgrade-mounts.js';
 
@@ -93,6 +94,16 @@ export async function upgradePlugin(
   );
 
   let kept: string[] = [];
+  // A run killed after it took the plugin down left the plugin disabled and its keepers mounted:
+  // this run finishes that one, putting the mounts back and enabling the plugin again.
+  const resuming =
+    !installed.enabled && volumeMountsIn(await deps.mounts.table(), keeper).length > 0;
+  if (resuming) {
+    kept = volumeMountsIn(await deps.mounts.table(), keeper);
+    deps.say(
+      `an interrupted upgrade left the mounts of ${kept.length} volume(s) in ${keeper}; they are put back`,
+    );
+  }
   if (installed.enabled) {
     const table = await deps.mounts.table();
     if (!table.some((e) => e.mountPoint === propagated)) {
@@ -135,7 +146,7 @@ export async function upgradePlugin(
   // Whether the upgrade happened or not, the plugin gets its settings and its mounts back.
   try {
     if (settings.length > 0) await docker(deps, ['plugin', 'set', name, ...settings]);
-    if (installed.enabled) {
+    if (installed.enabled || resuming) {
       await restoreVolumeMounts(deps.mounts, propagated, keeper, kept);
       await docker(deps, ['plugin', 'enable', name]);
     }

@@ -115,9 +115,10 @@ export async function restoreVolumeMounts(
     await ops.mount(['--bind', propagatedMount, propagatedMount]);
   }
   await ops.mount(['--make-rshared', propagatedMount]);
+  const table = await ops.table();
   for (const volume of volumes) {
     const target = path.join(propagatedMount, volume);
-    if (isMountPoint(await ops.table(), target)) continue;
+    if (isMountPoint(table, target)) continue;
     await ops.mkdir(target);
     await ops.mount(['--rbind', path.join(keeperDir, volume), target]);
   }

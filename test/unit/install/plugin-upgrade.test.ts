@@ -241,6 +241,29 @@ describe('sharedprop upgrade', () => {
     expect(mounts.calls).not.toContain('docker plugin upgrade');
   });
 
+  it('after a run killed with the plugin down, the next run puts the kept mounts back and enables it', async () => {
+    // Killed between `docker plugin disable` and the restore: keepers mounted, propagated mount gone.
+    const killed = [
+      entry('/'),
+      entry(KEEP),
+      entry(`${KEEP}/netns`),
+      entry(`${KEEP}/netns/qrouter-1`),
+    ];
+    const { deps, mounts, lines } = setup({ enabled: false, table: killed });
+    await upgradePlugin({ ref: 'reg:5000/sharedprop:1.1.0', name: 'sharedprop' }, deps);
+    expect(lines[0]).toBe(
+      `an interrupted upgrade left the mounts of 1 volume(s) in ${KEEP}; they are put back`,
+    );
+    expect(mounts.calls.filter((c) => c.startsWith('docker plugin'))).toEqual([
+      'docker plugin inspect',
+      'docker plugin upgrade',
+      'docker plugin set',
+      'docker plugin enable',
+    ]);
+    expect(mounts.at(`${PROP}/netns/qrouter-1`)).toBe(1);
+    expect(mounts.entries.filter((e) => e.mountPoint.startsWith(KEEP))).toEqual([]);
+  });
+
   it('a disabled plugin is upgraded and stays disabled, with no mount touched', async () => {
     const { deps, mounts, commands } = setup({ enabled: false, table: [entry('/')] });
     await upgradePlugin({ ref: 'reg:5000/sharedprop:1.1.0', name: 'sharedprop' }, deps);
