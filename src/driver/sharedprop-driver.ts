@@ -133,7 +133,7 @@ export class SharedpropDriver implements VolumeDriver {
     this.mounts = config.mounts ?? new MountSystem();
     this.log = config.logger;
     this.snapshot = new MountSnapshot(
-      { read: () => this.mounts.readAbout(config.mountRoot) },
+      this.mounts.readerAbout(config.mountRoot),
       config.statusMaxAgeMs ?? 1_000,
     );
     this.counts = new CountsWriter((name) => this.saveCounts(name), this.log);

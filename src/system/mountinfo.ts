@@ -27,6 +27,7 @@ export type Propagation = 'shared' | 'slave' | 'shared+slave' | 'private' | 'unb
 
 /** Turns the kernel's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash) back. */
 export function unescapeMountPath(text: string): string {
+  if (!text.includes('\\')) return text; // nearly every path: no regular expression to run
   return text.replace(/\\([0-7]{3})/g, (_, octal: string) =>
     String.fromCharCode(parseInt(octal, 8)),
   );
@@ -82,6 +83,29 @@ export async function readMountinfo(
   keep?: (line: string) => boolean,
 ): Promise<MountEntry[]> {
   return parseMountinfo(await readFile(path, 'utf8'), keep);
+}
+
+/**
+ * One filtered view of a mount table, read again and again: the text is parsed only when it
+ * changed since the last read, and otherwise the same (frozen) array is returned. Mounts change far
+ * less often than they are asked about, and with tens of thousands of mounts the parse, not the
+ * kernel's text, is what blocks the event loop. It holds the last text and its entries.
+ */
+export class MountinfoReader {
+  private last?: { text: string; entries: readonly MountEntry[] };
+
+  constructor(
+    private readonly path: string,
+    private readonly keep?: (line: string) => boolean,
+  ) {}
+
+  async read(): Promise<MountEntry[]> {
+    const text = await readFile(this.path, 'utf8');
+    if (this.last?.text !== text) {
+      this.last = { text, entries: Object.freeze(parseMountinfo(text, this.keep)) };
+    }
+    return this.last.entries as MountEntry[];
+  }
 }
 
 /**

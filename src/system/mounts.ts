@@ -5,7 +5,15 @@
 import { lstat, mkdir, realpath, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, run } from './exec.js';
-import { aboutPath, MountEntry, mountsAt, mountsBelow, readMountinfo } from './mountinfo.js';
+import type { MountReader } from './mount-snapshot.js';
+import {
+  aboutPath,
+  MountEntry,
+  MountinfoReader,
+  mountsAt,
+  mountsBelow,
+  readMountinfo,
+} from './mountinfo.js';
 
 export type SharedMode = 'rshared' | 'shared';
 
@@ -36,10 +44,15 @@ export interface ResolvedDirectory {
 export interface MountTable {
   /** The mount table, or only the lines `keep` accepts. */
   read(keep?: (line: string) => boolean): Promise<MountEntry[]>;
+  /** For repeated reads of the same lines: one that may skip the parse when nothing changed. */
+  reader(keep: (line: string) => boolean): MountReader;
 }
 
+const MOUNTINFO = '/proc/self/mountinfo';
+
 export const procMountTable: MountTable = {
-  read: (keep) => readMountinfo('/proc/self/mountinfo', keep),
+  read: (keep) => readMountinfo(MOUNTINFO, keep),
+  reader: (keep) => new MountinfoReader(MOUNTINFO, keep),
 };
 
 export interface DetachReport {
@@ -53,6 +66,11 @@ export interface DetachReport {
 export interface Mounts {
   read(keep?: (line: string) => boolean): Promise<MountEntry[]>;
   readAbout(dir: string): Promise<MountEntry[]>;
+  /**
+   * For questions asked again and again (the driver's snapshot): reads what readAbout(dir) does,
+   * returning the same, frozen array while the table has not changed.
+   */
+  readerAbout(dir: string): MountReader;
   ensureSharedMount(source: MountSource, target: string, mode: SharedMode): Promise<MountEntry>;
   detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport>;
   /**
@@ -93,6 +111,10 @@ export class MountSystem implements Mounts {
   /** The mounts at or under `dir` (and those with the given ids), parsing nothing else. */
   readAbout(dir: string, ids: readonly number[] = []): Promise<MountEntry[]> {
     return this.table.read(aboutPath(dir, ids));
+  }
+
+  readerAbout(dir: string): MountReader {
+    return this.table.reader(aboutPath(dir));
   }
 
   /**

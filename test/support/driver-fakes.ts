@@ -7,6 +7,7 @@ import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
 import type { LoadResult, Store } from '../../src/state/volume-store.js';
 import { isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
+import type { MountReader } from '../../src/system/mount-snapshot.js';
 import {
   StackedMountsError,
   type DetachReport,
@@ -46,6 +47,10 @@ export class FakeMounts implements Mounts {
 
   async readAbout(dir: string): Promise<MountEntry[]> {
     return this.readAboutSync(dir);
+  }
+
+  readerAbout(dir: string): MountReader {
+    return { read: () => this.readAbout(dir) };
   }
 
   async ensureSharedMount(

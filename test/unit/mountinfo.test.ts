@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { deviceNumber } from '../../src/system/mounts.js';
 import {
   aboutPath,
@@ -7,6 +9,7 @@ import {
   isWithin,
   mountsAt,
   mountsBelow,
+  MountinfoReader,
   parseMountinfo,
   parseMountinfoLine,
   propagationOf,
@@ -96,6 +99,33 @@ describe('mountinfo parser', () => {
   it('parses only the lines about a path when asked', () => {
     const about = parseMountinfo(sample, aboutPath('/var/lib/sharedprop/mounts/my vol', [22]));
     expect(about.map((e) => e.id)).toEqual([22, 27, 28]);
+  });
+});
+
+describe('MountinfoReader', () => {
+  it('parses again only when the table changed, and hands out a frozen array', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mountinfo-'));
+    try {
+      const file = path.join(dir, 'mountinfo');
+      await writeFile(file, sample);
+      const reader = new MountinfoReader(file, aboutPath('/var/lib/sharedprop/mounts'));
+      const first = await reader.read();
+      expect(first.map((e) => e.id)).toEqual([27, 28]);
+      expect(await reader.read()).toBe(first); // same text: the same entries, no parse
+      expect(Object.isFrozen(first)).toBe(true);
+      expect(() => (first as unknown[]).push(1)).toThrow(TypeError);
+
+      // A mount made elsewhere (a container's, under a volume) shows at the next read.
+      const extra =
+        '99 27 0:60 / /var/lib/sharedprop/mounts/my\\040vol/ns rw shared:50 - tmpfs tmpfs rw';
+      await writeFile(file, `${sample.trimEnd()}\n${extra}\n`);
+      const second = await reader.read();
+      expect(second).not.toBe(first);
+      expect(second.map((e) => e.id)).toEqual([27, 28, 99]);
+      expect(second[2]).toMatchObject({ mountPoint: '/var/lib/sharedprop/mounts/my vol/ns' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

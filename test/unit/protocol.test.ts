@@ -247,6 +247,7 @@ describe('one pipeline', () => {
     expect(JSON.parse(res.text)).toEqual({ Err: 'volume "v1" not found' });
     driver.failWith = undefined;
     await request(app).post('/VolumeDriver.Capabilities').send('');
+    expect((await request(app).get('/VolumeDriver.List')).status).toBe(404);
     await new Promise((resolve) => setImmediate(resolve));
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(entries).toEqual([
@@ -261,8 +262,10 @@ describe('one pipeline', () => {
         endpoint: '/VolumeDriver.Capabilities',
         status: 200,
       }),
+      expect.objectContaining({ level: 'warn', endpoint: '/VolumeDriver.List', status: 404 }),
     ]);
-    expect(inFlight).toEqual([1, -1, 1, -1]);
+    // Every exchange, answered or refused, leaves the count of requests in flight as it was.
+    expect(inFlight).toEqual([1, -1, 1, -1, 1, -1]);
   });
 });
 
