@@ -32,7 +32,11 @@ export async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; va
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
 }
 
-/** Runs A and B alternately `rounds` times and returns both sample sets and the median ratio. */
+/**
+ * Runs A and B alternately `rounds` times. The ratio is paired: the median of each round's A/B,
+ * so that a machine that drifts during the run (a daemon settling, another process waking)
+ * weighs on both sides of every pair rather than on whichever side it happened to hit.
+ */
 export async function sideBySide(
   rounds: number,
   a: () => Promise<unknown>,
@@ -50,7 +54,15 @@ export async function sideBySide(
       as.push((await timed(a)).ms);
     }
   }
-  const sa = summarize(as);
-  const sb = summarize(bs);
-  return { a: sa, b: sb, ratio: sa.p50 / sb.p50 };
+  return { a: summarize(as), b: summarize(bs), ratio: pairedRatio(as, bs) };
+}
+
+/** The median of as[i] / bs[i] (the mean of the middle two for an even count). */
+export function pairedRatio(as: readonly number[], bs: readonly number[]): number {
+  const ratios = as.map((a, i) => a / (bs[i] as number)).sort((x, y) => x - y);
+  if (ratios.length === 0) return NaN;
+  const mid = ratios.length >> 1;
+  return ratios.length % 2 === 1
+    ? (ratios[mid] as number)
+    : ((ratios[mid - 1] as number) + (ratios[mid] as number)) / 2;
 }

@@ -2,13 +2,16 @@
  * A VolumeDriver that does nothing and answers at once, in constant JSON: the floor of what
  * dockerd costs around any volume plugin. `make bench` installs it as a managed plugin next to
  * sharedprop (same Node, same rootfs), so that its ratio shows how much of sharedprop's is dockerd's.
- * Usage inside the plugin: node zero-cost-driver.mjs SOCKET
+ * Usage inside the plugin: node zero-cost-driver.mjs SOCKET [GET_FIELDS]
+ * GET_FIELDS: JSON of the fields Get answers besides Name and Mountpoint (default: an empty
+ * Status); given sharedprop's CreatedAt and Status, Get answers the document sharedprop answers.
  */
 import http from 'node:http';
 import { Buffer } from 'node:buffer';
 import { mkdirSync, unlinkSync } from 'node:fs';
 
 const socket = process.argv[2];
+const getFields = JSON.parse(process.argv[3] ?? '{"Status":{}}');
 const MOUNTPOINT = '/mnt/volumes/zero';
 const answers = {
   '/Plugin.Activate': () => ({ Implements: ['VolumeDriver'] }),
@@ -20,7 +23,7 @@ const answers = {
   '/VolumeDriver.Path': () => ({ Mountpoint: MOUNTPOINT }),
   '/VolumeDriver.List': () => ({ Volumes: [] }),
   '/VolumeDriver.Get': (body) => ({
-    Volume: { Name: String(body.Name), Mountpoint: MOUNTPOINT, Status: {} },
+    Volume: { Name: String(body.Name), Mountpoint: MOUNTPOINT, ...getFields },
   }),
 };
 

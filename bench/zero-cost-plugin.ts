@@ -1,6 +1,7 @@
 /**
  * Installs bench/zero-cost-driver.mjs as a managed plugin: sharedprop's own plugin rootfs (the
- * same Node) with the zero-cost driver as entrypoint, so the two differ only in the driver.
+ * same Node, started with the same Node options as sharedprop's entrypoint) with the zero-cost
+ * driver as entrypoint, so the two differ only in the driver.
  */
 import { execa } from 'execa';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -8,14 +9,21 @@ import path from 'node:path';
 import type { DockerDaemon } from '../test/e2e/harness/docker-daemon.js';
 import { REPO_ROOT } from '../test/e2e/harness/plugin.js';
 
+/** The Node options of sharedprop's entrypoint: what comes between node and the script. */
+export function nodeOptionsOf(entrypoint: readonly string[]): string[] {
+  const script = entrypoint.findIndex((arg, i) => i > 0 && !arg.startsWith('-'));
+  return entrypoint.slice(1, script < 0 ? undefined : script);
+}
+
 /**
- * `status`: what its Get answers as the volume's Status (default `{}`); given sharedprop's, the
- * plugin shows what dockerd and the CLI spend on that document alone.
+ * `getFields`: what its Get answers besides Name and Mountpoint (default: an empty Status); given
+ * sharedprop's CreatedAt and Status, the plugin answers the document sharedprop answers, and
+ * shows what dockerd and the CLI spend on that document apart from what the driver spends.
  */
 export async function installZeroCostPlugin(
   daemon: DockerDaemon,
   name: string,
-  status: Record<string, unknown> = {},
+  getFields: Record<string, unknown> = { Status: {} },
 ): Promise<void> {
   const built = path.join(REPO_ROOT, 'build', 'plugin');
   const dir = path.join(daemon.base, `zero-cost-plugin-${name}`);
@@ -29,22 +37,28 @@ export async function installZeroCostPlugin(
     await rm(rootfs, { recursive: true, force: true });
     await execa('cp', ['-a', path.join(built, 'rootfs'), rootfs]);
   }
-  const driver = await readFile(path.join(REPO_ROOT, 'bench', 'zero-cost-driver.mjs'), 'utf8');
+  // A file of its own, so that no two plugins' rootfs layers are the same content (dockerd 20.10
+  // refuses to create a plugin whose layer it already holds).
   await writeFile(
     path.join(rootfs, 'zero-cost-driver.mjs'),
-    driver.replace('Status: {}', `Status: ${JSON.stringify(status)}`),
+    `${await readFile(path.join(REPO_ROOT, 'bench', 'zero-cost-driver.mjs'), 'utf8')}// ${name}\n`,
   );
-  const config = JSON.parse(await readFile(path.join(built, 'config.json'), 'utf8')) as Record<
-    string,
-    unknown
-  >;
-  const socket = (config.interface as { socket: string }).socket;
+  const config = JSON.parse(await readFile(path.join(built, 'config.json'), 'utf8')) as {
+    entrypoint: string[];
+    interface: { socket: string };
+  } & Record<string, unknown>;
   await writeFile(
     path.join(dir, 'config.json'),
     JSON.stringify({
       ...config,
       description: 'sharedprop bench: a volume driver that does nothing',
-      entrypoint: ['/usr/local/bin/node', '/zero-cost-driver.mjs', `/run/docker/plugins/${socket}`],
+      entrypoint: [
+        '/usr/local/bin/node',
+        ...nodeOptionsOf(config.entrypoint),
+        '/zero-cost-driver.mjs',
+        `/run/docker/plugins/${config.interface.socket}`,
+        JSON.stringify(getFields),
+      ],
       mounts: [],
       env: [],
     }),
