@@ -1,7 +1,8 @@
 /**
  * A VolumeDriver that does nothing and answers at once, in constant JSON: the floor of what
  * dockerd costs around any volume plugin. `make bench` installs it as a managed plugin next to
- * sharedprop (same Node, same rootfs), so that its ratio shows how much of sharedprop's is dockerd's.
+ * sharedprop (same Node, Node options and rootfs), so that its ratio shows how much of
+ * sharedprop's is dockerd's.
  * Usage inside the plugin: node zero-cost-driver.mjs SOCKET [GET_FIELDS]
  * GET_FIELDS: JSON of the fields Get answers besides Name and Mountpoint (default: an empty
  * Status); given sharedprop's CreatedAt and Status, Get answers the document sharedprop answers.
