@@ -121,7 +121,7 @@ export class SharedpropDriver implements VolumeDriver {
   /** Per volume, the Mounts counted whose answer has not reached dockerd yet (never saved). */
   private readonly undelivered = new Map<string, MountCounts>();
   private listing?: readonly VolumeInfo[];
-  private submountIndex?: { entries: MountEntry[]; byVolume: Map<string, MountEntry[]> };
+  private submountIndex?: { entries: readonly MountEntry[]; byVolume: Map<string, MountEntry[]> };
   /** Leftovers of interrupted or failed deletions, deleted in the background. */
   private leftovers = new Set<string>();
   private readOnly = false;

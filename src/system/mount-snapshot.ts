@@ -8,11 +8,11 @@
 import type { MountEntry } from './mountinfo.js';
 
 export interface MountReader {
-  read(): Promise<MountEntry[]>;
+  read(): Promise<readonly MountEntry[]>;
 }
 
 export interface Snapshot {
-  entries: MountEntry[];
+  entries: readonly MountEntry[];
   takenAt: number;
 }
 

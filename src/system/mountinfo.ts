@@ -99,12 +99,12 @@ export class MountinfoReader {
     private readonly keep?: (line: string) => boolean,
   ) {}
 
-  async read(): Promise<MountEntry[]> {
+  async read(): Promise<readonly MountEntry[]> {
     const text = await readFile(this.path, 'utf8');
     if (this.last?.text !== text) {
       this.last = { text, entries: Object.freeze(parseMountinfo(text, this.keep)) };
     }
-    return this.last.entries as MountEntry[];
+    return this.last.entries;
   }
 }
 
