@@ -96,6 +96,14 @@ export interface DriverConfig {
    * DEFAULT_RESERVED_PATHS (e.g. the `data-root` of a dockerd that moved it).
    */
   reservedPaths?: readonly string[];
+  /**
+   * How long start() may spend putting mount points back before it returns (ms, default 2,000).
+   * dockerd gives a managed plugin about 12 s to listen (one dial after 0.5 s, four more 3 s
+   * apart) and then stops it, and each mount point takes a few mount(8) calls: a thousand of
+   * them take longer than that. What is left is restored in the background, and a Mount of a
+   * volume not restored yet restores it itself first.
+   */
+  restoreInlineMs?: number;
 }
 
 /** dockerd's and containerd's state: never adopted, whatever the configuration says. */
@@ -127,6 +135,8 @@ export class SharedpropDriver implements VolumeDriver {
   private readOnly = false;
   /** The data root as the host sees it (differs inside the managed plugin). */
   private hostDataRoot: string;
+  /** Start-up's restoration of mount points; it may go on after start() returned. */
+  private restoring: Promise<void> = Promise.resolve();
 
   constructor(private readonly config: DriverConfig) {
     this.store = config.store ?? new VolumeStore(config.dataRoot);
@@ -145,9 +155,11 @@ export class SharedpropDriver implements VolumeDriver {
   }
 
   /**
-   * Loads state, voids counts of an earlier boot, and puts back every volume's mount point once.
-   * The caller holds the data root's lock. Leftovers are only collected here: deleting them can
-   * take long, so `deleteLeftovers()` runs after the socket listens.
+   * Loads state, voids counts of an earlier boot, and puts back every volume's mount point once:
+   * within `restoreInlineMs`, and the rest in the background (`restored()`), so that dockerd finds
+   * the socket in time whatever the number of volumes. The caller holds the data root's lock.
+   * Leftovers are only collected here: deleting them can take long, so `deleteLeftovers()` runs
+   * after the socket listens.
    */
   async start(): Promise<void> {
     if (
@@ -199,21 +211,10 @@ export class SharedpropDriver implements VolumeDriver {
     }
     const entries = await this.mounts.read();
     await this.detachOrphans(entries);
-    let restored = 0;
-    for (const record of loaded.records) {
+    const toRestore = loaded.records.filter((record) => {
       const stack = mountsAt(entries, this.mountpoint(record.name));
-      if (stack.length === 1 && propagationOf(stack[0] as MountEntry).startsWith('shared'))
-        continue;
-      try {
-        await this.ensureMounted(record);
-        restored++;
-      } catch (error) {
-        this.log.error('could not restore mount point', {
-          volume: record.name,
-          error: String(error),
-        });
-      }
-    }
+      return !(stack.length === 1 && propagationOf(stack[0] as MountEntry).startsWith('shared'));
+    });
     if (!this.readOnly) {
       await boot
         .record()
@@ -222,15 +223,57 @@ export class SharedpropDriver implements VolumeDriver {
         );
     }
     this.hostDataRoot = hostPathOf(entries, this.config.dataRoot, this.config.hostDataRoot);
+    this.restoring = this.restoreMountPoints(toRestore);
+    const restoredInline = await settlesWithin(
+      this.restoring,
+      this.config.restoreInlineMs ?? 2_000,
+    );
     this.log.info('driver started', {
       dataRoot: this.config.dataRoot,
       hostDataRoot: this.hostDataRoot,
       mountRoot: this.config.mountRoot,
       volumes: this.volumes.size,
       broken: this.broken.size,
-      mountsRestored: restored,
+      mountPointsToRestore: toRestore.length,
+      restoringInBackground: !restoredInline,
       leftovers: this.leftovers.size,
       readOnly: this.readOnly,
+    });
+  }
+
+  /** Resolves once start-up has put back every mount point it found missing (or failed to). */
+  restored(): Promise<void> {
+    return this.restoring;
+  }
+
+  /**
+   * Puts back the mount points that start-up found missing, one volume at a time under its lock:
+   * a volume removed meanwhile is skipped, and one that a Mount already restored is left as it
+   * is. Never rejects: a volume that cannot be restored is logged, and its next Mount tries again.
+   */
+  private async restoreMountPoints(records: readonly VolumeRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const started = Date.now();
+    let restored = 0;
+    let failed = 0;
+    for (const { name } of records) {
+      await this.exclusive(name, async () => {
+        const record = this.volumes.get(name);
+        if (!record || this.broken.has(name)) return;
+        try {
+          if (await this.mountPointIsSound(record)) return;
+          await this.ensureMounted(record);
+          restored++;
+        } catch (error) {
+          failed++;
+          this.log.error('could not restore mount point', { volume: name, error: String(error) });
+        }
+      });
+    }
+    this.log.info('mount points restored', {
+      restored,
+      failed,
+      durationMs: Date.now() - started,
     });
   }
 
@@ -892,4 +935,17 @@ function storageError(error: unknown, what: string): unknown {
   if (code === 'ENOSPC' || code === 'EDQUOT')
     return unavailable(`${what}: no space left in the data root`);
   return error;
+}
+
+/** Whether `work` settles within `ms`; it goes on either way. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -130,6 +130,8 @@ export class MountSystem implements Mounts {
   ): Promise<MountEntry> {
     if (source.kind === 'adopt') await this.ensureSharedMountPoint(source.directory);
     let stack = mountsAt(await this.readAbout(target), target);
+    /** A mount made here that is already shared and holds no other (a bind or tmpfs, not rbind). */
+    let freshShared = false;
     if (stack.length === 0) {
       await mkdir(target, { recursive: true });
       await this.mount(
@@ -151,7 +153,12 @@ export class MountSystem implements Mounts {
       // An adopted directory's bind stays in the directory's own peer group: that is the point.
       if (group !== undefined && source.kind !== 'adopt') {
         const peers = await this.read((line) => line.includes(` shared:${group} `));
-        if (peers.some((e) => e.id !== fresh.id)) await this.mount(['--make-private', target]);
+        if (peers.some((e) => e.id !== fresh.id)) {
+          await this.mount(['--make-private', target]);
+          stack = mountsAt(await this.readAbout(target), target);
+        } else {
+          freshShared = stack.length === 1;
+        }
       }
     }
     if (source.kind === 'adopt' && stack.length > 1) {
@@ -168,7 +175,9 @@ export class MountSystem implements Mounts {
     }
     let top = stack[0];
     if (!top) throw new Error(`no mount at ${target}`);
-    if (top.sharedGroup === undefined || mode === 'rshared') {
+    // `--make-rshared` also makes the mounts beneath it shared; a fresh one has none (one mount(8)
+    // fewer at every Create and every restored mount point).
+    if (top.sharedGroup === undefined || (mode === 'rshared' && !freshShared)) {
       await this.mount([mode === 'rshared' ? '--make-rshared' : '--make-shared', target]);
       top = mountsAt(await this.readAbout(target), target)[0] ?? top;
     }

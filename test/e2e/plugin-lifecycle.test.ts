@@ -17,6 +17,7 @@ import {
   onEngine,
   hostPathOfRoot,
 } from './harness/index.js';
+import { waitFor } from '../support/volume-checks.js';
 
 const SETUP_MS = 600_000;
 const TEST_MS = 300_000;
@@ -199,6 +200,52 @@ it(
       await env.runOk(['-v', 'after-kill:/mnt'], ['sh', '-c', 'echo ok > /mnt/f && cat /mnt/f']),
     ).toBe('ok');
     await env.dockerOk(['volume', 'rm', 'after-kill']);
+  },
+  TEST_MS,
+);
+
+it(
+  onEngine(
+    'with 400 volumes, comes back from a disable in time for dockerd, and a container uses a volume at once',
+  ),
+  async () => {
+    // dockerd stops a managed plugin that does not listen within about 12 s of its start; each
+    // mount point takes a few mount(8) calls to put back, and 400 of them used to take longer.
+    const names = Array.from({ length: 400 }, (_, i) => `many${i}`);
+    let next = 0;
+    const inParallel = (work: (name: string) => Promise<unknown>) =>
+      Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (next < names.length) await work(names[next++] as string);
+        }),
+      ).finally(() => (next = 0));
+    await inParallel((Name) => env.client.createVolume({ Name, Driver: PLUGIN_NAME }));
+    try {
+      const pid = await env.pluginPid();
+      await env.dockerOk(['plugin', 'disable', '-f', PLUGIN_NAME]);
+      await env.dockerOk(['plugin', 'enable', PLUGIN_NAME]);
+      await env.waitForPlugin({ notPid: pid });
+      // The last volume's mount point is the last to be put back: its Mount does it first.
+      expect(
+        await env.runOk(['-v', 'many399:/mnt'], ['sh', '-c', 'echo ok > /mnt/f && cat /mnt/f']),
+      ).toBe('ok');
+      const root = (await env.plugin()).propagatedMount;
+      const mountPoints = async () =>
+        parseMountinfo(await readFile(`/proc/${await env.pluginPid()}/mountinfo`, 'utf8'))
+          .filter((e) => path.dirname(e.mountPoint) === root)
+          .map((e) => `${path.basename(e.mountPoint)} ${propagationOf(e)}`)
+          .sort();
+      const expected = [...names, ...Object.values(VOLUMES)].map((n) => `${n} shared`).sort();
+      await waitFor(
+        'every mount point put back once',
+        async () => JSON.stringify(await mountPoints()) === JSON.stringify(expected),
+        120_000,
+      ).catch(() => undefined);
+      expect(await mountPoints()).toEqual(expected);
+    } finally {
+      await inParallel((name) => env.dockerOk(['volume', 'rm', name]));
+    }
+    await expectVolumesIntact();
   },
   TEST_MS,
 );

@@ -143,20 +143,29 @@ describe('propagation between mount namespaces', () => {
 });
 
 describe('on a host whose mounts are shared (systemd)', () => {
-  it('a volume gets a peer group of its own: a submount appears once, not also under the data root', async () => {
+  it('a volume, rshared or shared, gets a shared peer group of its own: a submount appears once, not also under the data root', async () => {
     // Make the driver's directory a shared mount, as / is on systemd hosts.
     await execa('mount', ['--bind', driver.base, driver.base]);
     await execa('mount', ['--make-shared', driver.base]);
     try {
-      await driver.ok('/VolumeDriver.Create', { Name: 'peered', Opts: {} });
-      const mp = mountpointOf('peered');
-      await mkdir(path.join(mp, 'sub'));
-      await execa('mount', ['-t', 'tmpfs', 'sp-peer-test', path.join(mp, 'sub')]);
-      const copies = parseMountinfo((await hostMountinfo()).join('\n')).filter(
-        (e) => e.source === 'sp-peer-test',
-      );
-      expect(copies.map((e) => e.mountPoint)).toEqual([path.join(mp, 'sub')]);
-      await driver.ok('/VolumeDriver.Remove', { Name: 'peered' });
+      for (const propagation of ['rshared', 'shared']) {
+        const name = `peered-${propagation}`;
+        await driver.ok('/VolumeDriver.Create', { Name: name, Opts: { propagation } });
+        const mp = mountpointOf(name);
+        const own = parseMountinfo((await hostMountinfo()).join('\n')).filter(
+          (e) => e.mountPoint === mp,
+        );
+        // A bind whose peer group was the data root's is made private, then shared anew (a
+        // `propagation=shared` volume was left private here).
+        expect(own.map((e) => propagationOf(e))).toEqual(['shared']);
+        await mkdir(path.join(mp, 'sub'));
+        await execa('mount', ['-t', 'tmpfs', `sp-peer-${propagation}`, path.join(mp, 'sub')]);
+        const copies = parseMountinfo((await hostMountinfo()).join('\n')).filter(
+          (e) => e.source === `sp-peer-${propagation}`,
+        );
+        expect(copies.map((e) => e.mountPoint)).toEqual([path.join(mp, 'sub')]);
+        await driver.ok('/VolumeDriver.Remove', { Name: name });
+      }
     } finally {
       await unmountEverythingUnder(driver.base);
     }

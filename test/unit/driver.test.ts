@@ -302,6 +302,55 @@ describe('start-up', () => {
     expect(plain.mounts.calls).not.toContain('make-rprivate /fake/data');
   });
 
+  it('serves before a slow restoration ends: a Mount restores its own volume, a Remove is not undone', async () => {
+    // Mount points that take long to put back (a thousand of them do, past dockerd's wait).
+    class SlowMounts extends FakeMounts {
+      readonly held = new Map<string, () => void>();
+      override async ensureSharedMount(...args: Parameters<FakeMounts['ensureSharedMount']>) {
+        const [, target] = args;
+        if (this.held.has(target)) {
+          await new Promise<void>((release) => this.held.set(target, release));
+        }
+        return super.ensureSharedMount(...args);
+      }
+    }
+    const store = new FakeStore();
+    const mounts = new SlowMounts();
+    for (const name of ['v1', 'v2', 'v3']) {
+      store.volumes.set(name, {
+        name,
+        createdAt: 't',
+        options: { propagation: 'rshared' },
+        mounts: new Map(),
+      });
+    }
+    mounts.held.set(mp('v1'), () => undefined);
+    const driver = new SharedpropDriver({
+      dataRoot: '/fake/data',
+      mountRoot: MOUNT_ROOT,
+      logger: silentLogger(),
+      store,
+      mounts,
+      statusMaxAgeMs: 0,
+      restoreInlineMs: 0,
+    });
+    await driver.start(); // returns while v1's mount point is still being put back
+    expect(mounts.at(mp('v1'))).toEqual([]);
+    // Questions are answered; a volume not restored yet says so.
+    expect((await driver.get('v2')).status?.mountPoint).toBe('0 mounts');
+    // A Mount does not wait for the restoration of other volumes: it restores its own.
+    expect(await mountDelivered(driver, 'v3', 'c')).toBe(mp('v3'));
+    expect(mounts.at(mp('v3'))).toHaveLength(1);
+    await driver.remove('v2');
+    mounts.held.get(mp('v1'))?.();
+    await driver.restored();
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    expect(mounts.at(mp('v2'))).toEqual([]); // removed meanwhile: not put back
+    // v3 was put back once, by its Mount: the restoration found it sound.
+    expect(mounts.calls.filter((call) => call === `bind ${mp('v3')}`)).toHaveLength(1);
+    expect(mounts.at(mp('v3'))).toHaveLength(1);
+  });
+
   it('on a read-only data root serves read-only: Mount works, Create is refused', async () => {
     const { driver } = await setup((s) => {
       held(s);
