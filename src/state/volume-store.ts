@@ -17,7 +17,7 @@
  * `.trash-<random>` are Removes in progress; both are discarded after start-up. Their names do
  * not carry the volume's name, so that a 255-character name fits (NAME_MAX).
  */
-import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import {
   access,
   chmod,
@@ -161,46 +161,70 @@ export class VolumeStore implements Store {
    */
   async loadAll(options: { counts: boolean } = { counts: true }): Promise<LoadResult> {
     const result: LoadResult = { records: [], broken: [], leftovers: [], voided: [] };
+    const volumes: string[] = [];
     for (const entry of await readdir(this.root, { withFileTypes: true })) {
       if (entry.name.startsWith('.new-') || entry.name.startsWith('.trash-')) {
         result.leftovers.push(path.join(this.root, entry.name));
+      } else if (entry.isDirectory() && !entry.name.startsWith('.')) {
+        volumes.push(entry.name);
+      }
+    }
+    // Read synchronously: this runs once, before the socket listens, when nothing else waits for
+    // the event loop, and each of these small files through the thread pool (open, fstat, read,
+    // close) made 10,000 volumes take 4.4 s of dockerd's wait for the socket (1.2 s like this).
+    const loaded = volumes.map((name) => this.loadOne(name, options));
+    for (const one of loaded) {
+      if ('broken' in one) {
+        result.broken.push(one.broken);
         continue;
       }
-      if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
-      let file = STATE_FILE;
-      try {
-        const record = parseRecord(await readFile(this.stateFile(entry.name), 'utf8'));
-        if (record.name !== entry.name) {
-          throw new Error(`it names volume ${JSON.stringify(record.name)}`);
-        }
-        file = COUNTS_FILE;
-        if (options.counts) {
-          const counts = await this.readCounts(entry.name);
-          result.records.push(counts ? { ...record, mounts: counts } : record);
-          continue;
-        }
-        const earlier = await this.readCounts(entry.name).then(
-          (counts) => [...(counts ?? record.mounts).keys()],
-          () => ['(unreadable)'],
-        );
-        if (earlier.length > 0) result.voided.push({ name: record.name, mountIds: earlier });
-        result.records.push({ ...record, mounts: new Map() });
-      } catch (error) {
-        result.broken.push({
-          name: entry.name,
-          file: path.join('volumes', entry.name, file),
-          reason: (error as Error).message,
-        });
-      }
+      result.records.push(one.record);
+      if (one.voided) result.voided.push(one.voided);
     }
     return result;
   }
 
+  private loadOne(
+    name: string,
+    options: { counts: boolean },
+  ): { record: VolumeRecord; voided?: LoadResult['voided'][number] } | { broken: BrokenVolume } {
+    let file = STATE_FILE;
+    try {
+      const record = parseRecord(readFileSync(this.stateFile(name), 'utf8'));
+      if (record.name !== name) {
+        throw new Error(`it names volume ${JSON.stringify(record.name)}`);
+      }
+      file = COUNTS_FILE;
+      if (options.counts) {
+        const counts = this.readCounts(name);
+        return { record: counts ? { ...record, mounts: counts } : record };
+      }
+      let earlier: string[];
+      try {
+        earlier = [...(this.readCounts(name) ?? record.mounts).keys()];
+      } catch {
+        earlier = ['(unreadable)'];
+      }
+      return {
+        record: { ...record, mounts: new Map() },
+        voided: earlier.length > 0 ? { name: record.name, mountIds: earlier } : undefined,
+      };
+    } catch (error) {
+      return {
+        broken: {
+          name,
+          file: path.join('volumes', name, file),
+          reason: (error as Error).message,
+        },
+      };
+    }
+  }
+
   /** The counts in mounts.json, or undefined when there is none (a volume of version 1). */
-  private async readCounts(name: string): Promise<MountCounts | undefined> {
+  private readCounts(name: string): MountCounts | undefined {
     let text: string;
     try {
-      text = await readFile(this.countsFile(name), 'utf8');
+      text = readFileSync(this.countsFile(name), 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;

@@ -118,6 +118,19 @@ describe('volume state on disk', () => {
     expect(reasons.nostate).toMatch(/ENOENT/);
   });
 
+  it('loads 50 volumes in the order of the directory, a broken one among them reported and skipped', async () => {
+    const names = Array.from({ length: 50 }, (_, i) => `v${String(i).padStart(2, '0')}`);
+    for (const name of names) await publish(record(name, name === 'v07' ? { c: 1 } : {}));
+    await writeFile(store.stateFile('v31'), 'garbled');
+    const loaded = await store.loadAll();
+    const inDirectory = (await readdir(store.root)).filter(
+      (n) => n !== 'v31' && !n.startsWith('.'),
+    );
+    expect(loaded.records.map((r) => r.name)).toEqual(inDirectory);
+    expect(loaded.records.find((r) => r.name === 'v07')?.mounts).toEqual(new Map([['c', 1]]));
+    expect(loaded.broken.map((b) => b.name)).toEqual(['v31']);
+  });
+
   it('rejects content of the wrong shape', () => {
     expect(() => parseRecord('{"version":2}')).toThrow(/unexpected content/);
     expect(() =>
