@@ -11,12 +11,12 @@ import { silentLogger } from '../support/silent-logger.js';
 const MOUNT_ROOT = '/fake/mounts';
 const mp = (name: string) => `${MOUNT_ROOT}/${name}`;
 
-async function setup(
-  prepare: (store: FakeStore, mounts: FakeMounts) => void = () => undefined,
+async function setup<M extends FakeMounts = FakeMounts>(
+  prepare: (store: FakeStore, mounts: M) => void = () => undefined,
   config: Partial<DriverConfig> = {},
+  mounts: M = new FakeMounts() as M,
 ) {
   const store = new FakeStore();
-  const mounts = new FakeMounts();
   prepare(store, mounts);
   const driver = new SharedpropDriver({
     dataRoot: '/fake/data',
@@ -314,27 +314,23 @@ describe('start-up', () => {
         return super.ensureSharedMount(...args);
       }
     }
-    const store = new FakeStore();
     const mounts = new SlowMounts();
-    for (const name of ['v1', 'v2', 'v3']) {
-      store.volumes.set(name, {
-        name,
-        createdAt: 't',
-        options: { propagation: 'rshared' },
-        mounts: new Map(),
-      });
-    }
     mounts.held.set(mp('v1'), () => undefined);
-    const driver = new SharedpropDriver({
-      dataRoot: '/fake/data',
-      mountRoot: MOUNT_ROOT,
-      logger: silentLogger(),
-      store,
+    // start() returns while v1's mount point is still being put back.
+    const { driver } = await setup(
+      (s) => {
+        for (const name of ['v1', 'v2', 'v3']) {
+          s.volumes.set(name, {
+            name,
+            createdAt: 't',
+            options: { propagation: 'rshared' },
+            mounts: new Map(),
+          });
+        }
+      },
+      { restoreInlineMs: 0 },
       mounts,
-      statusMaxAgeMs: 0,
-      restoreInlineMs: 0,
-    });
-    await driver.start(); // returns while v1's mount point is still being put back
+    );
     expect(mounts.at(mp('v1'))).toEqual([]);
     // Questions are answered; a volume not restored yet says so.
     expect((await driver.get('v2')).status?.mountPoint).toBe('0 mounts');
