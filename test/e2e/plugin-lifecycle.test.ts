@@ -165,7 +165,7 @@ it(
   onEngine('puts every mount point back exactly once after a plugin disable and enable'),
   async () => {
     const pid = await env.pluginPid();
-    await env.dockerOk(['plugin', 'disable', '-f', PLUGIN_NAME]);
+    await env.disablePlugin();
     expect((await env.plugin()).enabled).toBe(false);
     await env.dockerOk(['plugin', 'enable', PLUGIN_NAME]);
     await env.waitForPlugin({ notPid: pid });
@@ -222,7 +222,7 @@ it(
     await inParallel((Name) => env.client.createVolume({ Name, Driver: PLUGIN_NAME }));
     try {
       const pid = await env.pluginPid();
-      await env.dockerOk(['plugin', 'disable', '-f', PLUGIN_NAME]);
+      await env.disablePlugin();
       await env.dockerOk(['plugin', 'enable', PLUGIN_NAME]);
       await env.waitForPlugin({ notPid: pid });
       // The last volume's mount point is the last to be put back: its Mount does it first.

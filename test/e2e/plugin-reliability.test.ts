@@ -86,7 +86,7 @@ describe(onEngine('the managed plugin killed during docker run'), () => {
 
 /** Sets the plugin's fault-injection point (empty: none); the plugin restarts with it. */
 async function setCrashPoint(point: string): Promise<void> {
-  if ((await env.plugin()).enabled) await env.dockerOk(['plugin', 'disable', '-f', 'sharedprop']);
+  if ((await env.plugin()).enabled) await env.disablePlugin();
   await env.dockerOk(['plugin', 'set', 'sharedprop', `SHAREDPROP_CRASH_AT=${point}`]);
   await env.dockerOk(['plugin', 'enable', 'sharedprop']);
   await env.waitForPlugin({ timeoutMs: 60_000 });

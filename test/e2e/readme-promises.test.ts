@@ -93,7 +93,7 @@ describe(onEngine('propagation'), () => {
       }
       // dockerd creates managed plugins' containers with the default runtime too, sharedprop's
       // own included: disable and enable, and a dockerd restart, still bring it back.
-      await env.dockerOk(['plugin', 'disable', '-f', 'sharedprop']);
+      await env.disablePlugin();
       await env.dockerOk(['plugin', 'enable', 'sharedprop']);
       await env.waitForPlugin();
       await env.restart();

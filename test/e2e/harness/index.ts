@@ -13,8 +13,11 @@ import path from 'node:path';
 import type { MountEntry } from '../../../src/system/mountinfo.js';
 import { buildBusyboxImage } from './busybox-image.js';
 import { DockerDaemon, type CommandResult, type DaemonOptions } from './docker-daemon.js';
-import { hostMountsAt } from '../../support/host-mounts.js';
+import { hostMountsAt, hostMountsWithin } from '../../support/host-mounts.js';
+import { unmountsDisabledPluginLate } from './engine.js';
+import { sleep } from './proc.js';
 import {
+  PLUGIN_NAME,
   REPO_ROOT,
   installPlugin,
   pluginPid,
@@ -162,6 +165,29 @@ export class E2eEnvironment {
   async restart(): Promise<void> {
     await this.daemon.restart();
     await waitForPlugin(this.daemon);
+  }
+
+  /**
+   * `docker plugin disable -f`, as an operator who then waits for dockerd: on dockerd 20.10 (see
+   * unmountsDisabledPluginLate) it returns before dockerd has unmounted the plugin's mounts, and
+   * this waits until the host shows none under the plugin's directory, so that an `enable` next
+   * gets a propagated mount that stays.
+   */
+  async disablePlugin(): Promise<void> {
+    await this.dockerOk(['plugin', 'disable', '-f', PLUGIN_NAME]);
+    if (!unmountsDisabledPluginLate()) return;
+    const dir = path.dirname((await this.plugin()).hostPropagatedMount);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const left = await hostMountsWithin(dir);
+      if (left.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `dockerd left ${left.length} mounts under ${dir} after the disable: ${left.map((e) => e.mountPoint).join(', ')}`,
+        );
+      }
+      await sleep(50);
+    }
   }
 
   /** The pid of this daemon's plugin process, or undefined when none runs. */
