@@ -57,8 +57,9 @@ import { leakReason, NONE_RUNNING } from '../system/leaks.js';
 import { assertNoMountsWithin, MountBoundaryError } from '../system/safe-delete.js';
 import { VolumeStore, type BrokenVolume, type Store } from '../state/volume-store.js';
 import { CountsWriter } from './counts-writer.js';
+import { VolumeInfoCache } from './info-cache.js';
 import { crashPoint } from './crash-points.js';
-import type { Tentative, VolumeDriver, VolumeInfo } from './types.js';
+import type { Capabilities, Tentative, VolumeDriver, VolumeInfo } from './types.js';
 
 export interface DriverConfig {
   /** Where volume data and state live. */
@@ -116,6 +117,10 @@ export const DEFAULT_RESERVED_PATHS = [
 
 /** The lock under which adopted paths are checked against each other and published. */
 const ADOPT_LOCK = '\0adopt';
+/** Volumes are local to the host: each engine has its own. */
+const LOCAL_SCOPE: Capabilities = Object.freeze({ scope: 'local' });
+/** A volume with no mount in the snapshot (one shared value, so that VolumeInfoCache can compare). */
+const NO_ENTRIES: readonly MountEntry[] = Object.freeze([]);
 
 export class SharedpropDriver implements VolumeDriver {
   private readonly store: Store;
@@ -129,6 +134,7 @@ export class SharedpropDriver implements VolumeDriver {
   /** Per volume, the Mounts counted whose answer has not reached dockerd yet (never saved). */
   private readonly undelivered = new Map<string, MountCounts>();
   private listing?: readonly VolumeInfo[];
+  private readonly infos = new VolumeInfoCache();
   private submountIndex?: { entries: readonly MountEntry[]; byVolume: Map<string, MountEntry[]> };
   /** Leftovers of interrupted or failed deletions, deleted in the background. */
   private leftovers = new Set<string>();
@@ -318,8 +324,8 @@ export class SharedpropDriver implements VolumeDriver {
     }
   }
 
-  capabilities(): { scope: 'local' } {
-    return { scope: 'local' };
+  capabilities(): Capabilities {
+    return LOCAL_SCOPE;
   }
 
   async create(name: string, rawOptions: RawOptions): Promise<void> {
@@ -504,6 +510,7 @@ export class SharedpropDriver implements VolumeDriver {
     this.undelivered.delete(name);
     this.counts.forget(name);
     this.listing = undefined;
+    this.infos.forget(name);
     await this.mounts.removeMountPoint(mountpoint);
     try {
       await this.store.discard(trash, await this.mounts.readAbout(trash));
@@ -743,8 +750,12 @@ export class SharedpropDriver implements VolumeDriver {
     validateName(name);
     this.assertNotBroken(name);
     const record = this.require(name);
-    const index = await this.submounts();
-    return { ...this.summary(record), status: this.status(record, index.get(record.name) ?? []) };
+    const mounts = (await this.submounts()).get(record.name) ?? NO_ENTRIES;
+    // The same object while the volume and its mounts are unchanged: see VolumeInfoCache.
+    return this.infos.get({ record, mounts, countsSaved: this.counts.isSaved(name) }, () => ({
+      ...this.summary(record),
+      status: this.status(record, mounts),
+    }));
   }
 
   /**
@@ -771,7 +782,7 @@ export class SharedpropDriver implements VolumeDriver {
     };
   }
 
-  private status(record: VolumeRecord, mounts: MountEntry[]): VolumeStatus {
+  private status(record: VolumeRecord, mounts: readonly MountEntry[]): VolumeStatus {
     const mountpoint = this.mountpoint(record.name);
     const own = mounts.filter((e) => e.mountPoint === mountpoint);
     const tmpfs = record.options.type === 'tmpfs';

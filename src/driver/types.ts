@@ -23,6 +23,10 @@ export interface Tentative<T> {
   abandon(): void;
 }
 
+export interface Capabilities {
+  scope: 'local' | 'global';
+}
+
 export interface VolumeDriver {
   create(name: string, options: RawOptions): Promise<void>;
   remove(name: string): Promise<void>;
@@ -33,8 +37,10 @@ export interface VolumeDriver {
   mount(name: string, id: string): Promise<Tentative<string>>;
   unmount(name: string, id: string): Promise<void>;
   path(name: string): Promise<string>;
+  /** The same object while the volume, its mounts and the saving of its counts are unchanged. */
   get(name: string): Promise<VolumeInfo>;
   /** Every volume. The same array is returned until the set of volumes changes. */
   list(): Promise<readonly VolumeInfo[]>;
-  capabilities(): { scope: 'local' | 'global' };
+  /** The same object every time, unless the capabilities change. */
+  capabilities(): Capabilities;
 }

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { VolumeError, type VolumeErrorKind } from '../model/errors.js';
-import type { Tentative, VolumeDriver, VolumeInfo } from '../driver/types.js';
+import type { Capabilities, Tentative, VolumeDriver, VolumeInfo } from '../driver/types.js';
 import { createRequest, describeIssues, mountRequest, nameRequest } from './schemas.js';
 import { statusJson } from './status-json.js';
 
@@ -51,7 +51,7 @@ class RequestError extends Error {
   }
 }
 
-/** An answer already serialised: the List of thousands of volumes is built once per change. */
+/** An answer already serialised (see serializedOnce). */
 class Serialized {
   constructor(readonly json: string) {}
 }
@@ -90,25 +90,39 @@ function volumeJson(info: VolumeInfo) {
   };
 }
 
+/**
+ * Serialises each answer once per object it is built from: the driver hands out the same object
+ * until what it describes changes (the list of volumes, an unchanged volume's info, the
+ * capabilities), and dockerd asks Capabilities and Get around every use of a volume.
+ */
+function serializedOnce<K extends object>(answer: (key: K) => object): (key: K) => Serialized {
+  const bodies = new WeakMap<K, Serialized>();
+  return (key) => {
+    let body = bodies.get(key);
+    if (!body) {
+      body = new Serialized(JSON.stringify(answer(key)));
+      bodies.set(key, body);
+    }
+    return body;
+  };
+}
+
 /** The route table: one handler per endpoint, each a plain function of the parsed body. */
 export function routes(driver: VolumeDriver): Record<string, Handler> {
-  // The driver hands out the same list until its volumes change; serialise each list once.
-  const listBodies = new WeakMap<readonly VolumeInfo[], Serialized>();
-  const serializeList = (volumes: readonly VolumeInfo[]) =>
-    new Serialized(
-      JSON.stringify({
-        Volumes: volumes.map((info) => ({
-          Name: info.name,
-          Mountpoint: info.mountpoint,
-          CreatedAt: info.createdAt,
-        })),
-      }),
-    );
+  const listAnswer = serializedOnce((volumes: readonly VolumeInfo[]) => ({
+    Volumes: volumes.map((info) => ({
+      Name: info.name,
+      Mountpoint: info.mountpoint,
+      CreatedAt: info.createdAt,
+    })),
+  }));
+  const getAnswer = serializedOnce((info: VolumeInfo) => ({ Volume: volumeJson(info) }));
+  const capabilitiesAnswer = serializedOnce((capabilities: Capabilities) => ({
+    Capabilities: { Scope: capabilities.scope },
+  }));
   const table: Record<string, Handler> = {
     '/Plugin.Activate': async () => ({ Implements: ['VolumeDriver'] }),
-    '/VolumeDriver.Capabilities': async () => ({
-      Capabilities: { Scope: driver.capabilities().scope },
-    }),
+    '/VolumeDriver.Capabilities': async () => capabilitiesAnswer(driver.capabilities()),
     '/VolumeDriver.Create': async (body) => {
       const req = parse(createRequest, body, 'Create');
       await driver.create(req.Name, req.Opts ?? new Map());
@@ -131,18 +145,9 @@ export function routes(driver: VolumeDriver): Record<string, Handler> {
     '/VolumeDriver.Path': async (body) => ({
       Mountpoint: await driver.path(parse(nameRequest, body, 'Path').Name),
     }),
-    '/VolumeDriver.Get': async (body) => ({
-      Volume: volumeJson(await driver.get(parse(nameRequest, body, 'Get').Name)),
-    }),
-    '/VolumeDriver.List': async () => {
-      const volumes = await driver.list();
-      let body = listBodies.get(volumes);
-      if (!body) {
-        body = serializeList(volumes);
-        listBodies.set(volumes, body);
-      }
-      return body;
-    },
+    '/VolumeDriver.Get': async (body) =>
+      getAnswer(await driver.get(parse(nameRequest, body, 'Get').Name)),
+    '/VolumeDriver.List': async () => listAnswer(await driver.list()),
   };
   // Endpoints come from the request path: no inherited property may ever look like a route.
   return Object.assign(Object.create(null) as Record<string, Handler>, table);

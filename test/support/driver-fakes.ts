@@ -49,8 +49,18 @@ export class FakeMounts implements Mounts {
     return this.readAboutSync(dir);
   }
 
+  /** Like MountinfoReader: the same array while the mounts about `dir` are unchanged. */
   readerAbout(dir: string): MountReader {
-    return { read: () => this.readAbout(dir) };
+    let last: readonly MountEntry[] | undefined;
+    return {
+      read: async () => {
+        const now = this.readAboutSync(dir);
+        if (!last || last.length !== now.length || last.some((e, i) => e !== now[i])) {
+          last = Object.freeze(now);
+        }
+        return last;
+      },
+    };
   }
 
   async ensureSharedMount(

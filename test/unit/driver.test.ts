@@ -360,6 +360,41 @@ describe('start-up', () => {
 });
 
 describe('Status', () => {
+  it('is the same object while nothing changed, and a new one after a Mount, a mount or a failed save', async () => {
+    const { driver, mounts, store } = await setup();
+    await driver.create('v1', noOptions);
+    const first = await driver.get('v1');
+    expect(await driver.get('v1')).toBe(first);
+
+    mounts.mountOutside(`${mp('v1')}/ns`, 'nsfs');
+    await new Promise((resolve) => setTimeout(resolve, 5)); // older than the snapshot's bound (0)
+    const mounted = await driver.get('v1');
+    expect(mounted).not.toBe(first);
+    expect(mounted.status?.submounts).toEqual([expect.objectContaining({ path: '/ns' })]);
+    expect(await driver.get('v1')).toBe(mounted);
+
+    await mountDelivered(driver, 'v1', 'c1');
+    const used = await driver.get('v1');
+    expect(used.status).toMatchObject({ activeMounts: 1, countsSaved: true });
+
+    store.fail.saveCounts = 'ENOSPC';
+    await mountDelivered(driver, 'v1', 'c2');
+    expect((await driver.get('v1')).status).toMatchObject({ activeMounts: 2, countsSaved: false });
+    delete store.fail.saveCounts;
+    await driver.unmount('v1', 'c2');
+    expect((await driver.get('v1')).status).toMatchObject({ activeMounts: 1, countsSaved: true });
+
+    // A volume removed and created again under the same name is not answered from before.
+    await driver.unmount('v1', 'c1');
+    mounts.table = mounts.table.filter((e) => e.mountPoint !== `${mp('v1')}/ns`);
+    await driver.remove('v1');
+    await driver.create('v1', new Map([['propagation', 'shared']]));
+    expect((await driver.get('v1')).status).toMatchObject({
+      propagation: 'shared',
+      activeMounts: 0,
+    });
+  });
+
   it('shows a change made outside the driver once the snapshot is older than its bound', async () => {
     const { driver, mounts } = await setup();
     await driver.create('v1', noOptions);

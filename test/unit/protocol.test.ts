@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log.js';
 import { createApp, CONTENT_TYPE } from '../../src/protocol/app.js';
 import { VolumeError } from '../../src/model/errors.js';
 import type { RawOptions } from '../../src/model/options.js';
-import type { VolumeDriver, VolumeInfo } from '../../src/driver/types.js';
+import type { Capabilities, VolumeDriver, VolumeInfo } from '../../src/driver/types.js';
 import { silentLogger } from '../support/silent-logger.js';
 
 /** A driver that records its calls and answers from a script. */
@@ -69,8 +69,8 @@ class FakeDriver implements VolumeDriver {
     await this.record('list');
     return [this.info];
   }
-  capabilities() {
-    return { scope: 'local' as const };
+  capabilities(): Capabilities {
+    return { scope: 'local' };
   }
 }
 
@@ -151,6 +151,46 @@ describe('VolumeDriver protocol routing', () => {
       ['list'],
       ['remove', 'v1'],
     ]);
+  });
+});
+
+describe('answers built from what the driver hands out', () => {
+  it('Get answers the object the driver hands out now: the same one alike, a new one anew', async () => {
+    const { driver, post } = setup();
+    const first: VolumeInfo = { ...driver.info };
+    let current = first;
+    driver.get = async () => current;
+    const activeMounts = async () =>
+      (
+        JSON.parse((await post('/VolumeDriver.Get', { Name: 'v1' })).text) as {
+          Volume: { Status: { activeMounts: number } };
+        }
+      ).Volume.Status.activeMounts;
+    expect(await activeMounts()).toBe(2);
+    expect(await activeMounts()).toBe(2);
+    current = { ...first, status: { ...first.status!, activeMounts: 3 } };
+    expect(await activeMounts()).toBe(3);
+    current = first;
+    expect(await activeMounts()).toBe(2);
+  });
+
+  it('List and Capabilities follow the driver the same way', async () => {
+    const { driver, post } = setup();
+    const listed = async () =>
+      (
+        JSON.parse((await post('/VolumeDriver.List', {})).text) as { Volumes: { Name: string }[] }
+      ).Volumes.map((v) => v.Name);
+    const one = [driver.info];
+    driver.list = async () => one;
+    expect(await listed()).toEqual(['v1']);
+    expect(await listed()).toEqual(['v1']);
+    driver.list = async () => [driver.info, { ...driver.info, name: 'v2' }];
+    expect(await listed()).toEqual(['v1', 'v2']);
+
+    const scope = async () => JSON.parse((await post('/VolumeDriver.Capabilities', {})).text);
+    expect(await scope()).toEqual({ Capabilities: { Scope: 'local' } });
+    driver.capabilities = () => ({ scope: 'global' });
+    expect(await scope()).toEqual({ Capabilities: { Scope: 'global' } });
   });
 });
 

@@ -1,0 +1,59 @@
+import { VolumeInfoCache } from '../../src/driver/info-cache.js';
+import type { VolumeRecord } from '../../src/model/record.js';
+import type { MountEntry } from '../../src/system/mountinfo.js';
+
+const record = (name: string): VolumeRecord => ({
+  name,
+  createdAt: '2026-01-01T00:00:00Z',
+  options: { propagation: 'rshared' },
+  mounts: new Map(),
+});
+const NONE: readonly MountEntry[] = [];
+
+describe('VolumeInfoCache', () => {
+  it('hands out the same info while record, mounts and the saving of counts are the very same', () => {
+    const cache = new VolumeInfoCache();
+    const v1 = record('v1');
+    let built = 0;
+    const build = () => ({ name: 'v1', mountpoint: '/m/v1', createdAt: String(++built) });
+    const first = cache.get({ record: v1, mounts: NONE, countsSaved: true }, build);
+    expect(cache.get({ record: v1, mounts: NONE, countsSaved: true }, build)).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(built).toBe(1);
+
+    // Each source that changes builds it again: a new record (equal content), new mounts, a
+    // failed save of the counts.
+    const changes = [
+      { record: { ...v1 }, mounts: NONE, countsSaved: true },
+      { record: v1, mounts: [] as MountEntry[], countsSaved: true },
+      { record: v1, mounts: NONE, countsSaved: false },
+    ];
+    for (const sources of changes) {
+      const before = built;
+      expect(cache.get(sources, build).createdAt).toBe(String(before + 1));
+    }
+  });
+
+  it('keeps at most its capacity, dropping the least recently built, and forgets a removed volume', () => {
+    const cache = new VolumeInfoCache(2);
+    const records = ['a', 'b', 'c'].map(record);
+    let built = 0;
+    const ask = (r: VolumeRecord) =>
+      cache.get({ record: r, mounts: NONE, countsSaved: true }, () => ({
+        name: r.name,
+        mountpoint: `/m/${r.name}`,
+        createdAt: String(++built),
+      }));
+    const [a, b, c] = records as [VolumeRecord, VolumeRecord, VolumeRecord];
+    const infoA = ask(a);
+    ask(b);
+    ask(c); // drops a
+    expect(built).toBe(3);
+    expect(ask(c).createdAt).toBe('3');
+    expect(ask(a)).not.toBe(infoA); // built again, drops b
+    expect(built).toBe(4);
+    expect(ask(c).createdAt).toBe('3');
+    cache.forget('c');
+    expect(ask(c).createdAt).toBe('5');
+  });
+});
