@@ -4,7 +4,8 @@
  * mount-table snapshot (rebuilt when the table changed) and whether its counts are saved. dockerd
  * asks Get around every use of a volume; an unchanged volume is then answered with the same
  * object, which the protocol layer serialises once. At most `capacity` volumes are kept, the
- * least recently built dropped first, so memory does not grow with the number of volumes.
+ * least recently built dropped first, so memory does not grow with the number of volumes; the
+ * owner clears it when the mount table changed.
  */
 import type { MountEntry } from '../system/mountinfo.js';
 import type { VolumeRecord } from '../model/record.js';
@@ -45,5 +46,13 @@ export class VolumeInfoCache {
 
   forget(name: string): void {
     this.entries.delete(name);
+  }
+
+  /**
+   * Drops everything: the mount table changed, so no kept info can match again, and each would
+   * pin an old copy of the table (its entries' strings are slices of the mountinfo text).
+   */
+  clear(): void {
+    this.entries.clear();
   }
 }

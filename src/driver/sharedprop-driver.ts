@@ -825,6 +825,7 @@ export class SharedpropDriver implements VolumeDriver {
         else byVolume.set(name, [entry]);
       }
       this.submountIndex = { entries, byVolume };
+      this.infos.clear(); // built from the old table: none can match again
     }
     return this.submountIndex.byVolume;
   }

@@ -184,7 +184,7 @@ describe(onEngine('Kolla-style network namespaces on a tmpfs volume (like /run/n
     }
 
     // A reboot, simulated: the plugin is down and every mount of the volume is gone.
-    await env.dockerOk(['plugin', 'disable', '-f', 'sharedprop']);
+    await env.disablePlugin();
     expect(await unmountEverythingUnder(host)).toEqual([]);
     await env.dockerOk(['plugin', 'enable', 'sharedprop']);
     const listing = await env.runOk(['-v', 'runnetns:/run/netns'], ['ls', '-A', '/run/netns']);

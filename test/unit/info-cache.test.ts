@@ -34,7 +34,7 @@ describe('VolumeInfoCache', () => {
     }
   });
 
-  it('keeps at most its capacity, dropping the least recently built, and forgets a removed volume', () => {
+  it('keeps at most its capacity, dropping the least recently built, and forgets a volume or all', () => {
     const cache = new VolumeInfoCache(2);
     const records = ['a', 'b', 'c'].map(record);
     let built = 0;
@@ -55,5 +55,7 @@ describe('VolumeInfoCache', () => {
     expect(ask(c).createdAt).toBe('3');
     cache.forget('c');
     expect(ask(c).createdAt).toBe('5');
+    cache.clear();
+    expect(ask(c).createdAt).toBe('6');
   });
 });
