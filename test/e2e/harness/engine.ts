@@ -8,9 +8,9 @@ export const ENGINE = process.env.SHAREDPROP_E2E_ENGINE ?? 'bookworm';
 
 /** The engines the matrix knows, and what each is known to bring. */
 const KNOWN = {
-  bookworm: { composeV2: false, newerThan25: false, unmountsDisabledPluginLate: true },
-  trixie: { composeV2: true, newerThan25: true, unmountsDisabledPluginLate: false },
-  sid: { composeV2: true, newerThan25: true, unmountsDisabledPluginLate: false },
+  bookworm: { composeV2: false, newerThan25: false },
+  trixie: { composeV2: true, newerThan25: true },
+  sid: { composeV2: true, newerThan25: true },
 } as const;
 
 function traits(): (typeof KNOWN)[keyof typeof KNOWN] {
@@ -28,14 +28,6 @@ export const hasComposeV2 = (): boolean => traits().composeV2;
 
 /** dockerd 25 and later: `runtime features`, `rro`, subpath volume mounts (API 1.45). */
 export const isEngine25OrLater = (): boolean => traits().newerThan25;
-
-/**
- * dockerd 20.10 lets `docker plugin disable` return once the plugin has exited, and only then
- * unmounts everything under the plugin's directory (plugin/manager.go, HandleExitEvent's
- * RecursiveUnmount; later engines dropped it). An `enable` inside that window has its fresh
- * propagated mount unmounted on the host: the new plugin's mounts no longer reach dockerd.
- */
-export const unmountsDisabledPluginLate = (): boolean => traits().unmountsDisabledPluginLate;
 
 /**
  * Arguments for make that keep it from building: inside an engine root the build is the host's

@@ -14,7 +14,6 @@ import type { MountEntry } from '../../../src/system/mountinfo.js';
 import { buildBusyboxImage } from './busybox-image.js';
 import { DockerDaemon, type CommandResult, type DaemonOptions } from './docker-daemon.js';
 import { hostMountsAt, hostMountsWithin } from '../../support/host-mounts.js';
-import { unmountsDisabledPluginLate } from './engine.js';
 import { sleep } from './proc.js';
 import {
   PLUGIN_NAME,
@@ -168,22 +167,28 @@ export class E2eEnvironment {
   }
 
   /**
-   * `docker plugin disable -f`, as an operator who then waits for dockerd: on dockerd 20.10 (see
-   * unmountsDisabledPluginLate) it returns before dockerd has unmounted the plugin's mounts, and
-   * this waits until the host shows none under the plugin's directory, so that an `enable` next
-   * gets a propagated mount that stays.
+   * `docker plugin disable -f`, as an operator who then waits for dockerd. dockerd 20.10 lets
+   * `disable` return once the plugin has exited and only then unmounts everything under the
+   * plugin's directory (plugin/manager.go, HandleExitEvent's RecursiveUnmount; the same failure
+   * showed on 26.1 in CI); an `enable` inside that window has its fresh propagated mount unmounted on
+   * the host, and the new plugin's mounts never reach dockerd. This waits until the host shows
+   * no mount there, or the same mounts for 2 s (an engine that leaves them in place).
    */
   async disablePlugin(): Promise<void> {
     await this.dockerOk(['plugin', 'disable', '-f', PLUGIN_NAME]);
-    if (!unmountsDisabledPluginLate()) return;
     const dir = path.dirname((await this.plugin()).hostPropagatedMount);
     const deadline = Date.now() + 30_000;
+    let last = '';
+    let since = Date.now();
     for (;;) {
-      const left = await hostMountsWithin(dir);
+      const left = (await hostMountsWithin(dir)).map((e) => e.mountPoint);
       if (left.length === 0) return;
+      const now = left.join('\n');
+      if (now !== last) [last, since] = [now, Date.now()];
+      else if (Date.now() - since >= 2_000) return;
       if (Date.now() > deadline) {
         throw new Error(
-          `dockerd left ${left.length} mounts under ${dir} after the disable: ${left.map((e) => e.mountPoint).join(', ')}`,
+          `dockerd kept changing the ${left.length} mounts under ${dir} after the disable`,
         );
       }
       await sleep(50);
