@@ -1,5 +1,5 @@
 /**
- * The last Get answer of the volumes asked about most recently, kept while nothing it was built
+ * The last Get answer built for each of up to `capacity` volumes, kept while nothing it was built
  * from changed: the volume's record (replaced, never mutated, on every change), its entries in the
  * mount-table snapshot (rebuilt when the table changed) and whether its counts are saved. dockerd
  * asks Get around every use of a volume; an unchanged volume is then answered with the same

@@ -170,9 +170,9 @@ export class E2eEnvironment {
    * `docker plugin disable -f`, as an operator who then waits for dockerd. dockerd 20.10 lets
    * `disable` return once the plugin has exited and only then unmounts everything under the
    * plugin's directory (plugin/manager.go, HandleExitEvent's RecursiveUnmount; the same failure
-   * showed on 26.1 in CI); an `enable` inside that window has its fresh propagated mount unmounted on
-   * the host, and the new plugin's mounts never reach dockerd. This waits until the host shows
-   * no mount there, or the same mounts for 2 s (an engine that leaves them in place).
+   * showed on 26.1 in CI); an `enable` inside that window has its fresh propagated mount
+   * unmounted on the host, and the new plugin's mounts never reach dockerd. This waits until the
+   * host shows no mount there, or the same mounts for 2 s (an engine that leaves them in place).
    */
   async disablePlugin(): Promise<void> {
     await this.dockerOk(['plugin', 'disable', '-f', PLUGIN_NAME]);
