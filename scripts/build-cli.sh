@@ -22,10 +22,13 @@ mkdir -p "$(dirname "$out")"
 tmp="$(mktemp "$(dirname "$out")/.sharedprop-cli.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 # Like the runtime: the executable must not pick up .env, bunfig.toml, tsconfig.json or
-# package.json from the directory it is run in.
+# package.json from the directory it is run in. cpu-features (ssh2's optional native helper, under
+# dockerode) stays out of the bundle: npm leaves it unbuilt without an error when its build fails,
+# ssh2 works without it (it loads it in a try), and the CLI never speaks SSH.
 "$bun" build --compile --minify --define "SHAREDPROP_BUILD_VERSION=\"$version\"" \
   --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
   --no-compile-autoload-tsconfig --no-compile-autoload-package-json \
+  --external cpu-features \
   "$repo/src/cli.ts" --outfile "$tmp" >/dev/null
 chmod 0755 "$tmp"
 [[ "$("$tmp" --version)" == "$version" ]] || {
