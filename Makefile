@@ -5,15 +5,16 @@ SHELL := /bin/bash
 PLUGIN_NAME ?= sharedprop
 DATA_DIR ?= /var/lib/sharedprop
 PREFIX ?= /usr/local
+BIN_DIR ?= $(PREFIX)/bin
 RUNTIME_INSTALL_DIR ?= $(PREFIX)/bin
 DAEMON_JSON ?= /etc/docker/daemon.json
 DOCKERD_PIDFILE ?= /var/run/docker.pid
-export PLUGIN_NAME DATA_DIR PREFIX RUNTIME_INSTALL_DIR DAEMON_JSON DOCKERD_PIDFILE
+export PLUGIN_NAME DATA_DIR PREFIX BIN_DIR RUNTIME_INSTALL_DIR DAEMON_JSON DOCKERD_PIDFILE
 
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: build plugin runtime release push install uninstall install-plugin uninstall-plugin \
-	install-runtime uninstall-runtime test test-deps e2e-releases lint typecheck test-unit test-integration \
+.PHONY: build cli plugin runtime release push install uninstall install-plugin uninstall-plugin \
+	install-runtime uninstall-runtime install-cli uninstall-cli test test-deps e2e-releases lint typecheck test-unit test-integration \
 	test-e2e test-e2e-engines bench bench-smoke clean
 
 $(NODE_MODULES): package.json package-lock.json
@@ -22,6 +23,12 @@ $(NODE_MODULES): package.json package-lock.json
 
 build: $(NODE_MODULES)
 	npm run build
+
+# The `sharedprop` command: one self-contained executable (no Node needed where it runs) and the
+# delete helper that `sharedprop serve` runs, which travels beside it.
+cli: build
+	scripts/build-cli.sh build/cli/sharedprop
+	install -m 0755 dist/native/sharedprop-rmtree build/cli/sharedprop-rmtree
 
 # The managed plugin: build/plugin/{config.json,rootfs/}
 plugin: build
@@ -40,9 +47,19 @@ release: build
 push:
 	scripts/push.sh "$(REGISTRY)" "$(VERSION)"
 
-install: install-plugin install-runtime
+install: install-plugin install-runtime install-cli
 
-uninstall: uninstall-runtime uninstall-plugin
+uninstall: uninstall-runtime uninstall-plugin uninstall-cli
+
+# `sharedprop` on PATH: BIN_DIR (default PREFIX/bin) gets the CLI and its delete helper.
+install-cli: cli
+	install -d "$(BIN_DIR)"
+	install -m 0755 build/cli/sharedprop-rmtree "$(BIN_DIR)/sharedprop-rmtree"
+	install -m 0755 build/cli/sharedprop "$(BIN_DIR)/sharedprop"
+	@echo "installed $(BIN_DIR)/sharedprop ($$("$(BIN_DIR)/sharedprop" --version))"
+
+uninstall-cli:
+	rm -f "$(BIN_DIR)/sharedprop" "$(BIN_DIR)/sharedprop-rmtree"
 
 # LOG_LEVEL: the plugin's log level (unset: info). FORCE=1: replace or remove the plugin even while
 # running containers use its volumes.

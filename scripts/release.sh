@@ -2,9 +2,11 @@
 # make release VERSION=x.y.z: everything a release ships, in build/release/VERSION/:
 #   plugin/                                  the managed plugin (config.json + rootfs), stamped
 #                                            with VERSION; `make push` puts it in a registry
-#   sharedprop                               the standalone CLI (no Node needed on the host)
+#   sharedprop                               the standalone CLI (no Node needed on the host);
+#                                            `sharedprop serve` runs the driver as a host process
+#   sharedprop-rmtree                        its delete helper (it looks for it beside itself)
 #   sharedprop-runtime, sharedprop-runtime-create   the OCI runtime wrapper
-#   sharedprop-VERSION-linux-amd64.tar.gz    the three executables, in sharedprop-VERSION/
+#   sharedprop-VERSION-linux-amd64.tar.gz    the four executables, in sharedprop-VERSION/
 #   sharedprop-VERSION-linux-amd64.tar.gz.sha256   its checksum (sha256sum -c)
 set -euo pipefail
 
@@ -23,11 +25,16 @@ mkdir -p "$out"
 "$repo/plugin/build.sh" "$out/plugin"
 "$repo/scripts/build-runtime.sh" "$out/sharedprop-runtime"
 "$repo/scripts/build-cli.sh" "$out/sharedprop"
+[[ -x "$repo/dist/native/sharedprop-rmtree" ]] || {
+  echo "release: dist/native/sharedprop-rmtree is missing: run 'npm run build' first" >&2
+  exit 1
+}
+install -m 0755 "$repo/dist/native/sharedprop-rmtree" "$out/sharedprop-rmtree"
 
 stage="$(mktemp -d "$out/.stage.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 mkdir "$stage/$name"
-for file in sharedprop sharedprop-runtime sharedprop-runtime-create; do
+for file in sharedprop sharedprop-rmtree sharedprop-runtime sharedprop-runtime-create; do
   cp -p "$out/$file" "$stage/$name/$file"
 done
 epoch="${SOURCE_DATE_EPOCH:-315532800}"

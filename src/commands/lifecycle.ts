@@ -34,8 +34,8 @@ export interface LifecycleDeps {
   uninstallRuntime: typeof uninstallRuntime;
   installService: typeof installService;
   uninstallService: typeof uninstallService;
-  /** The Node and the CLI module a host-process service runs; undefined in a standalone CLI. */
-  serveWith: () => { node: string; cli: string } | undefined;
+  /** What a host-process service runs `serve` with: this executable, or Node and this module. */
+  serveWith: () => { command: string[]; documentation?: string };
 }
 
 const defaultDeps: LifecycleDeps = {
@@ -53,8 +53,11 @@ const defaultDeps: LifecycleDeps = {
   uninstallService,
   serveWith: () =>
     IS_STANDALONE
-      ? undefined
-      : { node: process.execPath, cli: fileURLToPath(new URL('../cli.js', import.meta.url)) },
+      ? { command: [process.execPath] }
+      : {
+          command: [process.execPath, fileURLToPath(new URL('../cli.js', import.meta.url))],
+          documentation: fileURLToPath(new URL('../../README.md', import.meta.url)),
+        },
 };
 
 function serviceLines(report: ServiceReport, verb: 'install' | 'uninstall'): string[] {
@@ -183,11 +186,6 @@ export function registerLifecycleCommands(
           );
         } else {
           const serve = deps.serveWith();
-          if (!serve) {
-            throw new Error(
-              'the standalone CLI does not run the driver: install --host-process from the sources (make build; node dist/cli.js install --host-process)',
-            );
-          }
           const report = await deps.installService({
             name: options.name,
             dataDir: options.dataDir,

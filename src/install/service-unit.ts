@@ -16,9 +16,13 @@ export interface ServiceOptions {
   name: string;
   dataDir: string;
   logLevel?: string;
-  /** The Node executable and the CLI module that `serve` runs with. */
-  node: string;
-  cli: string;
+  /**
+   * What runs `serve`: the executable and the words before `serve` (`[sharedprop]` for a release,
+   * `[node, dist/cli.js]` for a checkout).
+   */
+  command: readonly string[];
+  /** The README's path, for the unit's Documentation= line (a checkout has one). */
+  documentation?: string;
 }
 
 /**
@@ -65,6 +69,12 @@ function validate(options: ServiceOptions): void {
       `the driver name ${JSON.stringify(options.name)} is not a valid unit and socket name`,
     );
   }
+  const executable = options.command[0];
+  if (executable === undefined || !path.isAbsolute(executable)) {
+    throw new Error(
+      `the driver's command must start with an absolute path, not ${JSON.stringify(executable)}`,
+    );
+  }
   if (!path.isAbsolute(options.dataDir)) {
     throw new Error(`the data directory must be an absolute path, not ${options.dataDir}`);
   }
@@ -80,8 +90,7 @@ export const socketOf = (name: string) => path.join(PLUGIN_SOCKET_DIR, `${name}.
 
 export function serveCommand(options: ServiceOptions): string[] {
   return [
-    options.node,
-    options.cli,
+    ...options.command,
     'serve',
     '--socket',
     socketOf(options.name),
@@ -96,7 +105,7 @@ export function renderUnit(options: ServiceOptions): string {
     '# Written by `sharedprop install --host-process`; `sharedprop uninstall --host-process` removes it.',
     '[Unit]',
     `Description=sharedprop volume driver ${options.name}: named volumes with rshared mount propagation`,
-    `Documentation=file://${encodeURI(path.resolve(path.dirname(options.cli), '..', 'README.md'))}`,
+    ...(options.documentation ? [`Documentation=file://${encodeURI(options.documentation)}`] : []),
     // dockerd finds the driver by its socket when it starts, and its volumes are mounted there.
     'Before=docker.service',
     'After=local-fs.target',

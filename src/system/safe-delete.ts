@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommandError, run } from './exec.js';
 import { isWithin, type MountEntry } from './mountinfo.js';
+import { IS_STANDALONE } from './version.js';
 
 export class MountBoundaryError extends Error {
   constructor(readonly mountPoint: string) {
@@ -51,17 +52,23 @@ export const RMTREE_EXIT = { ok: 0, usage: 2, boundary: 3, left: 4, noOpenat2: 5
 const HELPER_TIMEOUT_MS = 30 * 60_000;
 
 /**
- * Where the helper is: SHAREDPROP_RMTREE, else dist/native/ beside the compiled module (also in
+ * Where the helper is: SHAREDPROP_RMTREE; in the standalone executable of a release, beside it
+ * (the release ships the two together); else dist/native/ beside the compiled module (also in
  * the plugin's rootfs), else the repository's dist/native/ (tests that run from src/).
  */
-export function helperPath(env: NodeJS.ProcessEnv = process.env): string {
+export function helperPath(
+  env: NodeJS.ProcessEnv = process.env,
+  standalone: boolean = IS_STANDALONE,
+): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const candidates = env.SHAREDPROP_RMTREE
     ? [env.SHAREDPROP_RMTREE]
-    : [
-        path.join(here, '..', 'native', HELPER_NAME),
-        path.join(here, '..', '..', 'dist', 'native', HELPER_NAME),
-      ];
+    : standalone
+      ? [path.join(path.dirname(process.execPath), HELPER_NAME)]
+      : [
+          path.join(here, '..', 'native', HELPER_NAME),
+          path.join(here, '..', '..', 'dist', 'native', HELPER_NAME),
+        ];
   const found = candidates.find((candidate) => existsSync(candidate));
   if (!found) {
     throw new DeleteError(

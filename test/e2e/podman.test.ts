@@ -6,18 +6,25 @@
  *
  * Podman runs with a containers.conf, a storage root and a run root of this test's own (vfs
  * storage: no mounts of its own to leave), and no network; nothing of the host's Podman is used.
+ *
+ * The driver is a release's standalone `sharedprop serve` (`make e2e-releases` builds it) with
+ * no Node on PATH, as a host without Node runs it: its Remove deletes the volume's data with the
+ * delete helper that the release ships beside it.
  */
 import { execa } from 'execa';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DriverProcess } from '../support/driver-process.js';
 import { hostMountsWithin } from '../support/host-mounts.js';
 import { CAN_MOUNT, MAKE_QROUTER_NETNS, waitForFile } from './harness/containers.js';
 import { onEngine } from './harness/engine.js';
+import { REPO_ROOT } from './harness/index.js';
 
 const SETUP_MS = 300_000;
 const TEST_MS = 300_000;
 const IMAGE = 'localhost/sharedprop-e2e/busybox:latest';
+/** A release `make e2e-releases` builds (Makefile: E2E_RELEASES). */
+const RELEASE_CLI = path.join(REPO_ROOT, 'build', 'release', '0.0.0-e2e.1', 'sharedprop');
 
 let work: string;
 let driver: DriverProcess;
@@ -73,7 +80,21 @@ async function importBusybox(): Promise<void> {
 
 beforeAll(async () => {
   work = await mkdtemp('/tmp/sharedprop-e2e-podman-');
-  driver = await DriverProcess.start({ parentDir: work });
+  await stat(RELEASE_CLI).catch(() => {
+    throw new Error(`${RELEASE_CLI} is missing: run make e2e-releases first`);
+  });
+  // PATH for the driver: what it runs (flock, mount, umount), and no node.
+  const noNodePath = path.join(work, 'path');
+  await mkdir(noNodePath);
+  for (const tool of ['flock', 'mount', 'umount']) {
+    const found = (await execa('sh', ['-c', `command -v ${tool}`])).stdout.trim();
+    await symlink(found, path.join(noNodePath, tool));
+  }
+  driver = await DriverProcess.start({
+    parentDir: work,
+    command: [RELEASE_CLI],
+    env: { PATH: noNodePath },
+  });
   config = path.join(work, 'containers.conf');
   await writeFile(
     config,
@@ -106,7 +127,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 }, SETUP_MS);
 
-describe(onEngine('Podman, with the host-process driver as a volume plugin'), () => {
+describe(onEngine("Podman, with a release's standalone driver as a volume plugin"), () => {
   it(
     'podman volume create --driver sharedprop, then a namespace made with :rshared reaches the host and a running container; rm leaves nothing',
     async () => {
@@ -179,6 +200,11 @@ describe(onEngine('Podman, with the host-process driver as a volume plugin'), ()
       expect(await podmanOk(['volume', 'ls', '--format', '{{.Name}}'])).toBe('');
       // The namespace's bind and the volume's mount point are gone from the host.
       expect(await hostMountsWithin(mountPoint)).toEqual([]);
+      // Its data is deleted, not left in the trash: the standalone driver found its helper.
+      expect(await readdir(path.join(driver.dataRoot, 'volumes'))).toEqual([]);
+      expect(await driver.log()).not.toMatch(
+        /sharedprop-rmtree is missing|could not all be deleted/,
+      );
     },
     TEST_MS,
   );

@@ -38,7 +38,7 @@ afterEach(async () => {
 
 async function writeUnit(options: { name: string; dataDir: string; node?: string }) {
   const report = await installService(
-    { node: options.node ?? process.execPath, cli: CLI, unitDir: dir, ...options },
+    { command: [options.node ?? process.execPath, CLI], unitDir: dir, ...options },
     NO_SYSTEMD,
   );
   return report.unitFile;

@@ -29,6 +29,12 @@ export class DriverProcess {
   /** Node's own flags for the driver (e.g. the managed plugin's heap limits). */
   nodeFlags: string[] = [];
 
+  /**
+   * What runs `serve` instead of this Node with dist/cli.js: e.g. a release's standalone
+   * executable (then `nodeFlags` do not apply).
+   */
+  command?: readonly string[];
+
   private constructor(
     readonly base: string,
     socket: string | undefined,
@@ -59,6 +65,8 @@ export class DriverProcess {
       parentDir?: string;
       /** Node's own flags for the driver, before the script. */
       nodeFlags?: string[];
+      /** What runs `serve` (default: this Node with dist/cli.js). */
+      command?: readonly string[];
     } = {},
   ): Promise<DriverProcess> {
     const base = await mkdtemp(path.join(options.parentDir ?? tmpdir(), 'sharedprop-it-'));
@@ -66,6 +74,7 @@ export class DriverProcess {
     const driver = new DriverProcess(base, options.socket, options.logLevel ?? 'debug', dataRoot);
     driver.env = { ...options.env };
     driver.nodeFlags = [...(options.nodeFlags ?? [])];
+    driver.command = options.command;
     await writeFile(driver.bootIdFile, 'boot-1\n');
     try {
       await options.prepare?.(driver);
@@ -82,9 +91,10 @@ export class DriverProcess {
   }
 
   async launch(): Promise<void> {
+    const [command, ...words] = this.command ?? [process.execPath, ...this.nodeFlags, CLI];
     this.child = execa(
-      process.execPath,
-      [...this.nodeFlags, CLI, 'serve', '--socket', this.socket, '--data-root', this.dataRoot],
+      command as string,
+      [...words, 'serve', '--socket', this.socket, '--data-root', this.dataRoot],
       {
         stdout: { file: this.logFile, append: true },
         stderr: { file: this.logFile, append: true },

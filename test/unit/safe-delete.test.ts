@@ -21,6 +21,7 @@ import {
   DeleteError,
   deleteTree,
   HELPER_NAME,
+  helperPath,
   MountBoundaryError,
   RMTREE_EXIT,
 } from '../../src/system/safe-delete.js';
@@ -191,6 +192,14 @@ describe('deleteTree', () => {
       delete process.env.SHAREDPROP_RMTREE;
     }
     expect(await readFile(path.join(victim, 'f'), 'utf8')).toBe('x');
+  });
+
+  it("a release's standalone executable finds the helper beside itself, and nowhere else", () => {
+    const beside = path.join(path.dirname(process.execPath), HELPER_NAME);
+    expect(() => helperPath({}, true)).toThrow(`${HELPER_NAME} is missing (looked for ${beside})`);
+    expect(helperPath({ SHAREDPROP_RMTREE: helper }, true)).toBe(helper);
+    // From the sources: dist/native/ of this checkout.
+    expect(helperPath({}, false)).toBe(helper);
   });
 
   it('refuses a path that is not absolute, is /, or has . or .. in it', async () => {

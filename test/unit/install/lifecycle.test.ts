@@ -41,7 +41,7 @@ function world(options: { standalone?: boolean } = {}) {
       return { ...report, binaryPath: `${o.dir}/sharedprop-runtime`, binaryRemoved: true };
     },
     installService: async (o) => {
-      calls.push(`service install ${o.name} ${o.node} ${o.cli}`);
+      calls.push(`service install ${o.name} ${o.command.join(' ')}`);
       return { unitFile: `${o.unitDir}/${o.name}.service`, systemd: { kind: 'enabled' } };
     },
     uninstallService: async (o) => {
@@ -49,7 +49,9 @@ function world(options: { standalone?: boolean } = {}) {
       return { unitFile: `${o.unitDir}/${o.name}.service`, systemd: { kind: 'disabled' } };
     },
     serveWith: () =>
-      options.standalone ? undefined : { node: '/usr/bin/node', cli: '/src/dist/cli.js' },
+      options.standalone
+        ? { command: ['/opt/sp/sharedprop'] }
+        : { command: ['/usr/bin/node', '/src/dist/cli.js'] },
   };
   const program = new Command().exitOverride();
   registerLifecycleCommands(program, deps);
@@ -106,10 +108,13 @@ describe('sharedprop install', () => {
     }
   });
 
-  it('the standalone CLI does not offer a driver it cannot run', async () => {
+  it("the standalone CLI's service runs the standalone executable itself", async () => {
     const result = await world({ standalone: true }).run(['install', '--host-process']);
-    expect(result.err).toMatch(/the standalone CLI does not run the driver/);
-    expect(result.calls).toEqual([]);
+    expect(result.err).toBe('');
+    expect(result.calls).toEqual([
+      'service install sharedprop /opt/sp/sharedprop',
+      expect.stringMatching(/^runtime install /),
+    ]);
   });
 });
 

@@ -21,8 +21,8 @@ import type { RunResult } from '../../../src/system/exec.js';
 const OPTIONS = {
   name: 'sharedprop',
   dataDir: '/var/lib/sharedprop',
-  node: '/usr/bin/node',
-  cli: '/opt/sharedprop/dist/cli.js',
+  command: ['/usr/bin/node', '/opt/sharedprop/dist/cli.js'],
+  documentation: '/opt/sharedprop/README.md',
 };
 
 const execStartOf = (unit: string) =>
@@ -51,6 +51,23 @@ describe('the unit', () => {
     expect(unit).not.toMatch(/^(Private|Protect|ReadOnly|Temporary|Mount|Bind)/m);
   });
 
+  it("a release's standalone executable serves by itself, with no Node and no Documentation line", () => {
+    const unit = renderUnit({
+      name: 'sp',
+      dataDir: '/srv/sp',
+      command: ['/usr/local/bin/sharedprop'],
+    });
+    expect(parseExecStart(execStartOf(unit))).toEqual([
+      '/usr/local/bin/sharedprop',
+      'serve',
+      '--socket',
+      '/run/docker/plugins/sp.sock',
+      '--data-root',
+      '/srv/sp',
+    ]);
+    expect(unit).not.toMatch(/^Documentation=/m);
+  });
+
   it('keeps any path one argument, as is: spaces, quotes, backslashes, % and $', () => {
     fc.assert(
       fc.property(
@@ -71,6 +88,10 @@ describe('the unit', () => {
   it('refuses a name, data directory or log level that would not make a sound unit', () => {
     expect(() => renderUnit({ ...OPTIONS, name: '../x' })).toThrow(/not a valid unit/);
     expect(() => renderUnit({ ...OPTIONS, dataDir: 'data' })).toThrow(/absolute path/);
+    expect(() => renderUnit({ ...OPTIONS, command: ['sharedprop'] })).toThrow(
+      /command must start with an absolute path, not "sharedprop"/,
+    );
+    expect(() => renderUnit({ ...OPTIONS, command: [] })).toThrow(/absolute path, not undefined/);
     expect(() => renderUnit({ ...OPTIONS, logLevel: 'info\nExecStartPre=/bin/evil' })).toThrow(
       /unknown log level/,
     );
