@@ -9,6 +9,8 @@ import {
   uninstallPlugin,
   type PluginDeps,
 } from '../install/plugin-install.js';
+import { restartPlugin } from '../install/plugin-restart.js';
+import { hostMountOps, type HostMountOps } from '../install/upgrade-mounts.js';
 import { run } from '../system/exec.js';
 
 export interface PluginCommandDeps {
@@ -18,6 +20,8 @@ export interface PluginCommandDeps {
   stderr: (text: string) => void;
   setExitCode: (code: number) => void;
   env: NodeJS.ProcessEnv;
+  /** dockerd's mount table and mount(8), for restart (it runs in dockerd's mount namespace). */
+  mounts: HostMountOps;
 }
 
 const defaultDeps: PluginCommandDeps = {
@@ -29,6 +33,7 @@ const defaultDeps: PluginCommandDeps = {
     process.exitCode = code;
   },
   env: process.env,
+  mounts: hostMountOps,
 };
 
 /** The one line a failure prints, and its exit code: 3 when the engine cannot answer. */
@@ -44,7 +49,7 @@ export function registerPluginCommands(
 ): void {
   const plugin = program
     .command('plugin')
-    .description('install or remove the sharedprop managed plugin (volume driver)');
+    .description('install, restart or remove the sharedprop managed plugin (volume driver)');
 
   async function perform(verb: string, action: (d: PluginDeps) => Promise<void>) {
     try {
@@ -78,6 +83,16 @@ export function registerPluginCommands(
         force: boolean;
       }) =>
         perform('install', (d) => installPlugin({ ...options, source: { dir: options.dir } }, d)),
+    );
+
+  plugin
+    .command('restart')
+    .description(
+      "disable and enable the plugin, waiting in between until dockerd has let go of its mounts; running containers' mounts in its volumes are kept",
+    )
+    .option('--name <name>', 'name of the plugin', DEFAULT_PLUGIN_NAME)
+    .action((options: { name: string }) =>
+      perform('restart', (d) => restartPlugin(options, { ...d, mounts: deps.mounts })),
     );
 
   plugin

@@ -27,7 +27,10 @@ export interface CheckResult {
 export const DEFAULT_PLUGIN = 'sharedprop';
 export const DEFAULT_RUNTIME = 'sharedprop';
 
-/** What fixes say to restart a driver: `docker plugin` commands only for a managed plugin. */
+/**
+ * What fixes say to restart a driver: `sharedprop plugin restart` for a managed plugin (it waits
+ * between disable and enable, which a plain `docker plugin disable && enable` does not).
+ */
 export interface PluginRef {
   /** The plugin's name, or its reference (`name:tag`) when a managed plugin was found. */
   name: string;
@@ -36,7 +39,7 @@ export interface PluginRef {
 
 export function restartFix(plugin: PluginRef): string {
   return plugin.managed
-    ? `docker plugin disable -f ${plugin.name} && docker plugin enable ${plugin.name}`
+    ? `sharedprop plugin restart --name ${plugin.name}`
     : plugin.name === DEFAULT_PLUGIN
       ? 'restart `sharedprop serve`'
       : `restart the \`sharedprop serve\` that serves ${plugin.name}`;

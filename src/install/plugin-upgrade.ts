@@ -9,16 +9,15 @@
  */
 import path from 'node:path';
 import { findPlugin } from '../docker/plugin-volumes.js';
-import { CommandError } from '../system/exec.js';
 import { docker, PluginInstallError, requireDocker, type PluginDeps } from './plugin-install.js';
 import {
-  detachWithoutPropagation,
-  keepVolumeMounts,
-  releaseKeepers,
-  restoreVolumeMounts,
-  volumeMountsIn,
-  type HostMountOps,
-} from './upgrade-mounts.js';
+  bringBackWithMounts,
+  messageOf,
+  pluginPlaces,
+  takeDownKeepingMounts,
+  type CycleDeps,
+} from './plugin-cycle.js';
+import { volumeMountsIn } from './upgrade-mounts.js';
 
 /** The settings carried over: the data directory, and the env a user or `install` sets. */
 const CARRIED_ENV = ['LOG_LEVEL', 'HOST_DATA_DIR'];
@@ -31,9 +30,7 @@ export interface PluginUpgradeOptions {
   keeperRoot?: string;
 }
 
-export interface UpgradeDeps extends PluginDeps {
-  mounts: HostMountOps;
-}
+export type UpgradeDeps = CycleDeps;
 
 interface PluginSettings {
   Env?: string[];
@@ -67,12 +64,6 @@ async function readSettings(deps: PluginDeps, name: string): Promise<PluginSetti
   }
 }
 
-const messageOf = (error: unknown) =>
-  (
-    (error instanceof CommandError ? error.stderr.trim() : '') ||
-    (error instanceof Error ? error.message : String(error))
-  ).split('\n')[0] ?? '';
-
 export async function upgradePlugin(
   options: PluginUpgradeOptions,
   deps: UpgradeDeps,
@@ -87,46 +78,30 @@ export async function upgradePlugin(
   }
   const settings = settingsToCarry(await readSettings(deps, name));
   const { dockerRootDir } = await deps.engine.info();
-  const propagated = path.join(dockerRootDir, 'plugins', installed.id, 'propagated-mount');
-  const keeper = path.join(
-    options.keeperRoot ?? '/run/sharedprop',
-    `upgrade-${installed.id.slice(0, 12)}`,
+  const places = pluginPlaces(
+    name,
+    dockerRootDir,
+    installed.id,
+    path.join(options.keeperRoot ?? '/run/sharedprop', `upgrade-${installed.id.slice(0, 12)}`),
   );
 
   let kept: string[] = [];
   // A run killed after it took the plugin down left the plugin disabled and its keepers mounted:
   // this run finishes that one, putting the mounts back and enabling the plugin again.
   const resuming =
-    !installed.enabled && volumeMountsIn(await deps.mounts.table(), keeper).length > 0;
+    !installed.enabled && volumeMountsIn(await deps.mounts.table(), places.keeper).length > 0;
   if (resuming) {
-    kept = volumeMountsIn(await deps.mounts.table(), keeper);
+    kept = volumeMountsIn(await deps.mounts.table(), places.keeper);
     deps.say(
-      `an interrupted upgrade left the mounts of ${kept.length} volume(s) in ${keeper}; they are put back`,
+      `an interrupted upgrade left the mounts of ${kept.length} volume(s) in ${places.keeper}; they are put back`,
     );
   }
   if (installed.enabled) {
-    const table = await deps.mounts.table();
-    if (!table.some((e) => e.mountPoint === propagated)) {
-      throw new PluginInstallError(
-        `${propagated} is not mounted here: run sharedprop upgrade in dockerd's mount namespace (on its host, as root)`,
-      );
-    }
-    try {
-      kept = await keepVolumeMounts(deps.mounts, propagated, keeper);
-      if (kept.length > 0) {
-        deps.say(`keeping the mounts of ${kept.length} volume(s) through the upgrade`);
-      }
-      await detachWithoutPropagation(deps.mounts, propagated);
-      await docker(deps, ['plugin', 'disable', '-f', name]);
-    } catch (error) {
-      // The plugin still runs: put the host's view of its volumes back (peers of the containers'
-      // mounts again), and leave nothing kept behind.
-      await restoreVolumeMounts(deps.mounts, propagated, keeper, kept).catch(() => undefined);
-      await releaseKeepers(deps.mounts, keeper, kept).catch(() => undefined);
-      throw new PluginInstallError(
-        `nothing was upgraded: could not take ${name} down with its mounts kept: ${messageOf(error)}`,
-      );
-    }
+    kept = await takeDownKeepingMounts(places, deps, {
+      command: 'sharedprop upgrade',
+      failed: 'nothing was upgraded',
+      through: 'upgrade',
+    });
   }
 
   let failure: unknown;
@@ -146,12 +121,8 @@ export async function upgradePlugin(
   // Whether the upgrade happened or not, the plugin gets its settings and its mounts back.
   try {
     if (settings.length > 0) await docker(deps, ['plugin', 'set', name, ...settings]);
-    if (installed.enabled || resuming) {
-      await restoreVolumeMounts(deps.mounts, propagated, keeper, kept);
-      await docker(deps, ['plugin', 'enable', name]);
-    }
   } finally {
-    await releaseKeepers(deps.mounts, keeper, kept);
+    if (installed.enabled || resuming) await bringBackWithMounts(places, kept, deps);
   }
   if (failure !== undefined) {
     throw new PluginInstallError(

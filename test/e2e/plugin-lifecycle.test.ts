@@ -16,6 +16,7 @@ import {
   hostMountsWithin,
   onEngine,
   hostPathOfRoot,
+  sharedpropCli,
 } from './harness/index.js';
 import { waitFor } from '../support/volume-checks.js';
 
@@ -222,8 +223,16 @@ it(
     await inParallel((Name) => env.client.createVolume({ Name, Driver: PLUGIN_NAME }));
     try {
       const pid = await env.pluginPid();
-      await env.disablePlugin();
-      await env.dockerOk(['plugin', 'enable', PLUGIN_NAME]);
+      // `sharedprop plugin restart` waits between disable and enable until dockerd has let go of
+      // the plugin's mounts (20.10 and 26.1 unmount them after disable returned).
+      const restart = await sharedpropCli(env.daemon, ['plugin', 'restart', '--name', PLUGIN_NAME]);
+      expect({ exitCode: restart.exitCode, stderr: restart.stderr }).toEqual({
+        exitCode: 0,
+        stderr: '',
+      });
+      expect(restart.stdout).toMatch(
+        /^restarted .* its volumes and running containers' mounts are kept$/m,
+      );
       await env.waitForPlugin({ notPid: pid });
       // The last volume's mount point is the last to be put back: its Mount does it first.
       expect(

@@ -60,7 +60,7 @@ it('systemd-analyze verify accepts the unit, and refuses one whose ExecStart doe
   );
   expect(bad.exitCode).not.toBe(0);
   expect(bad.all).toMatch(/no-such-node/);
-});
+}, 60_000);
 
 it("the installed unit's ExecStart serves the VolumeDriver protocol on /run/docker/plugins/NAME.sock", async () => {
   const name = `sp-svc-${randomBytes(3).toString('hex')}`;
@@ -138,4 +138,4 @@ it("the installed unit's ExecStart serves the VolumeDriver protocol on /run/dock
   expect(await readFile(path.join(dataDir, 'volumes', 'svc', '_data', 'file'), 'utf8')).toBe(
     'from the service\n',
   );
-});
+}, 60_000);

@@ -188,7 +188,7 @@ describe('fixes name --plugin and --runtime', () => {
     });
     const fixes = run.stdout.split('\n').filter((l) => l.trimStart().startsWith('fix:'));
     expect(run.stdout).toMatch(
-      /fail {2}daemon-namespace: .*\n {6}fix: docker plugin disable -f foo:latest && docker plugin enable foo:latest/,
+      /fail {2}daemon-namespace: .*\n {6}fix: sharedprop plugin restart --name foo:latest/,
     );
     expect(run.stdout).toMatch(/fail {2}runtime: no runtime named baz .*\n {6}fix: .*"baz"/);
     expect(run.stdout).toMatch(

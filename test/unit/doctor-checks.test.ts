@@ -362,9 +362,7 @@ describe('fixes name the plugin and the runtime they are about', () => {
       propagatedMount: PROP,
       plugin: 'foo:latest',
     });
-    expect(result.fix).toMatch(
-      /^docker plugin disable -f foo:latest && docker plugin enable foo:latest/,
-    );
+    expect(result.fix).toMatch(/^sharedprop plugin restart --name foo:latest/);
   });
 
   it('runtime: registers the name asked for', () => {
@@ -379,7 +377,7 @@ describe('fixes name the plugin and the runtime they are about', () => {
   it('volume: restart and prune commands carry the plugin', () => {
     const ref = { name: 'foo:latest', managed: true };
     expect(checkVolume('dup', `${PROP}/dup`, host, running, ref).fix).toBe(
-      'docker plugin disable -f foo:latest && docker plugin enable foo:latest',
+      'sharedprop plugin restart --name foo:latest',
     );
     expect(checkVolume('plain', `${PROP}/plain`, host, running, ref).fix).toMatch(/foo:latest/);
     expect(checkVolume('netns', `${PROP}/netns`, host, running, ref).fix).toMatch(

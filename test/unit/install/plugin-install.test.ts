@@ -23,6 +23,7 @@ import {
 } from '../../../src/install/plugin-install.js';
 import { CommandError, type RunResult } from '../../../src/system/exec.js';
 import { FakeEngine, socketError, type FakeEngineState } from '../../support/cli-fakes.js';
+import { FakeHostMounts, hostEntry } from '../../support/host-mount-fakes.js';
 
 const volume = (name: string, driver: string) => ({ name, driver, mountpoint: `/mnt/${name}` });
 const container = (name: string, volumes: string[], running = true): ContainerDetails => ({
@@ -346,6 +347,7 @@ describe('the plugin commands', () => {
       stderr: (t) => (stderr += t),
       setExitCode: (c) => (code = c),
       env: {},
+      mounts: new FakeHostMounts([hostEntry('/')]),
     });
     await program.parseAsync(['node', 'sharedprop', 'plugin', ...args]);
     return { stdout, stderr, code };

@@ -6,79 +6,17 @@
  */
 import type { PluginSummary } from '../../../src/docker/engine-client.js';
 import { upgradePlugin, settingsToCarry } from '../../../src/install/plugin-upgrade.js';
-import {
-  detachWithoutPropagation,
-  volumeMountsIn,
-  type HostMountOps,
-} from '../../../src/install/upgrade-mounts.js';
+import { detachWithoutPropagation, volumeMountsIn } from '../../../src/install/upgrade-mounts.js';
 import { CommandError, type RunResult } from '../../../src/system/exec.js';
 import type { MountEntry } from '../../../src/system/mountinfo.js';
 import { FakeEngine } from '../../support/cli-fakes.js';
+import {
+  FakeHostMounts as FakeMounts,
+  hostEntry as entry,
+} from '../../support/host-mount-fakes.js';
 
 const PROP = '/var/lib/docker/plugins/0123456789abcdef/propagated-mount';
 const KEEP = '/run/sharedprop/upgrade-0123456789ab';
-
-let nextId = 100;
-const entry = (mountPoint: string): MountEntry => ({
-  id: nextId++,
-  parentId: 1,
-  device: '0:1',
-  root: '/',
-  mountPoint,
-  mountOptions: 'rw',
-  unbindable: false,
-  fsType: 'ext4',
-  source: '/dev/x',
-  superOptions: 'rw',
-});
-
-/**
- * A mount table that mount(8) and umount(8) change, well enough for the upgrade's logic: a bind
- * adds a mount; an rbind also copies the mounts beneath its source; `umount -l P` takes the top
- * mount at P and everything mounted beneath P after it (what was hidden below P comes to light).
- */
-class FakeMounts implements HostMountOps {
-  readonly calls: string[] = [];
-  constructor(public entries: MountEntry[]) {}
-  async table() {
-    return [...this.entries];
-  }
-  async mount(args: string[]) {
-    this.calls.push(`mount ${args.join(' ')}`);
-    const [flag, source, target] = args;
-    if (flag === '--bind' && target) this.entries.push(entry(target));
-    if (flag === '--rbind' && source && target) {
-      const below = this.entries.filter(
-        (e) => e.mountPoint === source || e.mountPoint.startsWith(source + '/'),
-      );
-      const seen = new Set<string>();
-      for (const e of below) {
-        if (seen.has(e.mountPoint)) continue;
-        seen.add(e.mountPoint);
-        this.entries.push(entry(target + e.mountPoint.slice(source.length)));
-      }
-    }
-  }
-  async umount(args: string[]) {
-    this.calls.push(`umount ${args.join(' ')}`);
-    const target = args.at(-1) as string;
-    const top = this.entries.filter((e) => e.mountPoint === target).at(-1);
-    if (!top) throw new Error(`not mounted: ${target}`);
-    this.entries = this.entries.filter(
-      (e) =>
-        !(e.id >= top.id && (e.mountPoint === target || e.mountPoint.startsWith(target + '/'))),
-    );
-  }
-  async mkdir(dir: string) {
-    this.calls.push(`mkdir ${dir}`);
-  }
-  async rmdir(dir: string) {
-    this.calls.push(`rmdir ${dir}`);
-  }
-  at(dir: string) {
-    return this.entries.filter((e) => e.mountPoint === dir).length;
-  }
-}
 
 /** dockerd's namespace with the plugin enabled, a volume in use with a namespace bind in it. */
 function runningTable(): MountEntry[] {
