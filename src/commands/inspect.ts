@@ -14,6 +14,10 @@ import { diagnose, diagnoseContainer, listOurVolumes, runningRoots } from '../do
 import { procHost, type HostProbe } from '../doctor/host.js';
 import { pruneLeaks, type PruneResult } from '../doctor/prune.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf, toJson, toText } from '../doctor/report.js';
+import { findPlugin } from '../docker/plugin-volumes.js';
+import { restartPlugin } from '../install/plugin-restart.js';
+import { hostMountOps } from '../install/upgrade-mounts.js';
+import { run } from '../system/exec.js';
 import type { Mounts } from '../system/mounts.js';
 
 /** What the commands use of the world; the defaults are the real ones, unit tests pass fakes. */
@@ -23,6 +27,8 @@ export interface InspectDeps {
   host: HostProbe;
   /** What prune detaches with (default: the real mount table). */
   mounts?: Pick<Mounts, 'detachAll'>;
+  /** `sharedprop plugin restart` of a managed plugin, for doctor --fix (default: the real one). */
+  restartPlugin?: (engine: EngineClient, name: string) => Promise<void>;
   stdout(text: string): void;
   stderr(text: string): void;
   colour(): boolean;
@@ -31,6 +37,9 @@ export interface InspectDeps {
   /** Ends the process at once (usage errors, --help). */
   exit(code: number): never;
 }
+
+const realRestart = (engine: EngineClient, name: string) =>
+  restartPlugin({ name }, { engine, run, mounts: hostMountOps, say: () => undefined });
 
 export const realDeps: InspectDeps = {
   connect: () => connectEngine(),
@@ -76,7 +85,10 @@ export function registerInspectCommands(program: Command, deps: InspectDeps = re
     .option('--plugin <name>', 'name of the plugin (volume driver)', DEFAULT_PLUGIN)
     .option('--runtime <name>', 'name the runtime wrapper is registered under', DEFAULT_RUNTIME)
     .option('--container <name>', 'check that a running container has its sharedprop mounts shared')
-    .option('--fix', 'detach leaked submounts first (see `sharedprop prune`)')
+    .option(
+      '--fix',
+      'detach leaked submounts first (see `sharedprop prune`), and restart a managed plugin whose volumes are not mounted',
+    )
     .option('--json', 'print a JSON document')
     .action(async (options: Common & { runtime: string; container?: string; fix?: boolean }) => {
       const results = await doctor(deps, options);
@@ -181,12 +193,58 @@ async function doctor(
   }
   const doctorOptions = { plugin: options.plugin, runtime: options.runtime };
   try {
-    const results = options.container
-      ? await diagnoseContainer(engine, options.container, doctorOptions, deps.host)
-      : await diagnose(engine, doctorOptions, deps.host);
+    if (options.container) {
+      return [
+        ...(await diagnoseContainer(engine, options.container, doctorOptions, deps.host)),
+        ...fixes,
+      ];
+    }
+    let results = await diagnose(engine, doctorOptions, deps.host);
+    if (options.fix && results.some(isUnmountedVolume)) {
+      fixes.push(await restartForUnmounted(deps, engine, options.plugin));
+      results = await diagnose(engine, doctorOptions, deps.host);
+    }
     return [...results, ...fixes];
   } catch (error) {
     return [couldNotCheck(options.container ? `container ${options.container}` : 'doctor', error)];
+  }
+}
+
+/** A volume check that found the volume's mount point missing on the host. */
+const isUnmountedVolume = (r: CheckResult) =>
+  r.check.startsWith('volume ') && r.verdict === 'fail' && / is not mounted$/.test(r.detail);
+
+/**
+ * doctor --fix for volumes whose mount points are missing: a managed plugin is restarted (it puts
+ * every mount point back, and the restart waits until dockerd has let go of its old mounts); a
+ * host process cannot be restarted from here.
+ */
+async function restartForUnmounted(
+  deps: InspectDeps,
+  engine: EngineClient,
+  plugin: string,
+): Promise<CheckResult> {
+  const managed = await findPlugin(engine, plugin).catch(() => undefined);
+  if (!managed) {
+    return {
+      check: 'fix',
+      verdict: 'fail',
+      detail: `volumes are not mounted, and ${plugin} is no managed plugin here: restart the \`sharedprop serve\` that serves it`,
+    };
+  }
+  try {
+    await (deps.restartPlugin ?? realRestart)(engine, managed.name);
+    return {
+      check: 'fix',
+      verdict: 'ok',
+      detail: `restarted ${managed.name}: it puts every mount point back`,
+    };
+  } catch (error) {
+    return {
+      check: 'fix',
+      verdict: 'fail',
+      detail: `could not restart ${managed.name}: ${error instanceof Error ? error.message : String(error)}`,
+    };
   }
 }
 

@@ -180,6 +180,7 @@ export async function runCli(
     engine?: EngineClient | (() => Promise<EngineClient>);
     host?: HostProbe;
     mounts?: InspectDeps['mounts'];
+    restartPlugin?: InspectDeps['restartPlugin'];
   },
 ): Promise<CliRun> {
   const out: string[] = [];
@@ -190,6 +191,11 @@ export async function runCli(
     connect: typeof engine === 'function' ? engine : async () => engine,
     host: world.host ?? fakeHost(),
     mounts: world.mounts,
+    restartPlugin:
+      world.restartPlugin ??
+      (async () => {
+        throw new Error('no restart in this test');
+      }),
     stdout: (text) => void out.push(text),
     stderr: (text) => void err.push(text),
     colour: () => false,

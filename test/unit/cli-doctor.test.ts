@@ -257,6 +257,61 @@ describe('doctor lists a doubled mount once', () => {
   });
 });
 
+describe('doctor --fix for a volume whose mount point is missing', () => {
+  /** The host before the restart: the propagated mount is there, the volume's mount point is not. */
+  const UNMOUNTED = HOST_MOUNTS.split('\n')
+    .filter((line) => !line.includes(`${PROP}/v`))
+    .join('\n');
+
+  it('restarts the managed plugin through sharedprop plugin restart, then checks again', async () => {
+    const restarted: string[] = [];
+    const before = fooHost({ mounts: UNMOUNTED });
+    const after = fooHost();
+    const host = { ...before, mounts: () => (restarted.length > 0 ? after : before).mounts() };
+    const plain = await runCli(['doctor', ...FOO], { engine: fooEngine(), host });
+    expect(plain.stdout).toMatch(
+      new RegExp(
+        `^fail {2}volume v: its mount point ${PROP}/v is not mounted\n {6}fix: .*sharedprop plugin restart --name foo:latest`,
+        'm',
+      ),
+    );
+    expect(restarted).toEqual([]);
+
+    const fixed = await runCli(['doctor', '--fix', ...FOO], {
+      engine: fooEngine(),
+      host,
+      mounts: { detachAll: async () => ({ detached: [], lazy: [] }) },
+      restartPlugin: async (_engine, name) => void restarted.push(name),
+    });
+    expect(restarted).toEqual(['foo:latest']);
+    expect(fixed.stdout).toMatch(
+      /^ok {4}fix: restarted foo:latest: it puts every mount point back$/m,
+    );
+    expect(fixed.stdout).toMatch(/^warn {2}volume v: shared mount point/m);
+    expect(fixed.stdout).not.toMatch(/is not mounted/);
+  });
+
+  it('says why when the restart fails, and when the driver is no managed plugin', async () => {
+    const failed = await runCli(['doctor', '--fix', ...FOO], {
+      engine: fooEngine(),
+      host: fooHost({ mounts: UNMOUNTED }),
+      mounts: { detachAll: async () => ({ detached: [], lazy: [] }) },
+      restartPlugin: async () => {
+        throw new Error('dockerd kept changing the 3 mounts');
+      },
+    });
+    expect(failed.stdout).toMatch(
+      /^fail {2}fix: could not restart foo:latest: dockerd kept changing the 3 mounts$/m,
+    );
+    const hostProcess = await runCli(['doctor', '--fix', ...FOO], {
+      engine: fooEngine({ plugins: [] }),
+      host: fooHost({ mounts: UNMOUNTED }),
+      mounts: { detachAll: async () => ({ detached: [], lazy: [] }) },
+    });
+    expect(hostProcess.stdout).not.toMatch(/fix: restarted/);
+  });
+});
+
 describe('doctor compares the versions of the CLI, the runtime and the plugin', () => {
   const RUNTIME = '/usr/local/bin/sharedprop-runtime';
 
