@@ -14,7 +14,7 @@ export PLUGIN_NAME DATA_DIR PREFIX BIN_DIR RUNTIME_INSTALL_DIR DAEMON_JSON DOCKE
 NODE_MODULES := node_modules/.package-lock.json
 
 .PHONY: build cli plugin runtime release push install uninstall install-plugin uninstall-plugin \
-	install-runtime uninstall-runtime install-cli uninstall-cli test test-deps e2e-releases lint typecheck test-unit test-integration \
+	install-runtime uninstall-runtime install-cli uninstall-cli check test test-deps e2e-releases lint typecheck test-unit test-integration \
 	test-e2e test-e2e-engines bench bench-smoke clean
 
 $(NODE_MODULES): package.json package-lock.json
@@ -114,6 +114,10 @@ test-e2e-engines: plugin runtime e2e-releases
 # Debian packages the tests need (docker.io, busybox-static, docker-compose, gcc, a locale...).
 test-deps:
 	scripts/install-test-deps.sh
+
+# The contributor's loop: lint, types and the unit tier. No root needed (the unit tier's mount
+# tests run in a user and mount namespace of their own), a few minutes on a fresh clone.
+check: lint typecheck test-unit
 
 # Everything, nothing skipped: the three tiers plus lint, types and a benchmark smoke run. The
 # packages come first, so that `make test` works on a fresh machine.
