@@ -6,7 +6,7 @@
 import { EngineError } from '../../src/docker/engine-client.js';
 import { CommandError } from '../../src/system/exec.js';
 import { FAKE_ADDRESS, FakeEngine, runCli, socketError } from '../support/cli-fakes.js';
-import { fooEngine, fooHost, PROP } from '../support/cli-world.js';
+import { fooEngine, fooHost, HOST_MOUNTS, PROP } from '../support/cli-world.js';
 
 const oneLine = (text: string) => {
   expect(text.endsWith('\n')).toBe(true);
@@ -128,6 +128,31 @@ describe('prune', () => {
     });
     expect(detached).toEqual([`${PROP}/v/etc`]);
     expect(run.stdout).toBe(`v: detached ${PROP}/v/etc (overlay)\n1 leaked submount(s) detached\n`);
+    expect(run.exitCode).toBe(0);
+  });
+
+  it("a moved data root: takes the dead container's overlay in <DockerRootDir>/overlay2, never an operator's overlay", async () => {
+    // The propagated mount moves with the data root, and the dead container's /etc with it.
+    const prop = PROP.replace('/var/lib/docker/', '/srv/docker/');
+    const moved = '/srv/docker/overlay2';
+    const mounts = `${HOST_MOUNTS.replaceAll(PROP, prop).replaceAll('/var/lib/docker/overlay2', moved)}
+95 91 0:66 / ${prop}/v/ops rw shared:306 - overlay overlay rw,lowerdir=/srv/l,upperdir=/srv/ops/upper,workdir=/srv/ops/work
+96 91 0:67 / ${prop}/v/evil rw shared:307 - overlay overlay rw,lowerdir=/l,upperdir=${moved}-evil/x/diff,workdir=${moved}-evil/x/work
+97 91 0:68 / ${prop}/v/default rw shared:308 - overlay overlay rw,lowerdir=/l,upperdir=/var/lib/docker/overlay2/x/diff,workdir=/var/lib/docker/overlay2/x/work
+`;
+    const detached: string[] = [];
+    const run = await runCli(['prune', '--plugin', 'foo'], {
+      engine: fooEngine({ info: { dockerRootDir: '/srv/docker' } }),
+      host: fooHost({ mounts }),
+      mounts: {
+        async detachAll(dir) {
+          detached.push(dir);
+          return { detached: [dir], lazy: [] };
+        },
+      },
+    });
+    // The default storage root still counts (a second engine, or containerd's own).
+    expect(detached.sort()).toEqual([`${prop}/v/default`, `${prop}/v/etc`]);
     expect(run.exitCode).toBe(0);
   });
 
