@@ -109,6 +109,7 @@ describe('engine storage roots', () => {
     expect(inEngineStorage(`${DOCKER}/../../../../tmp/x/diff`, [DOCKER])).toBe(false);
     expect(inEngineStorage(`${DOCKER}/./x/diff`, [DOCKER])).toBe(false);
     expect(inEngineStorage(`${ID}/diff`, [DOCKER])).toBe(false); // relative: from which cwd?
+    expect(inEngineStorage(`${DOCKER.slice(1)}/${ID}/diff`, [DOCKER])).toBe(false);
     expect(inEngineStorage(`/elsewhere${DOCKER}/x`, [DOCKER])).toBe(false);
   });
 
