@@ -104,7 +104,7 @@ export async function runningRoots(
   knownInfo?: EngineInfo,
 ): Promise<RunningRoots> {
   const devices = new Set<string>();
-  const roots: string[] = [];
+  const roots: { device: string; root: string }[] = [];
   for (const summary of await engine.listContainers()) {
     const container = await engine.inspectContainer(summary.id).catch((error: unknown) => {
       if (isNotFound(error)) return undefined; // gone since the list
@@ -116,7 +116,7 @@ export async function runningRoots(
     const root = mounts.filter((e) => e.mountPoint === '/').at(-1);
     if (root) {
       devices.add(root.device);
-      roots.push(root.root);
+      roots.push({ device: root.device, root: root.root });
     }
   }
   const info = knownInfo ?? (await engine.info());

@@ -18,8 +18,11 @@ import { overlayLayers } from './overlay-options.js';
 export interface RunningRoots {
   /** Devices (major:minor) of their root mounts: an overlay per container. */
   devices: ReadonlySet<string>;
-  /** Paths (mountinfo roots) of their root mounts: a directory per container with vfs & co. */
-  roots: readonly string[];
+  /**
+   * Their root mounts' filesystems and paths inside them (mountinfo's device and root): a
+   * directory per container with vfs & co.
+   */
+  roots: readonly { device: string; root: string }[];
   /** Engine storage roots: an overlay is a container's root only with upper and work in one. */
   storage: readonly string[];
   /**
@@ -49,7 +52,9 @@ export function leakReason(entry: MountEntry, running: RunningRoots): string | u
     entry.root !== layers.root &&
     isWithin(entry.root, layers.root)
   ) {
-    const held = running.roots.some((root) => isWithin(entry.root, root));
+    const held = running.roots.some(
+      (held) => held.device === entry.device && isWithin(entry.root, held.root),
+    );
     return held
       ? undefined
       : `it comes from ${entry.root}, the layer of a container that is no longer running`;

@@ -6,7 +6,7 @@
 import { EngineError } from '../../src/docker/engine-client.js';
 import { CommandError } from '../../src/system/exec.js';
 import { FAKE_ADDRESS, FakeEngine, runCli, socketError } from '../support/cli-fakes.js';
-import { fooEngine, fooHost, HOST_MOUNTS, PROP } from '../support/cli-world.js';
+import { fooEngine, fooHost, HOST_MOUNTS, PLUGIN_ID, PROP } from '../support/cli-world.js';
 
 const oneLine = (text: string) => {
   expect(text.endsWith('\n')).toBe(true);
@@ -154,6 +154,42 @@ describe('prune', () => {
     // The default storage root still counts (a second engine, or containerd's own).
     expect(detached.sort()).toEqual([`${prop}/v/default`, `${prop}/v/etc`]);
     expect(run.exitCode).toBe(0);
+  });
+
+  describe('a directory storage driver (vfs) on a btrfs subvolume root (/@)', () => {
+    // A bind shows its path inside the filesystem: /@/var/lib/docker/vfs/..., on device 0:40.
+    const mounts = `
+22 1 0:40 /@ / rw shared:1 - btrfs /dev/sda1 rw
+90 22 0:40 /@/var/lib/docker/plugins/${PLUGIN_ID}/propagated-mount ${PROP} rw shared:1 - btrfs /dev/sda1 rw
+91 22 0:40 /@/var/lib/sharedprop/volumes/v/_data ${PROP}/v rw shared:301 - btrfs /dev/sda1 rw
+93 91 0:40 /@/var/lib/docker/vfs/dir/dead/etc ${PROP}/v/etc rw shared:302 - btrfs /dev/sda1 rw
+94 91 0:41 /@/var/lib/docker/vfs/dir/dead/etc ${PROP}/v/other-disk rw shared:303 - btrfs /dev/sdb1 rw
+95 91 0:40 /@/var/lib/docker/vfs-old/dir/dead/etc ${PROP}/v/beside rw shared:304 - btrfs /dev/sda1 rw
+96 91 0:40 /@/var/lib/docker/overlay2/abc/diff ${PROP}/v/layer rw shared:305 - btrfs /dev/sda1 rw
+`;
+    const prune = async (storageDriver: string) => {
+      const detached: string[] = [];
+      const run = await runCli(['prune', '--plugin', 'foo'], {
+        engine: fooEngine({ info: { storageDriver } }),
+        host: fooHost({ mounts }),
+        mounts: {
+          async detachAll(dir) {
+            detached.push(dir);
+            return { detached: [dir], lazy: [] };
+          },
+        },
+      });
+      expect(run.exitCode).toBe(0);
+      return detached;
+    };
+
+    it("takes a dead container's directory on the filesystem that holds the layer directory only", async () => {
+      expect(await prune('vfs')).toEqual([`${PROP}/v/etc`]);
+    });
+
+    it("with overlay2, a bind of a directory is no container root, not even of overlay2's", async () => {
+      expect(await prune('overlay2')).toEqual([]);
+    });
   });
 
   it('a leak that cannot be detached: one line on stderr, exit 1', async () => {

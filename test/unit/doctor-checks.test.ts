@@ -40,7 +40,7 @@ const host = parseMountinfo(`
 
 const runningWith = (devices: string[], roots: string[] = []): RunningRoots => ({
   devices: new Set(devices),
-  roots,
+  roots: roots.map((root) => ({ device: '8:1', root })),
   storage: DEFAULT_ENGINE_STORAGE,
   layers: { device: '8:1', root: '/var/lib/docker/vfs' },
 });

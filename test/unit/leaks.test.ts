@@ -223,7 +223,10 @@ describe('leakReason: only a dead container root is a leak', () => {
 describe('leakReason: directory roots (vfs & co.) judged on the filesystem that holds them', () => {
   const vfs: RunningRoots = {
     ...none,
-    roots: ['/var/lib/docker/vfs/dir/live'],
+    roots: [
+      { device: '8:1', root: '/var/lib/docker/vfs/dir/live' },
+      { device: '0:62', root: '/' }, // a running overlay container's root: another filesystem
+    ],
     layers: { device: '8:1', root: '/var/lib/docker/vfs' },
   };
   const bind = (device: string, root: string) =>
@@ -238,6 +241,15 @@ describe('leakReason: directory roots (vfs & co.) judged on the filesystem that 
 
   it('the same path on another filesystem is not (an operator disk laid out alike)', () => {
     expect(leakReason(bind('8:17', '/var/lib/docker/vfs/dir/dead/etc'), vfs)).toBeUndefined();
+  });
+
+  it("is held only by a running root on the same filesystem: an overlay container's / is not", () => {
+    const liveOnly = { ...vfs, roots: [{ device: '0:62', root: '/' }] };
+    expect(leakReason(bind('8:1', '/var/lib/docker/vfs/dir/dead/etc'), liveOnly)).toMatch(
+      /no longer running/,
+    );
+    const sameDisk = { ...vfs, roots: [{ device: '8:1', root: '/var/lib/docker/vfs/dir/dead' }] };
+    expect(leakReason(bind('8:1', '/var/lib/docker/vfs/dir/dead/etc'), sameDisk)).toBeUndefined();
   });
 
   it('a path next to the layer directory, or the layer directory itself, is not', () => {
