@@ -16,15 +16,20 @@ import { hostMountsAt, hostMountsWithin } from '../support/host-mounts.js';
 jest.setTimeout(120_000);
 
 let driver: DriverProcess;
-/** The engine storage root the driver is told about: a dead container's layers lie here. */
+/**
+ * The engine storage root the driver is told about: a dead container's layers lie here. Its
+ * comma and space reach mountinfo escaped twice (overlay's `\,`, the kernel's octal): a parser
+ * that splits the options before undoing the kernel's escapes finds no upper in it.
+ */
 let storage: string;
+const storageOf = (base: string) => path.join(base, 'engine, storage', 'overlay2');
 beforeEach(async () => {
   driver = await DriverProcess.start({
     prepare: async (d) => {
-      d.env.SHAREDPROP_ENGINE_STORAGE = path.join(d.base, 'engine', 'overlay2');
+      d.env.SHAREDPROP_ENGINE_STORAGE = storageOf(d.base);
     },
   });
-  storage = path.join(driver.base, 'engine', 'overlay2');
+  storage = storageOf(driver.base);
 });
 afterEach(async () => {
   await driver.destroy();
