@@ -11,12 +11,6 @@ import { isWithin } from './mountinfo.js';
 /** containerd's overlayfs snapshotter's directory of snapshots, under containerd's root. */
 export const CONTAINERD_SNAPSHOTS = 'io.containerd.snapshotter.v1.overlayfs/snapshots';
 
-/** dockerd's and containerd's storage roots at their default data roots. */
-export const DEFAULT_ENGINE_STORAGE: readonly string[] = Object.freeze([
-  '/var/lib/docker/overlay2',
-  `/var/lib/containerd/${CONTAINERD_SNAPSHOTS}`,
-]);
-
 /**
  * The storage roots of a dockerd whose data root (DockerRootDir) is `dockerRootDir`: its overlay2
  * driver's, and the snapshots of the containerd it runs itself (`<data-root>/containerd/daemon`).
@@ -27,6 +21,12 @@ export function dockerStorageRoots(dockerRootDir: string): string[] {
     path.posix.join(dockerRootDir, 'containerd', 'daemon', CONTAINERD_SNAPSHOTS),
   ];
 }
+
+/** dockerd's and containerd's storage roots at their default data roots. */
+export const DEFAULT_ENGINE_STORAGE: readonly string[] = Object.freeze([
+  ...dockerStorageRoots('/var/lib/docker'),
+  `/var/lib/containerd/${CONTAINERD_SNAPSHOTS}`,
+]);
 
 /**
  * A path as the kernel recorded it, when it names a place plainly: absolute, without `.` or `..`

@@ -89,8 +89,12 @@ describe('overlay super options', () => {
 });
 
 describe('engine storage roots', () => {
-  it('are dockerd overlay2 and containerd overlayfs snapshots by default', () => {
-    expect(DEFAULT_ENGINE_STORAGE).toEqual([DOCKER, CONTAINERD]);
+  it("are dockerd's overlay2 and containerd's overlayfs snapshots (its own, or dockerd's) by default", () => {
+    expect(DEFAULT_ENGINE_STORAGE).toEqual([
+      DOCKER,
+      '/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots',
+      CONTAINERD,
+    ]);
   });
 
   it("derive from dockerd's data root: its overlay2 and the containerd it runs itself", () => {
