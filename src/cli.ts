@@ -46,6 +46,11 @@ program
     '--reserved-path <dir...>',
     "more host directories never adopted with -o path=, besides dockerd's and containerd's default state directories (e.g. a moved data-root)",
   )
+  .option(
+    '--engine-storage <dir...>',
+    "more engine storage roots, besides /var/lib/docker/overlay2 and containerd's overlayfs snapshots: reap=on-unmount detaches an overlay only when its upper and work directories lie in one (e.g. <data-root>/overlay2 of a dockerd that moved its data-root); default: SHAREDPROP_ENGINE_STORAGE, colon-separated",
+    process.env.SHAREDPROP_ENGINE_STORAGE?.split(':').filter((dir) => dir !== ''),
+  )
   .action(
     async (options: {
       socket: string;
@@ -54,6 +59,7 @@ program
       hostPaths: boolean;
       privateDataRoot?: boolean;
       reservedPath?: string[];
+      engineStorage?: string[];
     }) => {
       const log = createLogger();
       try {

@@ -5,6 +5,7 @@ import { SharedpropDriver } from './driver/sharedprop-driver.js';
 import { createApp } from './protocol/app.js';
 import { assertSocketFree, listenUnix } from './protocol/unix-server.js';
 import { lockDataRoot } from './state/data-root-lock.js';
+import { DEFAULT_ENGINE_STORAGE, engineStorageRoots } from './system/engine-storage.js';
 
 export interface ServeOptions {
   socket: string;
@@ -18,6 +19,8 @@ export interface ServeOptions {
   privateDataRoot?: boolean;
   /** Host directories never adopted (default: dockerd's and containerd's state). */
   reservedPaths?: readonly string[];
+  /** Engine storage roots besides the defaults (a moved data root's `<data-root>/overlay2`). */
+  engineStorage?: readonly string[];
 }
 
 /** HOST_DATA_DIR, when it is an absolute path (the plugin's manifest leaves it empty). */
@@ -35,6 +38,9 @@ function hostDataDir(value: string | undefined): string | undefined {
 export async function serve(options: ServeOptions, log: Logger = createLogger()): Promise<void> {
   const dataRoot = path.resolve(options.dataRoot);
   const mountRoot = path.resolve(options.mountRoot ?? path.join(dataRoot, 'mounts'));
+  const engineStorage = [
+    ...new Set([...DEFAULT_ENGINE_STORAGE, ...engineStorageRoots(options.engineStorage ?? [])]),
+  ];
   await assertSocketFree(options.socket);
   await lockDataRoot(dataRoot);
   const driver = new SharedpropDriver({
@@ -46,8 +52,12 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
     privateDataRoot: options.privateDataRoot ?? false,
     hostDataRoot: hostDataDir(process.env.HOST_DATA_DIR),
     reservedPaths: options.reservedPaths,
+    engineStorage,
   });
   await driver.start();
+  log.info('engine storage roots: reap=on-unmount takes an overlay only with its upper in one', {
+    engineStorage,
+  });
 
   let inFlight = 0;
   const app = createApp(driver, log, { onRequest: (delta) => (inFlight += delta) });

@@ -3,7 +3,8 @@ import { statusJsonSchema, type StatusJson } from '../model/status.js';
 import path from 'node:path';
 import { EngineError, type EngineClient, type EngineInfo } from '../docker/engine-client.js';
 import { findPlugin, isPluginReference } from '../docker/plugin-volumes.js';
-import type { MountEntry } from '../system/mountinfo.js';
+import { DEFAULT_ENGINE_STORAGE, dockerStorageRoots } from '../system/engine-storage.js';
+import { holderOf, type MountEntry } from '../system/mountinfo.js';
 import { VERSION } from '../system/version.js';
 import {
   checkContainerMounts,
@@ -103,7 +104,7 @@ export async function runningRoots(
   knownInfo?: EngineInfo,
 ): Promise<RunningRoots> {
   const devices = new Set<string>();
-  const roots: string[] = [];
+  const roots: { device: string; root: string }[] = [];
   for (const summary of await engine.listContainers()) {
     const container = await engine.inspectContainer(summary.id).catch((error: unknown) => {
       if (isNotFound(error)) return undefined; // gone since the list
@@ -115,15 +116,32 @@ export async function runningRoots(
     const root = mounts.filter((e) => e.mountPoint === '/').at(-1);
     if (root) {
       devices.add(root.device);
-      roots.push(root.root);
+      roots.push({ device: root.device, root: root.root });
     }
   }
   const info = knownInfo ?? (await engine.info());
-  const layerDir =
-    info.dockerRootDir && info.storageDriver
-      ? path.join(info.dockerRootDir, info.storageDriver)
-      : undefined;
-  return { devices, roots, layerDir };
+  const storage = [
+    ...new Set([...DEFAULT_ENGINE_STORAGE, ...dockerStorageRoots(info.dockerRootDir)]),
+  ];
+  return { devices, roots, storage, layers: await directoryLayers(info, host) };
+}
+
+/** Storage drivers whose containers' roots are overlays (judged by their upper directory). */
+const OVERLAY_DRIVERS = new Set(['overlay2', 'overlay', 'overlayfs', 'fuse-overlayfs']);
+
+/**
+ * Where a storage driver with directory roots (vfs & co.) keeps them, as a bind of one shows it:
+ * the filesystem that holds `<DockerRootDir>/<Driver>` and the directory's path inside it.
+ */
+async function directoryLayers(info: EngineInfo, host: HostProbe): Promise<RunningRoots['layers']> {
+  if (!info.dockerRootDir || !info.storageDriver || OVERLAY_DRIVERS.has(info.storageDriver)) {
+    return undefined;
+  }
+  const layerDir = path.join(info.dockerRootDir, info.storageDriver);
+  const holder = holderOf(await host.mounts(), layerDir);
+  if (!holder) return undefined;
+  const inside = holder.mountPoint === '/' ? layerDir : layerDir.slice(holder.mountPoint.length);
+  return { device: holder.device, root: path.posix.join(holder.root, inside) };
 }
 
 /** Running containers' subpath mounts of volumes of driver `plugin`. */

@@ -53,7 +53,7 @@ import {
   propagationOf,
   type MountEntry,
 } from '../system/mountinfo.js';
-import { leakReason, NONE_RUNNING } from '../system/leaks.js';
+import { leakReason, noneRunningIn } from '../system/leaks.js';
 import { assertNoMountsWithin, MountBoundaryError } from '../system/safe-delete.js';
 import { VolumeStore, type BrokenVolume, type Store } from '../state/volume-store.js';
 import { CountsWriter } from './counts-writer.js';
@@ -105,6 +105,11 @@ export interface DriverConfig {
    * volume not restored yet restores it itself first.
    */
   restoreInlineMs?: number;
+  /**
+   * Engine storage roots (checked and normalized): `reap=on-unmount` detaches an overlay only when
+   * its upper and work directories lie in one. Default: DEFAULT_ENGINE_STORAGE.
+   */
+  engineStorage?: readonly string[];
 }
 
 /** dockerd's and containerd's state: never adopted, whatever the configuration says. */
@@ -711,7 +716,7 @@ export class SharedpropDriver implements VolumeDriver {
     try {
       // Deepest first; a leak with anything that must stay beneath it is kept whole.
       const below = mountsBelow(await this.mounts.readAbout(mountpoint), mountpoint).map(
-        (entry) => ({ entry, reason: leakReason(entry, NONE_RUNNING) }),
+        (entry) => ({ entry, reason: leakReason(entry, noneRunningIn(this.config.engineStorage)) }),
       );
       const kept = below.filter((m) => m.reason === undefined).map((m) => m.entry.mountPoint);
       const leaks = below.filter(

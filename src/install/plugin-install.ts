@@ -16,6 +16,7 @@ import {
   type VolumeUser,
 } from '../docker/plugin-volumes.js';
 import { CommandError, type run as runCommand } from '../system/exec.js';
+import { DEFAULT_ENGINE_STORAGE, dockerStorageRoots } from '../system/engine-storage.js';
 
 export const DEFAULT_PLUGIN_NAME = 'sharedprop';
 export const DEFAULT_DATA_DIR = '/var/lib/sharedprop';
@@ -155,6 +156,7 @@ export async function installPlugin(
       ...settings,
     ]);
   }
+  await setEngineStorage(deps, name);
   try {
     await docker(deps, ['plugin', 'enable', name]);
   } catch (error) {
@@ -167,6 +169,25 @@ export async function installPlugin(
   deps.say(
     `installed plugin ${name}${version ? ` ${version}` : ''} (data: ${dataDir}); volumes: docker volume create -d ${name} NAME`,
   );
+}
+
+/**
+ * Tells the (disabled) plugin where this dockerd keeps containers' layers when its data root is
+ * not the default one, so that `reap=on-unmount` recognises them (SHAREDPROP_ENGINE_STORAGE). A
+ * plugin that does not take the setting (an older release) is installed all the same, and told.
+ */
+async function setEngineStorage(deps: PluginDeps, name: string): Promise<void> {
+  const roots = dockerStorageRoots((await deps.engine.info()).dockerRootDir);
+  if (roots.every((root) => DEFAULT_ENGINE_STORAGE.includes(root))) return;
+  const setting = `SHAREDPROP_ENGINE_STORAGE=${roots.join(':')}`;
+  try {
+    await docker(deps, ['plugin', 'set', name, setting]);
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error;
+    deps.say(
+      `${name} does not take SHAREDPROP_ENGINE_STORAGE: reap=on-unmount recognises only containers in ${DEFAULT_ENGINE_STORAGE.join(', ')}`,
+    );
+  }
 }
 
 /** The host directory of the plugin's `data` mount, if it has one. */

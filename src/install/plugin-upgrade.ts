@@ -20,7 +20,7 @@ import {
 import { volumeMountsIn } from './upgrade-mounts.js';
 
 /** The settings carried over: the data directory, and the env a user or `install` sets. */
-const CARRIED_ENV = ['LOG_LEVEL', 'HOST_DATA_DIR'];
+const CARRIED_ENV = ['LOG_LEVEL', 'HOST_DATA_DIR', 'SHAREDPROP_ENGINE_STORAGE'];
 
 export interface PluginUpgradeOptions {
   /** The new version: a registry reference (`make push`: HOST:PORT/sharedprop:VERSION). */

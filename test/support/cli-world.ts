@@ -9,14 +9,16 @@ import { FakeEngine, fakeHost, type FakeEngineState, type FakeHostState } from '
 export const PLUGIN_ID = '0123abcd';
 export const PROP = `/var/lib/docker/plugins/${PLUGIN_ID}/propagated-mount`;
 export const RUNTIME_PATH = '/usr/local/bin/sharedprop-runtime';
+/** dockerd's overlay2 storage: where the dead container's root overlay has its layers. */
+const STORAGE = '/var/lib/docker/overlay2';
 
 export const HOST_MOUNTS = `
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 90 22 8:1 /var/lib/docker/plugins/${PLUGIN_ID}/propagated-mount ${PROP} rw,relatime shared:1 - ext4 /dev/sda1 rw
 91 22 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw,relatime shared:301 - ext4 /dev/sda1 rw
 92 90 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw,relatime shared:301 - ext4 /dev/sda1 rw
-93 91 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=/l1
-94 92 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=/l1
+93 91 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=${STORAGE}/l/A,upperdir=${STORAGE}/dead/diff,workdir=${STORAGE}/dead/work
+94 92 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=${STORAGE}/l/A,upperdir=${STORAGE}/dead/diff,workdir=${STORAGE}/dead/work
 `;
 
 /** dockerd's own table when its copy of the propagated mount is private (a failed enable). */

@@ -41,6 +41,19 @@ export class FakeMounts implements Mounts {
     this.table.push(this.entry(mountPoint, '/', fsType, sharedGroup));
   }
 
+  /**
+   * A bind of part of a container's root overlay, whose upper and work directories lie in
+   * `storage` (an engine storage root): what a dead container leaves. With `storage` outside
+   * any engine's, an operator's own overlay.
+   */
+  mountOverlay(mountPoint: string, storage = '/var/lib/docker/overlay2'): void {
+    const layer = `${storage}/${this.nextId}`;
+    this.table.push({
+      ...this.entry(mountPoint, '/etc', 'overlay', undefined, `0:${this.nextDevice++}`),
+      superOptions: `rw,lowerdir=${storage}/l/A,upperdir=${layer}/diff,workdir=${layer}/work`,
+    });
+  }
+
   async read(): Promise<MountEntry[]> {
     return [...this.table];
   }

@@ -9,13 +9,18 @@ import {
   checkVolume,
   classifySubmounts,
   couldNotCheck,
+  type RunningRoots,
 } from '../../src/doctor/checks.js';
 import { EngineError } from '../../src/docker/engine-client.js';
 import { exitCodeOf, toJson, toText } from '../../src/doctor/report.js';
 import { listeningInodes } from '../../src/docker/daemon-process.js';
 import { parseMountinfo } from '../../src/system/mountinfo.js';
+import { DEFAULT_ENGINE_STORAGE } from '../../src/system/engine-storage.js';
 
 const PROP = '/var/lib/docker/plugins/0123abcd/propagated-mount';
+/** The super options of container `id`'s root overlay in dockerd's storage. */
+const containerLayers = (id: string) =>
+  `rw,lowerdir=/var/lib/docker/overlay2/l/A,upperdir=/var/lib/docker/overlay2/${id}/diff,workdir=/var/lib/docker/overlay2/${id}/work`;
 
 // Recorded from a host running the managed plugin: a volume mount point, a leaked bind of a
 // dead container's /etc (overlay 0:61), a live container's bind (overlay 0:62), a netns file.
@@ -23,8 +28,8 @@ const host = parseMountinfo(`
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 90 22 8:1 /var/lib/docker/plugins/0123abcd/propagated-mount ${PROP} rw,relatime shared:300 - ext4 /dev/sda1 rw
 91 90 8:1 /var/lib/sharedprop/volumes/netns/_data ${PROP}/netns rw,relatime shared:301 - ext4 /dev/sda1 rw
-92 91 0:61 /etc ${PROP}/netns/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=/l1
-93 91 0:62 /srv ${PROP}/netns/srv rw,relatime shared:303 - overlay overlay rw,lowerdir=/l2
+92 91 0:61 /etc ${PROP}/netns/etc rw,relatime shared:302 - overlay overlay ${containerLayers('dead')}
+93 91 0:62 /srv ${PROP}/netns/srv rw,relatime shared:303 - overlay overlay ${containerLayers('live')}
 94 91 0:4 net:[4026532281] ${PROP}/netns/qrouter-1 rw shared:304 - nsfs nsfs rw
 95 22 8:1 /var/lib/sharedprop/volumes/plain/_data ${PROP}/plain rw,relatime master:301 - ext4 /dev/sda1 rw
 96 22 8:1 /var/lib/sharedprop/volumes/dup/_data ${PROP}/dup rw,relatime shared:310 - ext4 /dev/sda1 rw
@@ -33,10 +38,11 @@ const host = parseMountinfo(`
 99 98 8:1 /var/lib/sharedprop/volumes/twice/_data ${PROP}/twice rw,relatime shared:320 - ext4 /dev/sda1 rw
 `);
 
-const runningWith = (devices: string[], roots: string[] = []) => ({
+const runningWith = (devices: string[], roots: string[] = []): RunningRoots => ({
   devices: new Set(devices),
-  roots,
-  layerDir: '/var/lib/docker/vfs',
+  roots: roots.map((root) => ({ device: '8:1', root })),
+  storage: DEFAULT_ENGINE_STORAGE,
+  layers: { device: '8:1', root: '/var/lib/docker/vfs' },
 });
 
 describe('volume checks on a recorded host mount table', () => {
@@ -87,8 +93,11 @@ describe('leaks with a directory storage driver (vfs)', () => {
 93 91 8:1 /var/lib/docker/vfs/dir/alive/etc ${PROP}/v/etc2 rw shared:301 - ext4 /dev/sda1 rw
 94 91 8:1 /var/lib/docker/volumes/local1/_data ${PROP}/v/local rw shared:301 - ext4 /dev/sda1 rw
 95 91 8:1 /srv/host-dir ${PROP}/v/host rw shared:301 - ext4 /dev/sda1 rw
+96 91 8:17 /var/lib/docker/vfs/dir/dead/etc ${PROP}/v/other-disk rw shared:301 - ext4 /dev/sdb1 rw
+97 91 0:70 / ${PROP}/v/ops rw shared:301 - overlay overlay rw,lowerdir=/srv/l,upperdir=/srv/u,workdir=/srv/w
+98 91 0:71 / ${PROP}/v/ro rw shared:301 - overlay overlay ro,lowerdir=/var/lib/docker/overlay2/l/A
 `);
-  it('judges only binds from a dead container layer as leaked', () => {
+  it("judges only binds from a dead container layer as leaked, never an operator's overlay", () => {
     const subs = classifySubmounts(
       table,
       `${PROP}/v`,
@@ -99,6 +108,9 @@ describe('leaks with a directory storage driver (vfs)', () => {
       ['/v/etc2', false],
       ['/v/local', false],
       ['/v/host', false],
+      ['/v/other-disk', false],
+      ['/v/ops', false],
+      ['/v/ro', false],
     ]);
   });
 });
@@ -295,8 +307,8 @@ describe('a doubled mount is listed once', () => {
 90 22 8:1 /var/lib/docker/plugins/0123abcd/propagated-mount ${PROP} rw,relatime shared:1 - ext4 /dev/sda1 rw
 91 22 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw,relatime shared:301 - ext4 /dev/sda1 rw
 92 90 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw,relatime shared:301 - ext4 /dev/sda1 rw
-93 91 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=/l1
-94 92 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay rw,lowerdir=/l1
+93 91 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay ${containerLayers('dead')}
+94 92 0:61 /etc ${PROP}/v/etc rw,relatime shared:302 - overlay overlay ${containerLayers('dead')}
 95 91 0:4 net:[4026532281] ${PROP}/v/ns1 rw shared:304 - nsfs nsfs rw
 96 92 0:4 net:[4026532281] ${PROP}/v/ns1 rw shared:304 - nsfs nsfs rw
 `);
@@ -319,8 +331,8 @@ describe('a doubled mount is listed once', () => {
   it('two leaked mounts stacked at one path are one leaked path', () => {
     const stacked = parseMountinfo(`
 91 22 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw shared:301 - ext4 /dev/sda1 rw
-93 91 0:61 /etc ${PROP}/v/etc rw shared:302 - overlay overlay rw
-94 93 0:63 /etc ${PROP}/v/etc rw shared:303 - overlay overlay rw
+93 91 0:61 /etc ${PROP}/v/etc rw shared:302 - overlay overlay ${containerLayers('dead')}
+94 93 0:63 /etc ${PROP}/v/etc rw shared:303 - overlay overlay ${containerLayers('dead2')}
 `);
     const subs = classifySubmounts(stacked, `${PROP}/v`, running);
     expect(subs).toEqual([expect.objectContaining({ path: `${PROP}/v/etc`, leaked: true })]);
@@ -333,8 +345,8 @@ describe('a doubled mount is listed once', () => {
   it('a path where a running container still holds a mount is not leaked (prune detaches by path)', () => {
     const mixed = parseMountinfo(`
 91 22 8:1 /var/lib/sharedprop/volumes/v/_data ${PROP}/v rw shared:301 - ext4 /dev/sda1 rw
-93 91 0:62 /etc ${PROP}/v/etc rw shared:302 - overlay overlay rw
-94 93 0:61 /etc ${PROP}/v/etc rw shared:303 - overlay overlay rw
+93 91 0:62 /etc ${PROP}/v/etc rw shared:302 - overlay overlay ${containerLayers('live')}
+94 93 0:61 /etc ${PROP}/v/etc rw shared:303 - overlay overlay ${containerLayers('dead')}
 `);
     expect(classifySubmounts(mixed, `${PROP}/v`, running)).toEqual([
       expect.objectContaining({ path: `${PROP}/v/etc`, leaked: false, reason: undefined }),

@@ -500,7 +500,7 @@ describe('reap=on-unmount', () => {
     await driver.create('r1', new Map([['reap', 'on-unmount']]));
     await mountDelivered(driver, 'r1', 'a');
     await mountDelivered(driver, 'r1', 'b');
-    mounts.mountOutside(`${mp('r1')}/etc`, 'overlay');
+    mounts.mountOverlay(`${mp('r1')}/etc`);
     mounts.mountOutside(`${mp('r1')}/qrouter-1`, 'nsfs');
     mounts.mountOutside(`${mp('r1')}/scratch`, 'tmpfs');
     await driver.unmount('r1', 'a'); // b still holds it: nothing is reaped
@@ -513,29 +513,65 @@ describe('reap=on-unmount', () => {
     ]);
   });
 
+  it("keeps an operator's overlay and a read-only one; takes containerd's snapshots too", async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    await mountDelivered(driver, 'r1', 'a');
+    mounts.mountOverlay(`${mp('r1')}/ops`, '/srv/ops');
+    mounts.mountOverlay(`${mp('r1')}/evil`, '/var/lib/docker/overlay2-evil');
+    mounts.mountOutside(`${mp('r1')}/ro`, 'overlay'); // no upperdir
+    mounts.mountOverlay(
+      `${mp('r1')}/snap`,
+      '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots',
+    );
+    await driver.unmount('r1', 'a');
+    expect(paths(mounts, 'r1').sort()).toEqual([
+      `${mp('r1')}/evil`,
+      `${mp('r1')}/ops`,
+      `${mp('r1')}/ro`,
+    ]);
+  });
+
+  it('takes overlays only from the configured storage roots (a moved data root)', async () => {
+    const { driver, mounts } = await setup(undefined, { engineStorage: ['/srv/docker/overlay2'] });
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    await mountDelivered(driver, 'r1', 'a');
+    mounts.mountOverlay(`${mp('r1')}/moved`, '/srv/docker/overlay2');
+    mounts.mountOverlay(`${mp('r1')}/default`);
+    await driver.unmount('r1', 'a');
+    // engineStorage replaces the default here: `serve` is what adds the defaults to it.
+    expect(paths(mounts, 'r1')).toEqual([`${mp('r1')}/default`]);
+  });
+
   it('is off by default: a leak stays until sharedprop prune', async () => {
     const { driver, mounts } = await setup();
     await driver.create('r1', noOptions);
     await mountDelivered(driver, 'r1', 'a');
-    mounts.mountOutside(`${mp('r1')}/etc`, 'overlay');
+    mounts.mountOverlay(`${mp('r1')}/etc`);
     await driver.unmount('r1', 'a');
     expect(paths(mounts, 'r1')).toEqual([`${mp('r1')}/etc`]);
   });
 
-  it('keeps a leak that has a namespace file beneath it, and an Unmount whose reaping fails still succeeds', async () => {
+  it('keeps a leak that has a namespace file beneath it, and reaps its leaked neighbour', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    await mountDelivered(driver, 'r1', 'a');
+    mounts.mountOverlay(`${mp('r1')}/etc`);
+    mounts.mountOutside(`${mp('r1')}/etc/netns`, 'nsfs');
+    mounts.mountOverlay(`${mp('r1')}/other`);
+    await driver.unmount('r1', 'a');
+    // Nothing is stuck here: /etc stays only because of what lies beneath it.
+    expect(paths(mounts, 'r1').sort()).toEqual([`${mp('r1')}/etc`, `${mp('r1')}/etc/netns`]);
+  });
+
+  it('an Unmount whose reaping fails still succeeds', async () => {
     const { driver, mounts, store } = await setup();
     await driver.create('r1', new Map([['reap', 'on-unmount']]));
     await mountDelivered(driver, 'r1', 'a');
-    mounts.mountOutside(`${mp('r1')}/etc`, 'overlay');
-    mounts.mountOutside(`${mp('r1')}/etc/netns`, 'nsfs');
-    mounts.mountOutside(`${mp('r1')}/stuck`, 'overlay');
+    mounts.mountOverlay(`${mp('r1')}/stuck`);
     mounts.stuck.add(`${mp('r1')}/stuck`);
     await driver.unmount('r1', 'a');
-    expect(paths(mounts, 'r1').sort()).toEqual([
-      `${mp('r1')}/etc`,
-      `${mp('r1')}/etc/netns`,
-      `${mp('r1')}/stuck`,
-    ]);
+    expect(paths(mounts, 'r1')).toEqual([`${mp('r1')}/stuck`]);
     expect(store.savedCounts.get('r1')?.size).toBe(0);
     expect((await driver.get('r1')).status?.activeMounts).toBe(0);
   });

@@ -172,6 +172,33 @@ describe('plugin install', () => {
     ]);
   });
 
+  it("tells the plugin a moved data root's storage, so that reap=on-unmount recognises its containers", async () => {
+    const { deps, commands } = depsFor({ info: { dockerRootDir: '/srv/docker' } });
+    await installPlugin(options(), deps);
+    const storage =
+      'SHAREDPROP_ENGINE_STORAGE=/srv/docker/overlay2:/srv/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots';
+    expect(commands.slice(2)).toEqual([
+      setDataDir(),
+      ['docker', 'plugin', 'set', 'sharedprop', storage],
+      ['docker', 'plugin', 'enable', 'sharedprop'],
+    ]);
+  });
+
+  it('a plugin that does not take the storage setting (an older release) is installed all the same', async () => {
+    const storage =
+      'SHAREDPROP_ENGINE_STORAGE=/srv/docker/overlay2:/srv/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots';
+    const args = ['plugin', 'set', 'sharedprop', storage];
+    const { deps, commands, lines } = depsFor(
+      { info: { dockerRootDir: '/srv/docker' } },
+      { [args.join(' ')]: failed(args) },
+    );
+    await installPlugin(options(), deps);
+    expect(commands.at(-1)).toEqual(['docker', 'plugin', 'enable', 'sharedprop']);
+    expect(lines).toContain(
+      'sharedprop does not take SHAREDPROP_ENGINE_STORAGE: reap=on-unmount recognises only containers in /var/lib/docker/overlay2, /var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots, /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots',
+    );
+  });
+
   it('leaves an existing data directory as it is, and sets no LOG_LEVEL unless asked', async () => {
     mkdirSync(dataDir, { recursive: true, mode: 0o755 });
     const { deps, commands, lines } = depsFor({});

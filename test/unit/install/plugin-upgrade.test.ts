@@ -86,6 +86,9 @@ describe('the volumes an upgrade keeps', () => {
       'LOG_LEVEL=debug',
       'HOST_DATA_DIR=/srv/sp',
     ]);
+    expect(settingsToCarry({ Env: ['SHAREDPROP_ENGINE_STORAGE=/srv/docker/overlay2'] })).toEqual([
+      'SHAREDPROP_ENGINE_STORAGE=/srv/docker/overlay2',
+    ]);
     expect(settingsToCarry({})).toEqual([]);
   });
 });
