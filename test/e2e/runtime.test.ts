@@ -19,6 +19,7 @@ import {
 } from './harness/index.js';
 import { parseMountinfo, propagationOf } from '../../src/system/mountinfo.js';
 import { unmountEverythingUnder } from '../support/host-mounts.js';
+import { composeFile } from '../support/readme-blocks.js';
 import { CAN_MOUNT, MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 
 jest.setTimeout(300_000);
@@ -335,11 +336,7 @@ describe(onEngine('what changed in newer engines'), () => {
 
 /** The compose file of the README's "Compose" section, exactly as written there. */
 async function readmeComposeFile(): Promise<string> {
-  const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  const section = readme.split('\n### Compose\n')[1] ?? '';
-  const block = /```yaml\n([\s\S]*?)```/.exec(section);
-  if (!block?.[1]) throw new Error('README.md: no yaml block under "### Compose"');
-  return block[1];
+  return composeFile(await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8'));
 }
 
 /** The compose implementations of this engine: v1 on bookworm; v2, as CLI plugin and as command, on newer ones. */
