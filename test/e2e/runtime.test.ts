@@ -249,7 +249,7 @@ describe(onEngine('what changed in newer engines'), () => {
     const subpath = ['--mount', 'type=volume,src=subvol,dst=/run/netns,volume-subpath=agents'];
     if (!isEngine25OrLater()) {
       // No subpath mounts before API 1.45, and the 20.10 CLI ignores the key without a word:
-      // the container gets the whole volume (README: Compatibility).
+      // the container gets the whole volume (docs/engines.md).
       const whole = await env.runOk(subpath, ['ls', '/run/netns']);
       expect(whole.trim().split('\n')).toContain('agents');
       await env.dockerOk(['volume', 'rm', 'subvol']);
@@ -277,7 +277,7 @@ describe(onEngine('what changed in newer engines'), () => {
         /^warn +subpath-mounts: .*sub-l3: subvol\/agents at \/run\/netns/m,
       );
       // dockerd binds a subpath non-recursively: a subpath mount made later does not show what
-      // was mounted in the directory before (README: Subpath mounts). Docker's rule, not ours.
+      // was mounted in the directory before (docs/engines.md: subpath mounts). Docker's rule, not ours.
       const late = await env.run([...CAN_MOUNT, ...subpath], enter);
       expect(late.exitCode).not.toBe(0);
     } finally {
