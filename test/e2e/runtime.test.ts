@@ -277,7 +277,8 @@ describe(onEngine('what changed in newer engines'), () => {
         /^warn +subpath-mounts: .*sub-l3: subvol\/agents at \/run\/netns/m,
       );
       // dockerd binds a subpath non-recursively: a subpath mount made later does not show what
-      // was mounted in the directory before (docs/engines.md: subpath mounts). Docker's rule, not ours.
+      // was mounted in the directory before (docs/engines.md: subpath mounts). Docker's rule,
+      // not ours.
       const late = await env.run([...CAN_MOUNT, ...subpath], enter);
       expect(late.exitCode).not.toBe(0);
     } finally {
