@@ -13,11 +13,13 @@ import {
   E2eEnvironment,
   REPO_ROOT,
   hostMountsAt,
+  installBinDir,
   hostMountsWithin,
   onEngine,
 } from './harness/index.js';
 import { CAN_MOUNT, MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 import { DriverProcess } from '../support/driver-process.js';
+import { quickStartCommands } from '../support/readme-blocks.js';
 
 jest.setTimeout(300_000);
 
@@ -178,16 +180,7 @@ describe(onEngine('propagation'), () => {
 
 /** The README's quick start, as written: the first sh block under "## Quick start". */
 async function quickStart(): Promise<string[]> {
-  const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  const section = readme.split('\n## Quick start\n')[1] ?? '';
-  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!block) throw new Error('README.md: no sh block under "## Quick start"');
-  // One command per line once continuations are joined; comments and blank lines dropped.
-  return block
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
+  return quickStartCommands(await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8'));
 }
 
 describe(onEngine('the quick start'), () => {
@@ -197,6 +190,8 @@ describe(onEngine('the quick start'), () => {
     // The README's `busybox` is this engine's busybox image.
     await env.dockerOk(['tag', env.image, 'busybox']);
     const outputs: string[] = [];
+    const cliEnv = env.daemon.cliEnv();
+    const binDir = installBinDir(env.daemon);
     for (const command of commands.slice(1)) {
       // Each line as a user's shell runs it: in the engine's mount namespace (where its plugin
       // sockets are), from the checkout, against this daemon only.
@@ -210,7 +205,8 @@ describe(onEngine('the quick start'), () => {
           REPO_ROOT,
         ],
         {
-          env: env.daemon.cliEnv(),
+          // `make install` put `sharedprop` in this run's BIN_DIR (see installPlugin): first on PATH.
+          env: { ...cliEnv, PATH: `${binDir}:${cliEnv.PATH ?? ''}` },
           extendEnv: false,
           reject: false,
           timeout: 120_000,
@@ -225,10 +221,12 @@ describe(onEngine('the quick start'), () => {
     }
     const at = (prefix: string) => commands.slice(1).findIndex((c) => c.startsWith(prefix));
     expect(outputs[at('docker run --rm')]?.trim()).toBe('hello');
-    const [listed, afterwards] = commands
+    const listings = commands
       .slice(1)
-      .map((c, i) => (c.startsWith('node dist/cli.js ls') ? outputs[i] : undefined))
+      .map((c, i) => (c.startsWith('sharedprop ls') ? outputs[i] : undefined))
       .filter((o): o is string => o !== undefined);
+    expect(listings).toHaveLength(2);
+    const [listed, afterwards] = listings;
     expect(listed).toMatch(/\bdemo +1 +1 /);
     expect(afterwards).not.toMatch(/demo/);
     expect(afterwards).not.toMatch(/leak/i);

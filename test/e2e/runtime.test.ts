@@ -19,6 +19,7 @@ import {
 } from './harness/index.js';
 import { parseMountinfo, propagationOf } from '../../src/system/mountinfo.js';
 import { unmountEverythingUnder } from '../support/host-mounts.js';
+import { composeFile } from '../support/readme-blocks.js';
 import { CAN_MOUNT, MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 
 jest.setTimeout(300_000);
@@ -248,7 +249,7 @@ describe(onEngine('what changed in newer engines'), () => {
     const subpath = ['--mount', 'type=volume,src=subvol,dst=/run/netns,volume-subpath=agents'];
     if (!isEngine25OrLater()) {
       // No subpath mounts before API 1.45, and the 20.10 CLI ignores the key without a word:
-      // the container gets the whole volume (README: Compatibility).
+      // the container gets the whole volume (docs/engines.md).
       const whole = await env.runOk(subpath, ['ls', '/run/netns']);
       expect(whole.trim().split('\n')).toContain('agents');
       await env.dockerOk(['volume', 'rm', 'subvol']);
@@ -276,7 +277,8 @@ describe(onEngine('what changed in newer engines'), () => {
         /^warn +subpath-mounts: .*sub-l3: subvol\/agents at \/run\/netns/m,
       );
       // dockerd binds a subpath non-recursively: a subpath mount made later does not show what
-      // was mounted in the directory before (README: Subpath mounts). Docker's rule, not ours.
+      // was mounted in the directory before (docs/engines.md: subpath mounts). Docker's rule,
+      // not ours.
       const late = await env.run([...CAN_MOUNT, ...subpath], enter);
       expect(late.exitCode).not.toBe(0);
     } finally {
@@ -335,11 +337,7 @@ describe(onEngine('what changed in newer engines'), () => {
 
 /** The compose file of the README's "Compose" section, exactly as written there. */
 async function readmeComposeFile(): Promise<string> {
-  const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  const section = readme.split('\n### Compose\n')[1] ?? '';
-  const block = /```yaml\n([\s\S]*?)```/.exec(section);
-  if (!block?.[1]) throw new Error('README.md: no yaml block under "### Compose"');
-  return block[1];
+  return composeFile(await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8'));
 }
 
 /** The compose implementations of this engine: v1 on bookworm; v2, as CLI plugin and as command, on newer ones. */

@@ -36,7 +36,7 @@ export {
   mountTmpfs,
   unmount,
 } from '../../support/host-mounts.js';
-export { INSTALL_TARGET, PLUGIN_NAME, REPO_ROOT } from './plugin.js';
+export { INSTALL_TARGET, PLUGIN_NAME, REPO_ROOT, installBinDir } from './plugin.js';
 export { ENGINE, MAKE_NO_REBUILD, hasComposeV2, isEngine25OrLater, onEngine } from './engine.js';
 
 /**

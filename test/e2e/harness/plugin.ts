@@ -28,6 +28,14 @@ export interface PluginState {
   hostPropagatedMount: string;
 }
 
+/**
+ * Where the tests' `make install` puts the runtime wrapper and the `sharedprop` command (BIN_DIR):
+ * under the daemon's directory, never the host's /usr/local/bin.
+ */
+export function installBinDir(daemon: DockerDaemon): string {
+  return path.join(daemon.base, 'bin');
+}
+
 export async function installPlugin(daemon: DockerDaemon, dataDir: string): Promise<string> {
   const result = await execa(
     'make',
@@ -39,7 +47,8 @@ export async function installPlugin(daemon: DockerDaemon, dataDir: string): Prom
         DATA_DIR: dataDir,
         DAEMON_JSON: daemon.configFile,
         DOCKERD_PIDFILE: daemon.pidFile,
-        RUNTIME_INSTALL_DIR: path.join(daemon.base, 'bin'),
+        RUNTIME_INSTALL_DIR: installBinDir(daemon),
+        BIN_DIR: installBinDir(daemon),
       },
       extendEnv: false,
       reject: false,
