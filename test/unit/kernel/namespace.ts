@@ -19,7 +19,6 @@ export function inOwnNamespace(): boolean {
 export const describeInNamespace: jest.Describe = inOwnNamespace()
   ? describe
   : (((name: string) => {
-      // eslint-disable-next-line no-console
       console.warn(`${name}: skipped (run inside unshare --user --map-root-user --mount)`);
       describe.skip(name, () => it('runs inside a namespace', () => undefined));
     }) as unknown as jest.Describe);
