@@ -62,9 +62,9 @@ export function detachChecked(
 }
 
 /**
- * Detaches `nodes` (each with its depth below a common mount), deepest first; a mount whose path
- * leads elsewhere (hidden under a mount stacked above it) is tried again after the others, as
- * long as a round detaches something. Returns those never reached.
+ * Detaches `nodes` (each with its depth below a common mount), deepest first. A mount whose path
+ * leads elsewhere (hidden beneath a mount stacked above it) is tried again, before any shallower
+ * one, as long as a round detaches something. Returns those never reached.
  */
 export async function detachNodes(
   tree: MountTree,
@@ -72,23 +72,30 @@ export async function detachNodes(
   nodes: readonly { node: MountNode; depth: number }[],
   report: DetachReport,
 ): Promise<MountNode[]> {
-  let pending = [...nodes]
-    .sort((a, b) => b.depth - a.depth || (b.node.id > a.node.id ? 1 : -1))
-    .map((n) => n.node);
+  const levels = new Map<number, MountNode[]>();
+  for (const { node, depth } of nodes) levels.set(depth, [...(levels.get(depth) ?? []), node]);
   let calls = 0;
-  for (;;) {
-    const missed: MountNode[] = [];
-    for (const node of pending) {
-      const outcome = detachChecked(tree, view, node.mountPoint, node.id);
-      if (outcome === 'elsewhere') missed.push(node);
-      else if (outcome !== 'gone') {
-        report.detached.push(node.mountPoint);
-        if (outcome === 'lazy') report.lazy.push(node.mountPoint);
+  let carried: MountNode[] = [];
+  for (const depth of [...levels.keys()].sort((a, b) => b - a)) {
+    // The newest first: of a stack, the top.
+    let pending = [...carried, ...(levels.get(depth) ?? []).sort((a, b) => (b.id > a.id ? 1 : -1))];
+    for (;;) {
+      const missed: MountNode[] = [];
+      for (const node of pending) {
+        const outcome = detachChecked(tree, view, node.mountPoint, node.id);
+        if (outcome === 'elsewhere') missed.push(node);
+        else if (outcome !== 'gone') {
+          report.detached.push(node.mountPoint);
+          if (outcome === 'lazy') report.lazy.push(node.mountPoint);
+        }
+        // Thousands of unmounts in a row: let the event loop breathe.
+        if (++calls % 256 === 0) await setImmediate();
       }
-      // Thousands of unmounts in a row: let the event loop breathe.
-      if (++calls % 256 === 0) await setImmediate();
+      const progress = missed.length < pending.length;
+      pending = missed;
+      if (missed.length === 0 || !progress) break;
     }
-    if (missed.length === 0 || missed.length === pending.length) return missed;
-    pending = missed;
+    carried = pending;
   }
+  return carried;
 }

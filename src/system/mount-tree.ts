@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { isErrno } from './kernel/ffi.js';
 import { statx, type Statx } from './kernel/calls.js';
-import { MS_UNBINDABLE } from './kernel/constants.js';
-import { listmount, statmount, type MountStat } from './kernel/statmount.js';
+import { LSMT_ROOT, MS_UNBINDABLE } from './kernel/constants.js';
+import { listmount, statmount, statmountIfAny, type MountStat } from './kernel/statmount.js';
 import { mountOptionsOf } from './kernel/tmpfs.js';
 import { parseMountinfo, type MountEntry } from './mountinfo.js';
 
@@ -110,14 +110,9 @@ class ListmountView implements MountView {
     const key = BigInt(id);
     const known = this.cache.get(key);
     if (known) return known;
-    try {
-      const stat = statmount(key);
-      this.cache.set(key, stat);
-      return stat;
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) return undefined;
-      throw error;
-    }
+    const stat = statmountIfAny(key);
+    if (stat) this.cache.set(key, stat);
+    return stat;
   }
 
   get(id: MountId): MountNode | undefined {
@@ -153,9 +148,10 @@ class ListmountView implements MountView {
     const root = BigInt(id);
     const found = new Map<bigint, MountNode>();
     // listmount lists a mount's children on some kernels and its whole subtree on others (6.18):
-    // a listed mount whose parent is not the one asked about shows the second, and ends the walk.
+    // on those, one call lists everything, and asking again for each child would cost a walk of
+    // the namespace per child.
+    const recursive = listsSubtrees();
     const queue = [root];
-    let recursive = false;
     while (queue.length > 0) {
       const parent = queue.shift() as bigint;
       for (const child of listmount(parent)) {
@@ -163,10 +159,8 @@ class ListmountView implements MountView {
         const node = this.get(child);
         if (!node) continue;
         found.set(child, node);
-        if (node.parent !== parent) recursive = true;
         if (!recursive) queue.push(child);
       }
-      if (recursive) break;
     }
     return withDepths(root, found);
   }
@@ -240,6 +234,24 @@ class MountinfoView implements MountView {
       this.entries.some((e) => e.sharedGroup === group && e.id !== node.oldId)
     );
   }
+}
+
+let subtrees: boolean | undefined;
+
+/**
+ * True when this kernel's listmount lists a mount's whole subtree, not only its children: seen
+ * once, in the namespace's root listing, from mounts listed with different parents (direct
+ * children all have the same one). Undecided (no nested mount there): false, the safe answer.
+ */
+export function listsSubtrees(): boolean {
+  if (subtrees !== undefined) return subtrees;
+  const parents = new Set<bigint>();
+  for (const id of listmount(LSMT_ROOT).slice(0, 256)) {
+    const parent = statmountIfAny(id)?.parentId;
+    if (parent !== undefined) parents.add(parent);
+    if (parents.size > 1) return (subtrees = true);
+  }
+  return (subtrees = false);
 }
 
 function fromStat(stat: MountStat): MountNode {

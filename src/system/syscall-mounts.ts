@@ -34,6 +34,8 @@ import {
 export interface SyscallMountsOptions extends MountTreeOptions {
   /** Where the questions read the table (default: this process's mountinfo). */
   table?: MountTable;
+  /** Called between the check of a target and the act on it: for tests that race the two. */
+  betweenCheckAndAct?: (target: string) => void;
 }
 
 /** A directory held open, with what statx said of it and the mounts stacked at it. */
@@ -51,8 +53,10 @@ export class SyscallMounts implements Mounts {
   private readonly table: MountTable;
   /** Only for what has nothing to do with mounts (resolveDirectory, showsDirectory...). */
   private readonly paths: MountSystem;
+  private readonly betweenCheckAndAct: (target: string) => void;
 
   constructor(options: SyscallMountsOptions = {}) {
+    this.betweenCheckAndAct = options.betweenCheckAndAct ?? (() => undefined);
     this.tree = new MountTree(options);
     this.table = options.table ?? procMountTable;
     this.paths = new MountSystem(this.table);
@@ -163,6 +167,7 @@ export class SyscallMounts implements Mounts {
             openTree(fd, { clone: true, recursive: source.kind === 'adopt' }),
           );
     try {
+      this.betweenCheckAndAct(held.path);
       if (source.kind === 'adopt') {
         moveMount(mountFd, held.fd);
         if (mode === 'rshared') mountSetattr(mountFd, { propagation: 'shared', recursive: true });

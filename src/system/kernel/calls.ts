@@ -57,14 +57,17 @@ export const STATX_WANTED =
  * final symlink or triggering an automount. `unique`: ask for STATX_MNT_ID_UNIQUE (a kernel
  * without it answers with the old ID, and `uniqueMountId` stays undefined).
  */
+/** One buffer for every statx: the calls are synchronous, and the answer is copied out. */
+const statxBuffer = Buffer.alloc(C.STATX_SIZE);
+
 export function statx(fd: number, path = '', unique = true): Statx {
-  const buf = Buffer.alloc(C.STATX_SIZE);
+  const buf = statxBuffer;
   const flags = (path === '' ? C.AT_EMPTY_PATH : 0) | C.AT_SYMLINK_NOFOLLOW | C.AT_NO_AUTOMOUNT;
   const wanted = STATX_WANTED | (unique ? C.STATX_MNT_ID_UNIQUE : 0);
   check(loadLibc().statx(fd, path, flags, wanted, buf), 'statx', fdName(fd, path));
   const mask = buf.readUInt32LE(0);
   const attributes = buf.readBigUInt64LE(8);
-  const mountField = buf.readBigUInt64LE(144);
+  const uniqueId = (mask & C.STATX_MNT_ID_UNIQUE) !== 0;
   return {
     mask,
     attributes,
@@ -73,9 +76,9 @@ export function statx(fd: number, path = '', unique = true): Statx {
     gid: buf.readUInt32LE(24),
     ino: buf.readBigUInt64LE(32),
     device: `${buf.readUInt32LE(136)}:${buf.readUInt32LE(140)}`,
-    mountId: mask & C.STATX_MNT_ID_UNIQUE ? undefined : Number(mountField),
-    uniqueMountId: mask & C.STATX_MNT_ID_UNIQUE ? mountField : undefined,
-    mountRoot: (attributes & BigInt(C.STATX_ATTR_MOUNT_ROOT)) !== 0n,
+    mountId: uniqueId ? undefined : buf.readUInt32LE(144),
+    uniqueMountId: uniqueId ? buf.readBigUInt64LE(144) : undefined,
+    mountRoot: (buf.readUInt32LE(8) & C.STATX_ATTR_MOUNT_ROOT) !== 0,
   };
 }
 

@@ -25,6 +25,9 @@ export const SYS = {
   listmount: 458,
 } as const;
 
+/** Node's table of errno names and texts (built anew at every getSystemErrorMap call). */
+let errors: Map<number, [string, string]> | undefined;
+
 /** A failed system call, shaped like Node's own (`code`, `errno`, `syscall`, `path`). */
 export class KernelError extends Error {
   readonly code: string;
@@ -34,7 +37,8 @@ export class KernelError extends Error {
     errno: number,
     readonly path?: string,
   ) {
-    const [code, description] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, 'unknown error'];
+    errors ??= getSystemErrorMap();
+    const [code, description] = errors.get(-errno) ?? [`E${errno}`, 'unknown error'];
     super(`${code}: ${description}, ${syscall}${path === undefined ? '' : ` '${path}'`}`);
     this.name = 'KernelError';
     this.code = code;

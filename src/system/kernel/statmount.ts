@@ -4,7 +4,7 @@
  * callers fall back to mountinfo (see mount-tree.ts).
  */
 import * as C from './constants.js';
-import { check, loadLibc, SYS } from './ffi.js';
+import { check, KernelError, loadLibc, SYS } from './ffi.js';
 
 export interface MountStat {
   /** Unique 64-bit ID (never reused). */
@@ -50,17 +50,28 @@ function request(id: bigint, param: bigint): Buffer {
 /** One buffer reused by every call: the calls are synchronous and one at a time. */
 let buffer = Buffer.alloc(STRINGS + 8192);
 
+const ENOENT = 2;
+const EOVERFLOW = 75;
+
 /** statmount(2) of the mount with unique ID `id`; ENOENT when there is none (any longer). */
 export function statmount(id: bigint): MountStat {
+  const stat = statmountIfAny(id);
+  if (!stat) throw new KernelError('statmount', ENOENT, `mount ${id}`);
+  return stat;
+}
+
+/** statmount(2), or undefined when there is no such mount (without the cost of an error). */
+export function statmountIfAny(id: bigint): MountStat | undefined {
   const libc = loadLibc();
   const req = request(id, BigInt(STATMOUNT_MASK));
   for (;;) {
     const result = Number(libc.sysPtrPtrIntInt(SYS.statmount, req, buffer, buffer.length, 0));
     if (result >= 0) break;
     const errno = libc.errno();
+    if (errno === ENOENT) return undefined;
     // EOVERFLOW: the strings (paths) did not fit.
-    if (errno === 75 && buffer.length < 1 << 20) buffer = Buffer.alloc(buffer.length * 4);
-    else check(-1, 'statmount', `mount ${id}`);
+    if (errno === EOVERFLOW && buffer.length < 1 << 20) buffer = Buffer.alloc(buffer.length * 4);
+    else throw new KernelError('statmount', errno, `mount ${id}`);
   }
   return decode(buffer);
 }

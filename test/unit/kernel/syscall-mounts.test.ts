@@ -7,7 +7,14 @@
 import { mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import * as C from '../../../src/system/kernel/constants.js';
-import { mount, mountSetattr, openDirectory, withFd } from '../../../src/system/kernel/calls.js';
+import {
+  mount,
+  mountSetattr,
+  moveMount,
+  openDirectory,
+  withFd,
+} from '../../../src/system/kernel/calls.js';
+import { newTmpfs } from '../../../src/system/kernel/tmpfs.js';
 import { detachChecked } from '../../../src/system/detach.js';
 import { MountTree } from '../../../src/system/mount-tree.js';
 import { MountSystem, StackedMountsError, type Mounts } from '../../../src/system/mounts.js';
@@ -157,6 +164,27 @@ describeInNamespace.each(implementations)('%s', (_name, make) => {
     });
   });
 
+  it('detachAll reaches a mount hidden beneath a stack once the stack above it is gone', async () => {
+    // MountSystem fails this one (umount -l of the hidden path: "not mounted").
+    if (mounts instanceof MountSystem) return;
+    const target = dir('mnt/h');
+    bindByPath(dir('data/h'), target);
+    const hidden = openDirectory(dir('mnt/h/x'));
+    mkdirSync(path.join(dir('data/over'), 'x'));
+    bindByPath(path.join(base, 'data/over'), target);
+    try {
+      // Mounted through a descriptor taken before the stack: beneath it, and the newest mount.
+      withFd(newTmpfs('size=64k'), (mnt) => moveMount(mnt, hidden));
+    } finally {
+      withFd(hidden, () => undefined);
+    }
+    expect(mountinfo().filter((e) => e.mountPoint.startsWith(target))).toHaveLength(3);
+    const report = await mounts.detachAll(target, { includeSelf: true });
+    // The stack's top first, then what it hid, then the bottom: none of them busy.
+    expect(report).toEqual({ detached: [target, path.join(target, 'x'), target], lazy: [] });
+    expect(mountinfo().filter((e) => e.mountPoint.startsWith(target))).toEqual([]);
+  });
+
   it('detachAll of a plain directory detaches the mounts within it, and a busy one lazily', async () => {
     const files = dir('data/f');
     tmpfsAt(dir('data/f/x'), 'sp-x');
@@ -211,6 +239,24 @@ describeInNamespace.each(implementations.slice(0, 2))('%s, by identity', (_name,
       ),
     ).rejects.toMatchObject({ code: 'ELOOP' });
     expect(mountinfo().filter((e) => e.mountPoint.startsWith(base + '/'))).toEqual([]);
+  });
+
+  it('a swap of the target between its check and the act does not redirect the mount', async () => {
+    const target = dir('mnt/v');
+    const elsewhere = dir('elsewhere');
+    let swapped = false;
+    const mounts = new SyscallMounts({
+      fallback: _name.includes('fallback'),
+      betweenCheckAndAct: (checked) => {
+        renameSync(checked, path.join(base, 'mnt/v.old'));
+        symlinkSync(elsewhere, checked);
+        swapped = true;
+      },
+    });
+    await mounts.ensureSharedMount({ kind: 'bind', directory: dir('data/v') }, target, 'rshared');
+    expect(swapped).toBe(true);
+    expect(mountsAtPath(path.join(base, 'mnt/v.old'))).toHaveLength(1);
+    expect(mountsAtPath(elsewhere)).toEqual([]);
   });
 
   it('a mount point whose path now leads to another mount is not detached; umount by path would have', () => {
