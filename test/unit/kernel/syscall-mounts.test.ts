@@ -68,6 +68,21 @@ describeInNamespace.each(implementations)('%s', (_name, make) => {
     expect(bySource('sp-sub').map((e) => e.mountPoint)).toEqual([path.join(target, 'sub')]);
   });
 
+  it('a bind of data on a shared mount, under a private mount root, leaves the data peer group', async () => {
+    share(base);
+    const root = dir('mnt');
+    bindByPath(root, root);
+    withFd(openDirectory(root), (fd) => mountSetattr(fd, { propagation: 'private' }));
+    const data = dir('data/v');
+    const target = path.join(root, 'v');
+    await mounts.ensureSharedMount({ kind: 'bind', directory: data }, target, 'rshared');
+    const [own] = mountsAtPath(target);
+    expect(own?.sharedGroup).toBeDefined();
+    expect(own?.sharedGroup).not.toBe(mountsAtPath(base).at(-1)?.sharedGroup);
+    tmpfsAt(dir('mnt/v/sub'), 'sp-sub');
+    expect(bySource('sp-sub').map((e) => e.mountPoint)).toEqual([path.join(target, 'sub')]);
+  });
+
   it('a mount stacked on the volume is peeled off, the bottom one kept and made shared', async () => {
     const data = dir('data/v');
     const target = dir('mnt/v');
