@@ -15,7 +15,7 @@ import { statx, type Statx } from './kernel/calls.js';
 import { LSMT_ROOT, MS_UNBINDABLE } from './kernel/constants.js';
 import { listmount, statmount, statmountIfAny, type MountStat } from './kernel/statmount.js';
 import { mountOptionsOf } from './kernel/tmpfs.js';
-import { parseMountinfo, type MountEntry } from './mountinfo.js';
+import { aboutPath, parseMountinfo, type MountEntry } from './mountinfo.js';
 
 export type TreeMode = 'listmount' | 'mountinfo';
 /** A mount's identity in the running mode: a unique bigint, or mountinfo's number. */
@@ -94,11 +94,18 @@ export class MountTree {
     return id;
   }
 
-  /** A view for one operation: in fallback mode, the table is read now, once. */
-  view(): MountView {
-    return this.mode === 'listmount'
-      ? new ListmountView()
-      : new MountinfoView(parseMountinfo(readFileSync(this.mountinfo, 'utf8')));
+  /**
+   * A view for one operation: in fallback mode, the table is read now, once, and only the lines
+   * about `about` are parsed: those that name its path (its mounts and everything beneath) and
+   * those of the given mount IDs (the mount that holds it).
+   */
+  view(about: { path?: string; ids?: readonly MountId[] } = {}): MountView {
+    if (this.mode === 'listmount') return new ListmountView();
+    const keep =
+      about.path === undefined && about.ids === undefined
+        ? undefined
+        : aboutPath(about.path ?? '\0', (about.ids ?? []).map(Number));
+    return new MountinfoView(parseMountinfo(readFileSync(this.mountinfo, 'utf8'), keep));
   }
 }
 
@@ -166,12 +173,7 @@ class ListmountView implements MountView {
   }
 
   hasPeers(node: MountNode): boolean {
-    if (node.sharedGroup === undefined) return false;
-    // No call lists a peer group: its members are found in the table's text, filtered before
-    // any parse (one read, only when a fresh mount came out shared).
-    const needle = ` shared:${node.sharedGroup} `;
-    const text = readFileSync('/proc/self/mountinfo', 'utf8');
-    return parseMountinfo(text, (line) => line.includes(needle)).some((e) => e.id !== node.oldId);
+    return peersInTable(node);
   }
 }
 
@@ -228,12 +230,20 @@ class MountinfoView implements MountView {
   }
 
   hasPeers(node: MountNode): boolean {
-    const group = node.sharedGroup;
-    return (
-      group !== undefined &&
-      this.entries.some((e) => e.sharedGroup === group && e.id !== node.oldId)
-    );
+    return peersInTable(node);
   }
+}
+
+/**
+ * True when another mount of this namespace is in `node`'s peer group. No call lists a peer
+ * group: its members are found in mountinfo's text, filtered before any parse (one more read,
+ * only when a mount is attached under a shared one).
+ */
+function peersInTable(node: MountNode): boolean {
+  if (node.sharedGroup === undefined) return false;
+  const needle = ` shared:${node.sharedGroup} `;
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
+  return parseMountinfo(text, (line) => line.includes(needle)).some((e) => e.id !== node.oldId);
 }
 
 let subtrees: boolean | undefined;
@@ -246,7 +256,7 @@ let subtrees: boolean | undefined;
 export function listsSubtrees(): boolean {
   if (subtrees !== undefined) return subtrees;
   const parents = new Set<bigint>();
-  for (const id of listmount(LSMT_ROOT).slice(0, 256)) {
+  for (const id of listmount(LSMT_ROOT, 256)) {
     const parent = statmountIfAny(id)?.parentId;
     if (parent !== undefined) parents.add(parent);
     if (parents.size > 1) return (subtrees = true);

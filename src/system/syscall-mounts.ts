@@ -46,6 +46,8 @@ interface Held {
   mount: MountNode;
   /** The mounts at this directory, bottom first; empty when it is no mount point. */
   stack: MountNode[];
+  /** The operation's view of the tree (in mountinfo mode, one read about this directory). */
+  view: MountView;
 }
 
 export class SyscallMounts implements Mounts {
@@ -78,11 +80,13 @@ export class SyscallMounts implements Mounts {
    * Opens `dir` (no symlink on the way) and reads, by identity, the mount it is on and the stack
    * of mounts at it: each mount of a stack is the parent of the one above, at the same place.
    */
-  private hold(dir: string, view: MountView): Held {
+  private hold(dir: string, given?: MountView): Held {
     const fd = openDirectory(dir);
     try {
       const stat = this.tree.stat(fd);
-      const mount = view.get(this.tree.idOf(stat));
+      const id = this.tree.idOf(stat);
+      const view = given ?? this.tree.view({ path: dir, ids: [id] });
+      const mount = view.get(id);
       if (!mount) throw new Error(`the mount of ${JSON.stringify(dir)} is not in the mount table`);
       const stack: MountNode[] = [];
       if (stat.mountRoot) {
@@ -91,7 +95,7 @@ export class SyscallMounts implements Mounts {
           stack.unshift(m);
         }
       }
-      return { fd, path: dir, mount, stack };
+      return { fd, path: dir, mount, stack, view };
     } catch (error) {
       close(fd);
       throw error;
@@ -99,14 +103,14 @@ export class SyscallMounts implements Mounts {
   }
 
   /** Opens `dir`, making it (and its parents) first when it does not exist. */
-  private async holdOrCreate(dir: string, view: MountView): Promise<Held> {
+  private async holdOrCreate(dir: string): Promise<Held> {
     try {
-      return this.hold(dir, view);
+      return this.hold(dir);
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
     }
     await mkdir(dir, { recursive: true });
-    return this.hold(dir, view);
+    return this.hold(dir);
   }
 
   async ensureSharedMount(
@@ -115,8 +119,8 @@ export class SyscallMounts implements Mounts {
     mode: SharedMode,
   ): Promise<MountEntry> {
     if (source.kind === 'adopt') this.ensureSharedMountPoint(source.directory);
-    const view = this.tree.view();
-    let held = await this.holdOrCreate(target, view);
+    let held = await this.holdOrCreate(target);
+    const view = held.view;
     try {
       if (held.stack.length === 0) return this.attach(source, held, view, mode);
       if (source.kind === 'adopt' && held.stack.length > 1) {
@@ -203,7 +207,7 @@ export class SyscallMounts implements Mounts {
    * shared: a group of its own), or made shared when it is a mount point that is not.
    */
   private ensureSharedMountPoint(dir: string): void {
-    const held = this.hold(dir, this.tree.view());
+    const held = this.hold(dir);
     try {
       const top = held.stack.at(-1);
       if (!top) {
@@ -230,16 +234,15 @@ export class SyscallMounts implements Mounts {
    */
   private entryOf(fd: number, view?: MountView): MountEntry {
     const id = this.tree.idOf(this.tree.stat(fd));
-    const entry = (view ?? this.tree.view()).entry(id);
+    const entry = (view ?? this.tree.view({ ids: [id] })).entry(id);
     if (!entry) throw new Error(`mount ${String(id)} is not in the mount table`);
     return entry;
   }
 
   async detachView(mountpoint: string): Promise<DetachReport> {
-    const view = this.tree.view();
     let held: Held;
     try {
-      held = this.hold(mountpoint, view);
+      held = this.hold(mountpoint);
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return { detached: [], lazy: [] };
       throw error;
@@ -253,20 +256,19 @@ export class SyscallMounts implements Mounts {
     } finally {
       close(held.fd);
     }
-    return this.detachHeld(held, view, true);
+    return this.detachHeld(held, true);
   }
 
   async detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport> {
-    const view = this.tree.view();
     let held: Held;
     try {
-      held = this.hold(dir, view);
+      held = this.hold(dir);
     } catch (error) {
       if (isErrno(error, 'ENOENT', 'ENOTDIR')) return { detached: [], lazy: [] };
       throw error;
     }
     close(held.fd);
-    return this.detachHeld(held, view, options.includeSelf);
+    return this.detachHeld(held, options.includeSelf);
   }
 
   /**
@@ -274,11 +276,8 @@ export class SyscallMounts implements Mounts {
    * `includeSelf`) the stack at it, top first. A mount point hidden beneath a stack is reached
    * once the stack above it is gone. Throws when a listed mount is still there at the end.
    */
-  private async detachHeld(
-    held: Held,
-    view: MountView,
-    includeSelf: boolean,
-  ): Promise<DetachReport> {
+  private async detachHeld(held: Held, includeSelf: boolean): Promise<DetachReport> {
+    const view = held.view;
     const report: DetachReport = { detached: [], lazy: [] };
     const bottom = held.stack[0];
     let nodes: { node: MountNode; depth: number }[];
@@ -294,7 +293,7 @@ export class SyscallMounts implements Mounts {
     const left = missed.filter((node) => view.exists(node.id) !== false);
     if (left.length > 0 && view.mode === 'mountinfo') {
       // Gone along with a lazily detached parent, or still there: one more read tells.
-      const now = this.tree.view();
+      const now = this.tree.view({ path: held.path });
       const still = left.filter((n) => now.get(n.id)?.mountPoint === n.mountPoint);
       if (still.length === 0) return report;
       left.splice(0, left.length, ...still);
@@ -308,7 +307,7 @@ export class SyscallMounts implements Mounts {
   }
 
   async privatizeMountPoint(dir: string): Promise<boolean> {
-    const held = this.hold(dir, this.tree.view());
+    const held = this.hold(dir);
     try {
       const top = held.stack.at(-1);
       if (!top || (top.sharedGroup === undefined && top.masterGroup === undefined)) return false;

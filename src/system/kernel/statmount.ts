@@ -103,9 +103,9 @@ const PAGE = 512;
 
 /**
  * listmount(2): the unique IDs of the mounts directly beneath mount `id` (LSMT_ROOT: the
- * namespace's root), read in pages.
+ * namespace's root), read in pages; at least `limit` of them when there are that many.
  */
-export function listmount(id: bigint): bigint[] {
+export function listmount(id: bigint, limit = Infinity): bigint[] {
   const libc = loadLibc();
   const ids: bigint[] = [];
   const page = new BigUint64Array(PAGE);
@@ -118,7 +118,7 @@ export function listmount(id: bigint): bigint[] {
       `mount ${id}`,
     );
     for (let i = 0; i < n; i++) ids.push(page[i] as bigint);
-    if (n < PAGE) return ids;
+    if (n < PAGE || ids.length >= limit) return ids;
     last = page[n - 1] as bigint;
   }
 }
