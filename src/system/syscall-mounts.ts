@@ -56,6 +56,8 @@ export class SyscallMounts implements Mounts {
   /** Only for what has nothing to do with mounts (resolveDirectory, showsDirectory...). */
   private readonly paths: MountSystem;
   private readonly betweenCheckAndAct: (target: string) => void;
+  /** For directories that are no mount point, in listmount mode: see detachAll. */
+  private tableTree?: MountTree;
 
   constructor(options: SyscallMountsOptions = {}) {
     this.betweenCheckAndAct = options.betweenCheckAndAct ?? (() => undefined);
@@ -80,12 +82,12 @@ export class SyscallMounts implements Mounts {
    * Opens `dir` (no symlink on the way) and reads, by identity, the mount it is on and the stack
    * of mounts at it: each mount of a stack is the parent of the one above, at the same place.
    */
-  private hold(dir: string, given?: MountView): Held {
+  private hold(dir: string, given?: MountView, tree = this.tree): Held {
     const fd = openDirectory(dir);
     try {
-      const stat = this.tree.stat(fd);
-      const id = this.tree.idOf(stat);
-      const view = given ?? this.tree.view({ path: dir, ids: [id] });
+      const stat = tree.stat(fd);
+      const id = tree.idOf(stat);
+      const view = given ?? tree.view({ path: dir, ids: [id] });
       const mount = view.get(id);
       if (!mount) throw new Error(`the mount of ${JSON.stringify(dir)} is not in the mount table`);
       const stack: MountNode[] = [];
@@ -268,6 +270,15 @@ export class SyscallMounts implements Mounts {
       throw error;
     }
     close(held.fd);
+    if (held.stack.length === 0 && held.view.mode === 'listmount') {
+      // No mount point: what lies within it belongs to the enclosing mount's subtree, often `/`
+      // and the whole table, which statmount would read one call per mount. One filtered read
+      // of mountinfo finds them instead (identity then by mountinfo's IDs).
+      this.tableTree ??= new MountTree({ fallback: true });
+      held = this.hold(dir, undefined, this.tableTree);
+      close(held.fd);
+      return this.detachHeld(held, options.includeSelf, this.tableTree);
+    }
     return this.detachHeld(held, options.includeSelf);
   }
 
@@ -276,7 +287,11 @@ export class SyscallMounts implements Mounts {
    * `includeSelf`) the stack at it, top first. A mount point hidden beneath a stack is reached
    * once the stack above it is gone. Throws when a listed mount is still there at the end.
    */
-  private async detachHeld(held: Held, includeSelf: boolean): Promise<DetachReport> {
+  private async detachHeld(
+    held: Held,
+    includeSelf: boolean,
+    tree = this.tree,
+  ): Promise<DetachReport> {
     const view = held.view;
     const report: DetachReport = { detached: [], lazy: [] };
     const bottom = held.stack[0];
@@ -289,11 +304,11 @@ export class SyscallMounts implements Mounts {
     } else {
       nodes = view.below(held.mount.id);
     }
-    const missed = await detachNodes(this.tree, view, nodes, report);
+    const missed = await detachNodes(tree, view, nodes, report);
     const left = missed.filter((node) => view.exists(node.id) !== false);
     if (left.length > 0 && view.mode === 'mountinfo') {
       // Gone along with a lazily detached parent, or still there: one more read tells.
-      const now = this.tree.view({ path: held.path });
+      const now = tree.view({ path: held.path });
       const still = left.filter((n) => now.get(n.id)?.mountPoint === n.mountPoint);
       if (still.length === 0) return report;
       left.splice(0, left.length, ...still);
