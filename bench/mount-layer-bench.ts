@@ -9,10 +9,10 @@
  * [--rounds=5] [--binds=200] [--table=0] [--no-reference] [--layers=listmount,fallback,reference]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { close, mount, moveMount, openDirectory } from '../src/system/kernel/calls.js';
+import { close, mount, moveMount, openDirectory, umount2 } from '../src/system/kernel/calls.js';
 import { MS_BIND } from '../src/system/kernel/constants.js';
 import { newTmpfs } from '../src/system/kernel/tmpfs.js';
 import { MountSystem, type Mounts } from '../src/system/mounts.js';
@@ -117,6 +117,16 @@ async function bindBench(
 async function main(): Promise<void> {
   const base = mkdtempSync(path.join(tmpdir(), 'sp-layer-bench-'));
   tmpfsAt(base);
+  try {
+    await runAll(base);
+  } finally {
+    // Everything else was on the tmpfs, and the namespace's mounts go with it.
+    umount2(base, { detach: true });
+    rmdirSync(base);
+  }
+}
+
+async function runAll(base: string): Promise<void> {
   if (table > 0) {
     const extra = path.join(base, 'table');
     mkdirSync(extra);
