@@ -113,11 +113,12 @@ class ListmountView implements MountView {
   readonly mode = 'listmount';
   private readonly cache = new Map<bigint, MountStat>();
 
-  private stat(id: MountId): MountStat | undefined {
+  /** A cached statmount, brief (for the walk) unless `full`. */
+  private stat(id: MountId, full = false): MountStat | undefined {
     const key = BigInt(id);
     const known = this.cache.get(key);
-    if (known) return known;
-    const stat = statmountIfAny(key);
+    if (known && (!full || known.fsType !== '')) return known;
+    const stat = statmountIfAny(key, !full);
     if (stat) this.cache.set(key, stat);
     return stat;
   }
@@ -128,7 +129,7 @@ class ListmountView implements MountView {
   }
 
   entry(id: MountId): MountEntry | undefined {
-    const stat = this.stat(id);
+    const stat = this.stat(id, true);
     if (!stat) return undefined;
     return {
       id: stat.oldId,
@@ -148,7 +149,7 @@ class ListmountView implements MountView {
 
   exists(id: MountId): boolean {
     this.cache.delete(BigInt(id));
-    return this.stat(id) !== undefined;
+    return statmountIfAny(BigInt(id), true) !== undefined;
   }
 
   below(id: MountId): { node: MountNode; depth: number }[] {
@@ -257,7 +258,7 @@ export function listsSubtrees(): boolean {
   if (subtrees !== undefined) return subtrees;
   const parents = new Set<bigint>();
   for (const id of listmount(LSMT_ROOT, 256)) {
-    const parent = statmountIfAny(id)?.parentId;
+    const parent = statmountIfAny(id, true)?.parentId;
     if (parent !== undefined) parents.add(parent);
     if (parents.size > 1) return (subtrees = true);
   }

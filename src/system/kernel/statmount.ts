@@ -36,6 +36,8 @@ const STATMOUNT_MASK =
   C.STATMOUNT_MNT_ROOT |
   C.STATMOUNT_MNT_POINT |
   C.STATMOUNT_FS_TYPE;
+/** What a walk of the tree needs (IDs, propagation, mount point): fewer strings to make. */
+const TREE_MASK = C.STATMOUNT_MNT_BASIC | C.STATMOUNT_MNT_POINT;
 /** Where struct statmount's strings start (after its fixed part and 50 spare u64s). */
 const STRINGS = 512;
 
@@ -53,17 +55,20 @@ let buffer = Buffer.alloc(STRINGS + 8192);
 const ENOENT = 2;
 const EOVERFLOW = 75;
 
-/** statmount(2) of the mount with unique ID `id`; ENOENT when there is none (any longer). */
-export function statmount(id: bigint): MountStat {
-  const stat = statmountIfAny(id);
+/**
+ * statmount(2) of the mount with unique ID `id`; ENOENT when there is none (any longer).
+ * `brief`: only what a walk of the tree needs (device, root and fsType left empty).
+ */
+export function statmount(id: bigint, brief = false): MountStat {
+  const stat = statmountIfAny(id, brief);
   if (!stat) throw new KernelError('statmount', ENOENT, `mount ${id}`);
   return stat;
 }
 
 /** statmount(2), or undefined when there is no such mount (without the cost of an error). */
-export function statmountIfAny(id: bigint): MountStat | undefined {
+export function statmountIfAny(id: bigint, brief = false): MountStat | undefined {
   const libc = loadLibc();
-  const req = request(id, BigInt(STATMOUNT_MASK));
+  const req = request(id, BigInt(brief ? TREE_MASK : STATMOUNT_MASK));
   for (;;) {
     const result = Number(libc.sysPtrPtrIntInt(SYS.statmount, req, buffer, buffer.length, 0));
     if (result >= 0) break;
@@ -73,11 +78,12 @@ export function statmountIfAny(id: bigint): MountStat | undefined {
     if (errno === EOVERFLOW && buffer.length < 1 << 20) buffer = Buffer.alloc(buffer.length * 4);
     else throw new KernelError('statmount', errno, `mount ${id}`);
   }
-  return decode(buffer);
+  return decode(buffer, brief);
 }
 
-function decode(buf: Buffer): MountStat {
+function decode(buf: Buffer, brief: boolean): MountStat {
   const str = (offset: number) => {
+    if (brief && offset !== 108) return '';
     const start = STRINGS + buf.readUInt32LE(offset);
     return buf.toString('utf8', start, buf.indexOf(0, start));
   };
@@ -87,7 +93,7 @@ function decode(buf: Buffer): MountStat {
     parentId: buf.readBigUInt64LE(48),
     oldId: buf.readUInt32LE(56),
     oldParentId: buf.readUInt32LE(60),
-    device: `${buf.readUInt32LE(16)}:${buf.readUInt32LE(20)}`,
+    device: brief ? '' : `${buf.readUInt32LE(16)}:${buf.readUInt32LE(20)}`,
     attributes: Number(buf.readBigUInt64LE(64)),
     propagation,
     fsType: str(36),
