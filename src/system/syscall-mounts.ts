@@ -1,0 +1,361 @@
+/**
+ * The Mounts interface on system calls, with no child process: every directory acted on is
+ * opened first (openat2, no symlink anywhere on the way), checked through that descriptor
+ * (statx: mount ID, mount root) and acted on through it (open_tree, move_mount, mount_setattr,
+ * fsmount with AT_EMPTY_PATH). Only umount2 takes a path: see detach.ts for how it is checked.
+ *
+ * The mount tree is read by ID (statmount/listmount, 6.8+) or, on older kernels, from one read of
+ * mountinfo per operation (mount-tree.ts); never once per submount.
+ *
+ * The questions (read, readAbout, readerAbout) read mountinfo as MountSystem does: they are the
+ * driver's snapshot, whose callers filter its text.
+ */
+import { mkdir, rmdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { close, moveMount, mountSetattr, openDirectory, openTree } from './kernel/calls.js';
+import { isErrno } from './kernel/ffi.js';
+import { newTmpfs } from './kernel/tmpfs.js';
+import { detachChecked, detachNodes } from './detach.js';
+import type { MountReader } from './mount-snapshot.js';
+import { MountTree, type MountNode, type MountTreeOptions, type MountView } from './mount-tree.js';
+import { aboutPath, isWithin, type MountEntry } from './mountinfo.js';
+import {
+  MountSystem,
+  procMountTable,
+  StackedMountsError,
+  type DetachReport,
+  type Mounts,
+  type MountSource,
+  type MountTable,
+  type ResolvedDirectory,
+  type SharedMode,
+} from './mounts.js';
+
+export interface SyscallMountsOptions extends MountTreeOptions {
+  /** Where the questions read the table (default: this process's mountinfo). */
+  table?: MountTable;
+  /** Called between the check of a target and the act on it: for tests that race the two. */
+  betweenCheckAndAct?: (target: string) => void;
+}
+
+/** A directory held open, with what statx said of it and the mounts stacked at it. */
+interface Held {
+  fd: number;
+  path: string;
+  /** The mount the descriptor is on (the top of the stack when it is a mount root). */
+  mount: MountNode;
+  /** The mounts at this directory, bottom first; empty when it is no mount point. */
+  stack: MountNode[];
+  /** The operation's view of the tree (in mountinfo mode, one read about this directory). */
+  view: MountView;
+}
+
+export class SyscallMounts implements Mounts {
+  readonly tree: MountTree;
+  private readonly table: MountTable;
+  /** Only for what has nothing to do with mounts (resolveDirectory, showsDirectory...). */
+  private readonly paths: MountSystem;
+  private readonly betweenCheckAndAct: (target: string) => void;
+  /** For directories that are no mount point, in listmount mode: see detachAll. */
+  private tableTree?: MountTree;
+
+  constructor(options: SyscallMountsOptions = {}) {
+    this.betweenCheckAndAct = options.betweenCheckAndAct ?? (() => undefined);
+    this.tree = new MountTree(options);
+    this.table = options.table ?? procMountTable;
+    this.paths = new MountSystem(this.table);
+  }
+
+  read(keep?: (line: string) => boolean): Promise<MountEntry[]> {
+    return this.table.read(keep);
+  }
+
+  readAbout(dir: string): Promise<MountEntry[]> {
+    return this.table.read(aboutPath(dir));
+  }
+
+  readerAbout(dir: string): MountReader {
+    return this.table.reader(aboutPath(dir));
+  }
+
+  /**
+   * Opens `dir` (no symlink on the way) and reads, by identity, the mount it is on and the stack
+   * of mounts at it: each mount of a stack is the parent of the one above, at the same place.
+   */
+  private hold(dir: string, given?: MountView, tree = this.tree): Held {
+    const fd = openDirectory(dir);
+    try {
+      const stat = tree.stat(fd);
+      const id = tree.idOf(stat);
+      const view = given ?? tree.view({ path: dir, ids: [id] });
+      const mount = view.get(id);
+      if (!mount) throw new Error(`the mount of ${JSON.stringify(dir)} is not in the mount table`);
+      const stack: MountNode[] = [];
+      if (stat.mountRoot) {
+        for (let m: MountNode | undefined = mount; m; m = view.get(m.parent)) {
+          if (m.mountPoint !== mount.mountPoint || stack.includes(m) || m.parent === m.id) break;
+          stack.unshift(m);
+        }
+      }
+      return { fd, path: dir, mount, stack, view };
+    } catch (error) {
+      close(fd);
+      throw error;
+    }
+  }
+
+  /** Opens `dir`, making it (and its parents) first when it does not exist. */
+  private async holdOrCreate(dir: string): Promise<Held> {
+    try {
+      return this.hold(dir);
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) throw error;
+    }
+    await mkdir(dir, { recursive: true });
+    return this.hold(dir);
+  }
+
+  async ensureSharedMount(
+    source: MountSource,
+    target: string,
+    mode: SharedMode,
+  ): Promise<MountEntry> {
+    if (source.kind === 'adopt') this.ensureSharedMountPoint(source.directory);
+    let held = await this.holdOrCreate(target);
+    const view = held.view;
+    try {
+      if (held.stack.length === 0) return this.attach(source, held, view, mode);
+      if (source.kind === 'adopt' && held.stack.length > 1) {
+        // Something was mounted over the adopted directory on the host and propagated here:
+        // peeling it off would unmount the host's mount too. The volume shows what it shows.
+        return this.entryOf(held.fd, view);
+      }
+      let changed = false;
+      while (held.stack.length > 1) {
+        // Our own mount stacked on itself: peel the top ones off so that exactly one remains.
+        // The descriptor would keep the top busy: it is closed first, and the path checked.
+        const top = held.stack.at(-1) as MountNode;
+        const below = held.stack.at(-2) as MountNode;
+        close(held.fd);
+        held.fd = -1;
+        const outcome = detachChecked(this.tree, view, target, top.id);
+        held = this.hold(target, view);
+        if (outcome === 'elsewhere' || held.mount.id !== below.id) {
+          throw new Error(`${JSON.stringify(target)} changed while its stacked mounts were peeled`);
+        }
+        changed = true;
+      }
+      const top = held.stack[0] as MountNode;
+      if (top.sharedGroup === undefined || mode === 'rshared') {
+        mountSetattr(held.fd, { propagation: 'shared', recursive: mode === 'rshared' });
+        changed = true;
+      }
+      return this.entryOf(held.fd, changed ? undefined : view);
+    } finally {
+      if (held.fd >= 0) close(held.fd);
+    }
+  }
+
+  /**
+   * Makes a new mount of `source`, attaches it at `held` and makes it shared. A bind leaves its
+   * source's peer group before it is attached; under a shared parent the kernel then gives it a
+   * group of its own, shared with the copies at the parent's peers: kept when none of those is
+   * in this namespace (in the managed plugin, the host's view of the propagated mount), left for
+   * a new group otherwise. An adopted directory's bind stays in the directory's group: that is
+   * the point.
+   */
+  private attach(source: MountSource, held: Held, view: MountView, mode: SharedMode): MountEntry {
+    const mountFd =
+      source.kind === 'tmpfs'
+        ? newTmpfs(source.options)
+        : this.withDirectory(source.directory, (fd) =>
+            // An adopted directory's own submounts are part of what it shows (as with ip netns).
+            openTree(fd, { clone: true, recursive: source.kind === 'adopt' }),
+          );
+    try {
+      this.betweenCheckAndAct(held.path);
+      if (source.kind === 'adopt') {
+        moveMount(mountFd, held.fd);
+        if (mode === 'rshared') mountSetattr(mountFd, { propagation: 'shared', recursive: true });
+      } else {
+        mountSetattr(mountFd, { propagation: 'private' });
+        moveMount(mountFd, held.fd);
+        const parentShared = held.mount.sharedGroup !== undefined;
+        const peersHere = parentShared && view.hasPeers(held.mount);
+        if (peersHere) mountSetattr(mountFd, { propagation: 'private' });
+        if (!parentShared || peersHere) {
+          // A fresh bind or tmpfs holds no other mount: recursive or not is the same.
+          mountSetattr(mountFd, { propagation: 'shared' });
+        }
+      }
+      return this.entryOf(mountFd);
+    } finally {
+      close(mountFd);
+    }
+  }
+
+  private withDirectory<T>(dir: string, work: (fd: number) => T): T {
+    const fd = openDirectory(dir);
+    try {
+      return work(fd);
+    } finally {
+      close(fd);
+    }
+  }
+
+  /**
+   * Makes `dir` a shared mount point with a peer group of its own, as `ip netns add` does for
+   * /run/netns: a recursive self-bind when it is no mount point yet (out of every group, then
+   * shared: a group of its own), or made shared when it is a mount point that is not.
+   */
+  private ensureSharedMountPoint(dir: string): void {
+    const held = this.hold(dir);
+    try {
+      const top = held.stack.at(-1);
+      if (!top) {
+        const tree = openTree(held.fd, { clone: true, recursive: true });
+        try {
+          mountSetattr(tree, { propagation: 'private' });
+          moveMount(tree, held.fd);
+          mountSetattr(tree, { propagation: 'private' });
+          mountSetattr(tree, { propagation: 'shared' });
+        } finally {
+          close(tree);
+        }
+      } else if (top.sharedGroup === undefined) {
+        mountSetattr(held.fd, { propagation: 'shared' });
+      }
+    } finally {
+      close(held.fd);
+    }
+  }
+
+  /**
+   * The mount whose root `fd` holds, as mountinfo shows it: from `view` when nothing changed
+   * since it was taken, else from a new one (in mountinfo mode, the operation's second read).
+   */
+  private entryOf(fd: number, view?: MountView): MountEntry {
+    const id = this.tree.idOf(this.tree.stat(fd));
+    const entry = (view ?? this.tree.view({ ids: [id] })).entry(id);
+    if (!entry) throw new Error(`mount ${String(id)} is not in the mount table`);
+    return entry;
+  }
+
+  async detachView(mountpoint: string): Promise<DetachReport> {
+    let held: Held;
+    try {
+      held = this.hold(mountpoint);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return { detached: [], lazy: [] };
+      throw error;
+    }
+    try {
+      if (held.stack.length === 0) return { detached: [], lazy: [] };
+      // Only the top of a stack can be made private; detaching it would propagate through the
+      // lower one, in the host directory's peer group, and unmount the host's own mount.
+      if (held.stack.length > 1) throw new StackedMountsError(held.stack.length);
+      mountSetattr(held.fd, { propagation: 'private', recursive: true });
+    } finally {
+      close(held.fd);
+    }
+    return this.detachHeld(held, true);
+  }
+
+  async detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport> {
+    let held: Held;
+    try {
+      held = this.hold(dir);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT', 'ENOTDIR')) return { detached: [], lazy: [] };
+      throw error;
+    }
+    close(held.fd);
+    if (held.stack.length === 0 && held.view.mode === 'listmount') {
+      // No mount point: what lies within it belongs to the enclosing mount's subtree, often `/`
+      // and the whole table, which statmount would read one call per mount. One filtered read
+      // of mountinfo finds them instead (identity then by mountinfo's IDs).
+      this.tableTree ??= new MountTree({ fallback: true });
+      held = this.hold(dir, undefined, this.tableTree);
+      close(held.fd);
+      return this.detachHeld(held, options.includeSelf, this.tableTree);
+    }
+    return this.detachHeld(held, options.includeSelf);
+  }
+
+  /**
+   * Detaches what is beneath the held directory, listed once: deepest first, then (with
+   * `includeSelf`) the stack at it, top first. A mount point hidden beneath a stack is reached
+   * once the stack above it is gone. Throws when a listed mount is still there at the end.
+   */
+  private async detachHeld(
+    held: Held,
+    includeSelf: boolean,
+    tree = this.tree,
+  ): Promise<DetachReport> {
+    const view = held.view;
+    const report: DetachReport = { detached: [], lazy: [] };
+    const bottom = held.stack[0];
+    let nodes: { node: MountNode; depth: number }[];
+    if (!bottom) {
+      // No mount point: the mounts of the enclosing mount that lie within the directory.
+      nodes = view.below(held.mount.id).filter((n) => isWithin(n.node.mountPoint, held.path));
+    } else if (includeSelf) {
+      nodes = [...view.below(bottom.id), { node: bottom, depth: 0 }];
+    } else {
+      nodes = view.below(held.mount.id);
+    }
+    const missed = await detachNodes(tree, view, nodes, report);
+    const left = missed.filter((node) => view.exists(node.id) !== false);
+    if (left.length > 0 && view.mode === 'mountinfo') {
+      // Gone along with a lazily detached parent, or still there: one more read tells.
+      const now = tree.view({ path: held.path });
+      const still = left.filter((n) => now.get(n.id)?.mountPoint === n.mountPoint);
+      if (still.length === 0) return report;
+      left.splice(0, left.length, ...still);
+    }
+    if (left.length > 0) {
+      throw new Error(
+        `${left.length} mounts beneath ${JSON.stringify(held.path)} could not be reached to be detached (first: ${JSON.stringify(left[0]?.mountPoint)})`,
+      );
+    }
+    return report;
+  }
+
+  async privatizeMountPoint(dir: string): Promise<boolean> {
+    const held = this.hold(dir);
+    try {
+      const top = held.stack.at(-1);
+      if (!top || (top.sharedGroup === undefined && top.masterGroup === undefined)) return false;
+      mountSetattr(held.fd, { propagation: 'private', recursive: true });
+      return true;
+    } finally {
+      close(held.fd);
+    }
+  }
+
+  resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {
+    return this.paths.resolveDirectory(dir);
+  }
+
+  showsDirectory(mountpoint: string, source: string): Promise<boolean> {
+    return this.paths.showsDirectory(mountpoint, source);
+  }
+
+  showsDevice(mountpoint: string, device: string): Promise<boolean> {
+    return this.paths.showsDevice(mountpoint, device);
+  }
+
+  async removeMountPoint(mountpoint: string): Promise<void> {
+    await rmdir(mountpoint).catch(() => undefined);
+  }
+
+  async prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
+    await mkdir(root, { recursive: true, mode: 0o755 });
+    await writeFile(path.join(root, file.name), file.content);
+  }
+}
+
+/** The mount layer on system calls (SHAREDPROP_KERNEL_FALLBACK=1: without statmount/listmount). */
+export function createSyscallMounts(options: SyscallMountsOptions = {}): SyscallMounts {
+  return new SyscallMounts(options);
+}
