@@ -46,6 +46,11 @@ program
     '--reserved-path <dir...>',
     "more host directories never adopted with -o path=, besides dockerd's and containerd's default state directories (e.g. a moved data-root)",
   )
+  .option(
+    '--tmpfs-max-size <size>',
+    "the largest -o type=tmpfs volume, and the size of one created without -o size (e.g. 1g, 512m or 25%; at most the host's memory, which is the limit without it)",
+    process.env.SHAREDPROP_TMPFS_MAX_SIZE || undefined,
+  )
   .action(
     async (options: {
       socket: string;
@@ -54,6 +59,7 @@ program
       hostPaths: boolean;
       privateDataRoot?: boolean;
       reservedPath?: string[];
+      tmpfsMaxSize?: string;
     }) => {
       const log = createLogger();
       try {

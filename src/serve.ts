@@ -5,6 +5,8 @@ import { SharedpropDriver } from './driver/sharedprop-driver.js';
 import { createApp } from './protocol/app.js';
 import { assertSocketFree, listenUnix } from './protocol/unix-server.js';
 import { lockDataRoot } from './state/data-root-lock.js';
+import { hostMemory } from './system/host-memory.js';
+import { tmpfsSizeLimits } from './model/tmpfs-size.js';
 
 export interface ServeOptions {
   socket: string;
@@ -18,6 +20,12 @@ export interface ServeOptions {
   privateDataRoot?: boolean;
   /** Host directories never adopted (default: dockerd's and containerd's state). */
   reservedPaths?: readonly string[];
+  /**
+   * The largest tmpfs volume, and the size of one created without `size` (same syntax as
+   * `size`, `%` of the host's memory included); at most the host's memory. Absent: the host's
+   * memory is the limit and the kernel's default (half the RAM) stays.
+   */
+  tmpfsMaxSize?: string;
 }
 
 /** HOST_DATA_DIR, when it is an absolute path (the plugin's manifest leaves it empty). */
@@ -33,6 +41,8 @@ function hostDataDir(value: string | undefined): string | undefined {
  * are deleted last, in the background, because dockerd waits for the socket.
  */
 export async function serve(options: ServeOptions, log: Logger = createLogger()): Promise<void> {
+  // Checked before anything is touched: a bad value must not start a driver at all.
+  const tmpfs = tmpfsSizeLimits(hostMemory(), options.tmpfsMaxSize);
   const dataRoot = path.resolve(options.dataRoot);
   const mountRoot = path.resolve(options.mountRoot ?? path.join(dataRoot, 'mounts'));
   await assertSocketFree(options.socket);
@@ -46,6 +56,7 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
     privateDataRoot: options.privateDataRoot ?? false,
     hostDataRoot: hostDataDir(process.env.HOST_DATA_DIR),
     reservedPaths: options.reservedPaths,
+    tmpfsSizeLimits: tmpfs,
   });
   await driver.start();
 

@@ -2,6 +2,10 @@
  * Create options with a tmpfs size: the exact parser behind `-o size=`, the limit passed in by
  * the caller (serve's), the cap as the default size, and idempotent Create.
  */
+import { execa } from 'execa';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { VolumeError } from '../../src/model/errors.js';
 import {
   describeOptions,
@@ -10,6 +14,10 @@ import {
   tmpfsMountOptions,
 } from '../../src/model/options.js';
 import { tmpfsSizeLimits, type TmpfsSizeLimits } from '../../src/model/tmpfs-size.js';
+import { serve } from '../../src/serve.js';
+import { SharedpropDriver } from '../../src/driver/sharedprop-driver.js';
+import { FakeMounts, FakeStore } from '../support/driver-fakes.js';
+import { silentLogger } from '../support/silent-logger.js';
 
 const GiB = 1024n ** 3n;
 const TiB = 1024n ** 4n;
@@ -103,5 +111,98 @@ describe('parseOptions with a tmpfs size', () => {
       'volume "v": option size applies only to type=tmpfs',
     );
     expect(() => parseOptions('v', { size: '0' }, { tmpfs: HOST })).toThrow(/is zero/);
+  });
+});
+
+describe('serve --tmpfs-max-size', () => {
+  it('refuses to start on a bad value, before it touches the socket or the data root', async () => {
+    const base = await mkdtemp(path.join(tmpdir(), 'sharedprop-unit-'));
+    try {
+      const dataRoot = path.join(base, 'data');
+      const socket = path.join(base, 'sp.sock');
+      for (const [size, message] of [
+        ['64x', '--tmpfs-max-size "64x" is not a size such as 64m'],
+        ['0', '--tmpfs-max-size "0" is zero'],
+        ['1e', "above the host's memory"],
+      ]) {
+        await expect(
+          serve({ socket, dataRoot, tmpfsMaxSize: size }, silentLogger()),
+        ).rejects.toThrow(message);
+      }
+      expect(await readdir(base)).toEqual([]);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the driver with tmpfs size limits', () => {
+  async function driverWith(tmpfsSizeLimits?: TmpfsSizeLimits) {
+    const store = new FakeStore();
+    const mounts = new FakeMounts();
+    const driver = new SharedpropDriver({
+      dataRoot: '/fake/data',
+      mountRoot: '/fake/mounts',
+      logger: silentLogger(),
+      store,
+      mounts,
+      statusMaxAgeMs: 0,
+      ...(tmpfsSizeLimits ? { tmpfsSizeLimits } : {}),
+    });
+    await driver.start();
+    return { driver, store, mounts };
+  }
+
+  it('mounts a tmpfs created without size at the cap, and refuses one above it, creating nothing', async () => {
+    const { driver, store, mounts } = await driverWith(tmpfsSizeLimits(HOST, '16m'));
+    await driver.create('capped', new Map([['type', 'tmpfs']]));
+    expect(store.volumes.get('capped')?.options.size).toBe('16777216');
+    expect(mounts.calls).toEqual([
+      'tmpfs /fake/mounts/capped nosuid,nodev,mode=0755,size=16777216',
+    ]);
+    expect((await driver.get('capped')).status).toMatchObject({ size: '16777216' });
+    // The same Create again is not a conflict.
+    await driver.create('capped', new Map([['type', 'tmpfs']]));
+    await expect(
+      driver.create(
+        'big',
+        new Map([
+          ['type', 'tmpfs'],
+          ['size', '17m'],
+        ]),
+      ),
+    ).rejects.toThrow(
+      /size="17m" is 17825792 bytes \(17 MiB\), above the limit: the limit is 16777216 bytes \(16 MiB\), serve --tmpfs-max-size/,
+    );
+    expect(store.volumes.has('big')).toBe(false);
+    expect(mounts.calls).toHaveLength(1);
+  });
+
+  it("checks against the host's memory when it is given no limits", async () => {
+    const { driver, store } = await driverWith();
+    const error = await driver
+      .create(
+        'huge',
+        new Map([
+          ['type', 'tmpfs'],
+          ['size', '17179869184g'],
+        ]),
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e as VolumeError,
+      );
+    expect(error?.kind).toBe('invalid');
+    expect(error?.message).toMatch(/does not fit in the kernel's 64 bits.*the host's memory$/);
+    await driver.create(
+      'whole',
+      new Map([
+        ['type', 'tmpfs'],
+        ['size', '100%'],
+      ]),
+    );
+    const { stdout } = await execa('grep', ['^MemTotal:', '/proc/meminfo']);
+    const memTotal = BigInt(/(\d+) kB/.exec(stdout)?.[1] ?? '0') * 1024n;
+    expect(store.volumes.get('whole')?.options.size).toBe(memTotal.toString());
   });
 });
