@@ -41,9 +41,7 @@ function roundUp(bytes: bigint, page: bigint): bigint {
 function expectedBytes(n: bigint, suffix: string, limits: TmpfsSizeLimits): bigint | undefined {
   const page = BigInt(limits.pageSize);
   const raw =
-    suffix === '%'
-      ? (n * limits.memoryBytes) / 100n
-      : n * (FACTOR[suffix.toLowerCase()] as bigint);
+    suffix === '%' ? (n * limits.memoryBytes) / 100n : n * (FACTOR[suffix.toLowerCase()] as bigint);
   if (suffix === '%' && n * page >= TWO_64) return undefined;
   if (suffix === '%' && n * limits.memoryBytes >= TWO_64) return undefined;
   if (raw + page - 1n >= TWO_64) return undefined;
@@ -80,31 +78,67 @@ const numbers = fc.oneof(
   fc.bigInt({ min: 1n, max: TWO_64 - 1n }),
   fc.bigInt({ min: 1n, max: 10n ** 25n }),
 );
-const suffixes = fc.constantFrom('', 'k', 'K', 'm', 'M', 'g', 'G', 't', 'T', 'p', 'P', 'e', 'E', '%');
+const suffixes = fc.constantFrom(
+  '',
+  'k',
+  'K',
+  'm',
+  'M',
+  'g',
+  'G',
+  't',
+  'T',
+  'p',
+  'P',
+  'e',
+  'E',
+  '%',
+);
+/** Numbers that the kernel's 64 bits wrap to a small size: k × 2^(64 - shift) + a little. */
+const wrapping = fc
+  .tuple(
+    fc.constantFrom('k', 'm', 'g', 't', 'p', 'e'),
+    fc.bigInt({ min: 1n, max: 1000n }),
+    fc.bigInt({ min: 0n, max: 2n ** 20n }),
+  )
+  .map(([suffix, k, small]): [bigint, string] => {
+    const shift = BigInt(Math.log2(Number(FACTOR[suffix])));
+    return [k * (TWO_64 >> shift) + small, suffix];
+  });
 
 describe('readTmpfsSize / parseTmpfsSize: the kernel exactly', () => {
   it('gives every accepted value the bytes of an independent BigInt computation, and accepts exactly those within the limit', () => {
     fc.assert(
-      fc.property(numbers, suffixes, limitsArb, (n, suffix, limits) => {
-        const text = `${n}${suffix}`;
-        const expected = expectedBytes(n, suffix, limits);
-        const limit =
-          limits.maxBytes !== undefined && limits.maxBytes < limits.memoryBytes
-            ? limits.maxBytes
-            : limits.memoryBytes;
-        let got: bigint | undefined;
-        try {
-          got = parseTmpfsSize('v', text, limits).bytes;
-        } catch (error) {
-          expect((error as VolumeError).kind).toBe('invalid');
-          expect((error as Error).message).toContain(`the limit is ${limit} bytes`);
-        }
-        if (expected !== undefined && expected > 0n && expected <= limit) {
-          expect(got).toBe(expected);
-        } else {
-          expect(got).toBeUndefined();
-        }
-      }),
+      fc.property(
+        fc.oneof(fc.tuple(numbers, suffixes), wrapping),
+        limitsArb,
+        ([n, suffix], limits) => {
+          const text = `${n}${suffix}`;
+          const expected = expectedBytes(n, suffix, limits);
+          const limit =
+            limits.maxBytes !== undefined && limits.maxBytes < limits.memoryBytes
+              ? limits.maxBytes
+              : limits.memoryBytes;
+          let got: bigint | undefined;
+          try {
+            got = parseTmpfsSize('v', text, limits).bytes;
+          } catch (error) {
+            expect((error as VolumeError).kind).toBe('invalid');
+            const { message } = error as Error;
+            expect(message).toContain(`the limit is ${limit} bytes`);
+            // The refusal says why, with the exact bytes when they fit.
+            if (expected === undefined)
+              expect(message).toMatch(/does not fit in the kernel's 64 bits/);
+            else if (expected === 0n) expect(message).toMatch(/is zero/);
+            else expect(message).toContain(`is ${expected} bytes`);
+          }
+          if (expected !== undefined && expected > 0n && expected <= limit) {
+            expect(got).toBe(expected);
+          } else {
+            expect(got).toBeUndefined();
+          }
+        },
+      ),
       { numRuns: 3000 },
     );
   });
