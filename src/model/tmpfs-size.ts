@@ -86,9 +86,8 @@ export function readTmpfsSize(text: string, host: HostMemory): SizeReading {
   }
   // DIV_ROUND_UP adds PAGE_SIZE - 1 first, in 64 bits too.
   if (bytes + page - 1n >= U64_LIMIT) return { ok: false, reason: 'overflow' };
-  const pages = (bytes + page - 1n) / page;
-  if (pages === 0n) return { ok: false, reason: 'zero' };
-  return { ok: true, bytes: pages * page };
+  // Never 0 pages here: the digits are at least 1, and 1% of even one page is a byte.
+  return { ok: true, bytes: ((bytes + page - 1n) / page) * page };
 }
 
 /** The largest size a volume may have, and what sets it (for the message). */
