@@ -3,7 +3,7 @@
  * the caller (serve's), the cap as the default size, and idempotent Create.
  */
 import { execa } from 'execa';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { VolumeError } from '../../src/model/errors.js';
@@ -118,7 +118,10 @@ describe('serve --tmpfs-max-size', () => {
   it('refuses to start on a bad value, before it touches the socket or the data root', async () => {
     const base = await mkdtemp(path.join(tmpdir(), 'sharedprop-unit-'));
     try {
-      const dataRoot = path.join(base, 'data');
+      // A data root beneath a file cannot be made: were the value taken, serve would still stop
+      // (at its lock, with another message) instead of starting a driver in this test.
+      await writeFile(path.join(base, 'file'), '');
+      const dataRoot = path.join(base, 'file', 'data');
       const socket = path.join(base, 'sp.sock');
       for (const [size, message] of [
         ['64x', '--tmpfs-max-size "64x" is not a size such as 64m'],
@@ -129,7 +132,7 @@ describe('serve --tmpfs-max-size', () => {
           serve({ socket, dataRoot, tmpfsMaxSize: size }, silentLogger()),
         ).rejects.toThrow(message);
       }
-      expect(await readdir(base)).toEqual([]);
+      expect(await readdir(base)).toEqual(['file']);
     } finally {
       await rm(base, { recursive: true, force: true });
     }
