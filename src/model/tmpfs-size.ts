@@ -43,8 +43,7 @@ export interface TmpfsSize {
 
 /** Why a text is not a size; `bytes` for a size that reads but may be above a limit. */
 export type SizeReading =
-  | { ok: true; bytes: bigint }
-  | { ok: false; reason: 'syntax' | 'zero' | 'overflow' };
+  { ok: true; bytes: bigint } | { ok: false; reason: 'syntax' | 'zero' | 'overflow' };
 
 const U64_LIMIT = 1n << 64n;
 const SHIFTS: Readonly<Record<string, bigint>> = {
