@@ -51,6 +51,11 @@ program
     "more engine storage roots, besides /var/lib/docker/overlay2 and containerd's overlayfs snapshots: reap=on-unmount detaches an overlay only when its upper and work directories lie in one (e.g. <data-root>/overlay2 of a dockerd that moved its data-root); default: SHAREDPROP_ENGINE_STORAGE, colon-separated",
     process.env.SHAREDPROP_ENGINE_STORAGE?.split(':').filter((dir) => dir !== ''),
   )
+  .option(
+    '--tmpfs-max-size <size>',
+    "the largest -o type=tmpfs volume, and the size of one created without -o size (e.g. 1g, 512m or 25%; at most the host's memory, which is the limit without it)",
+    process.env.SHAREDPROP_TMPFS_MAX_SIZE || undefined,
+  )
   .action(
     async (options: {
       socket: string;
@@ -60,6 +65,7 @@ program
       privateDataRoot?: boolean;
       reservedPath?: string[];
       engineStorage?: string[];
+      tmpfsMaxSize?: string;
     }) => {
       const log = createLogger();
       try {

@@ -6,6 +6,8 @@ import { createApp } from './protocol/app.js';
 import { assertSocketFree, listenUnix } from './protocol/unix-server.js';
 import { lockDataRoot } from './state/data-root-lock.js';
 import { DEFAULT_ENGINE_STORAGE, engineStorageRoots } from './system/engine-storage.js';
+import { hostMemory } from './system/host-memory.js';
+import { tmpfsSizeLimits } from './model/tmpfs-size.js';
 
 export interface ServeOptions {
   socket: string;
@@ -21,6 +23,12 @@ export interface ServeOptions {
   reservedPaths?: readonly string[];
   /** Engine storage roots besides the defaults (a moved data root's `<data-root>/overlay2`). */
   engineStorage?: readonly string[];
+  /**
+   * The largest tmpfs volume, and the size of one created without `size` (same syntax as
+   * `size`, `%` of the host's memory included); at most the host's memory. Absent: the host's
+   * memory is the limit and the kernel's default (half the RAM) stays.
+   */
+  tmpfsMaxSize?: string;
 }
 
 /** HOST_DATA_DIR, when it is an absolute path (the plugin's manifest leaves it empty). */
@@ -36,6 +44,8 @@ function hostDataDir(value: string | undefined): string | undefined {
  * are deleted last, in the background, because dockerd waits for the socket.
  */
 export async function serve(options: ServeOptions, log: Logger = createLogger()): Promise<void> {
+  // Checked before anything is touched: a bad value must not start a driver at all.
+  const tmpfs = tmpfsSizeLimits(hostMemory(), options.tmpfsMaxSize);
   const dataRoot = path.resolve(options.dataRoot);
   const mountRoot = path.resolve(options.mountRoot ?? path.join(dataRoot, 'mounts'));
   const engineStorage = [
@@ -53,6 +63,7 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
     hostDataRoot: hostDataDir(process.env.HOST_DATA_DIR),
     reservedPaths: options.reservedPaths,
     engineStorage,
+    tmpfsSizeLimits: tmpfs,
   });
   await driver.start();
   log.info('engine storage roots: reap=on-unmount takes an overlay only with its upper in one', {

@@ -38,6 +38,8 @@ import {
 } from '../model/options.js';
 import type { VolumeRecord } from '../model/record.js';
 import type { VolumeStatus } from '../model/status.js';
+import type { TmpfsSizeLimits } from '../model/tmpfs-size.js';
+import { hostMemory } from '../system/host-memory.js';
 import {
   MountSystem,
   StackedMountsError,
@@ -110,6 +112,11 @@ export interface DriverConfig {
    * its upper and work directories lie in one. Default: DEFAULT_ENGINE_STORAGE.
    */
   engineStorage?: readonly string[];
+  /**
+   * The largest tmpfs `size` (the host's memory, or serve --tmpfs-max-size when lower) and the
+   * default one (the cap, when set). Default: the host's memory, no cap.
+   */
+  tmpfsSizeLimits?: TmpfsSizeLimits;
 }
 
 /** dockerd's and containerd's state: never adopted, whatever the configuration says. */
@@ -336,7 +343,9 @@ export class SharedpropDriver implements VolumeDriver {
   async create(name: string, rawOptions: RawOptions): Promise<void> {
     validateName(name);
     validateDerivedPaths(name, [...this.store.derivedPaths(name), this.mountpoint(name)]);
-    const options = parseOptions(name, rawOptions);
+    const options = parseOptions(name, rawOptions, {
+      tmpfs: this.config.tmpfsSizeLimits ?? hostMemory(),
+    });
     const work = () =>
       this.exclusive(name, async () => {
         this.assertNotBroken(name);

@@ -2,11 +2,15 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { invalid } from './errors.js';
+import { defaultTmpfsSize, parseTmpfsSize, type TmpfsSizeLimits } from './tmpfs-size.js';
 
 export type PropagationOption = 'rshared' | 'shared';
 
-/** A tmpfs size as mount(8) takes it: bytes, with a k/m/g suffix, or a percentage of RAM. */
-const SIZE_PATTERN = /^(?:[1-9][0-9]{0,15}[kmg]?|(?:[1-9][0-9]?|100)%)$/;
+/**
+ * A stored tmpfs size: exact bytes since tmpfs-size.ts (what the kernel gets); records written
+ * before it may hold the text as given (a k/m/g suffix or a percentage of RAM).
+ */
+const SIZE_PATTERN = /^(?:[1-9][0-9]{0,19}[kmg]?|(?:[1-9][0-9]?|100)%)$/;
 
 export const optionsSchema = z.object({
   propagation: z.enum(['rshared', 'shared']),
@@ -20,7 +24,10 @@ export const optionsSchema = z.object({
    * rshared, never deleted from. Exclusive with `type` and `size`.
    */
   path: z.string().startsWith('/').optional(),
-  /** The tmpfs's size limit (tmpfs only); the kernel's default (half the RAM) when absent. */
+  /**
+   * The tmpfs's size limit in bytes, whole pages (tmpfs only); `serve --tmpfs-max-size` when
+   * Create gave none and serve has one, else absent: the kernel's default (half the RAM).
+   */
   size: z.string().regex(SIZE_PATTERN).optional(),
   uid: z.number().int().nonnegative().optional(),
   gid: z.number().int().nonnegative().optional(),
@@ -80,7 +87,20 @@ function parseMode(volume: string, value: string): number {
   return parseInt(value, 8);
 }
 
-export function parseOptions(volume: string, raw: RawOptions): VolumeOptions {
+/** What parseOptions needs from the running driver. */
+export interface ParseContext {
+  /**
+   * The tmpfs size limits (the host's memory, serve's --tmpfs-max-size). Needed to read a
+   * `size`: without them only a tmpfs without one can be parsed (the model reads no host).
+   */
+  tmpfs?: TmpfsSizeLimits;
+}
+
+export function parseOptions(
+  volume: string,
+  raw: RawOptions,
+  context: ParseContext = {},
+): VolumeOptions {
   const entries = entriesOf(raw);
   const valid: readonly string[] = VALID_OPTIONS;
   const unknown = entries.map(([key]) => key).filter((key) => !valid.includes(key));
@@ -120,12 +140,9 @@ export function parseOptions(volume: string, raw: RawOptions): VolumeOptions {
         }
         break;
       case 'size':
-        if (!SIZE_PATTERN.test(value.toLowerCase())) {
-          throw invalid(
-            `volume ${JSON.stringify(volume)}: option size=${JSON.stringify(value.slice(0, 80))} is not a size such as 64m, 1g, 65536 or 10%`,
-          );
-        }
-        options.size = value.toLowerCase();
+        // Exact bytes, so that 64m and 65536k are one size and the kernel reads no suffix.
+        if (context.tmpfs === undefined) throw new Error('parseOptions: size needs tmpfs limits');
+        options.size = parseTmpfsSize(volume, value, context.tmpfs).option;
         break;
       case 'path':
         options.path = parseHostPath(volume, value);
@@ -142,6 +159,10 @@ export function parseOptions(volume: string, raw: RawOptions): VolumeOptions {
   }
   if (options.size !== undefined && options.type !== 'tmpfs') {
     throw invalid(`volume ${JSON.stringify(volume)}: option size applies only to type=tmpfs`);
+  }
+  if (options.type === 'tmpfs' && options.size === undefined && context.tmpfs !== undefined) {
+    const size = defaultTmpfsSize(context.tmpfs);
+    if (size !== undefined) options.size = size;
   }
   if (options.path !== undefined) {
     // reap detaches mounts under the volume, which would reach the host directory's own mounts.

@@ -147,7 +147,7 @@ describe(onEngine('Kolla-style network namespaces on a tmpfs volume (like /run/n
       'size=16m',
       'runnetns',
     ]);
-    expect(await env.volumeStatus('runnetns')).toMatchObject({ type: 'tmpfs', size: '16m' });
+    expect(await env.volumeStatus('runnetns')).toMatchObject({ type: 'tmpfs', size: '16777216' });
     const host = await env.volumeHostPath('runnetns');
     const atHost = await hostMountsAt(host);
     expect(atHost.length).toBeGreaterThan(0);

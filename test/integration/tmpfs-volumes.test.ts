@@ -6,10 +6,11 @@
  */
 import { jest } from '@jest/globals';
 import { execa } from 'execa';
-import { lstat, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { propagationOf } from '../../src/system/mountinfo.js';
-import { countMountsAt, DriverProcess } from '../support/driver-process.js';
+import { CLI, countMountsAt, DriverProcess } from '../support/driver-process.js';
 import {
   addNetnsElsewhere,
   hostMountsAt,
@@ -84,7 +85,7 @@ describe('a tmpfs volume', () => {
     expect((await readdir(volumeDirOf('netns'))).sort()).toEqual(['mounts.json', 'volume.json']);
 
     const status = await statusOf('netns');
-    expect(status).toMatchObject({ type: 'tmpfs', size: '8m', mountPoint: 'shared' });
+    expect(status).toMatchObject({ type: 'tmpfs', size: '8388608', mountPoint: 'shared' });
     expect(status.dataPath).toBeUndefined();
     // Create again with the same options is fine; a directory volume of that name is not.
     await driver.ok('/VolumeDriver.Create', {
@@ -101,7 +102,17 @@ describe('a tmpfs volume', () => {
       [{ size: '8m' }, /size applies only to type=tmpfs/],
       [{ type: 'ramfs' }, /type="ramfs" is not one of directory, tmpfs/],
       [{ type: 'tmpfs', size: '8 m,exec' }, /is not a size such as/],
-      [{ type: 'tmpfs', size: '101%' }, /is not a size such as/],
+      [
+        { type: 'tmpfs', size: '101%' },
+        /above the limit: the limit is \d+ bytes.*the host's memory/,
+      ],
+      [{ type: 'tmpfs', size: '17179869184g' }, /does not fit in the kernel's 64 bits/],
+      [
+        { type: 'tmpfs', size: '16777216g' },
+        /is 18014398509481984 bytes \(16 PiB\), above the limit/,
+      ],
+      [{ type: 'tmpfs', size: '9999999999999999' }, /above the limit/],
+      [{ type: 'tmpfs', size: '0' }, /is zero, which the kernel reads as no limit/],
     ] as const) {
       const answer = await driver.call('/VolumeDriver.Create', { Name: 'bad', Opts: opts });
       expect(answer.status).toBe(400);
@@ -190,5 +201,111 @@ describe('a tmpfs volume', () => {
     await expect(lstat(mp)).rejects.toThrow(/ENOENT/);
     await expect(lstat(volumeDirOf('netns'))).rejects.toThrow(/ENOENT/);
     expect(await readdir(path.join(driver.dataRoot, 'volumes'))).toEqual([]);
+  });
+});
+
+/** The limit the kernel keeps for the tmpfs at `dir`: statfs's f_blocks × f_bsize. */
+async function tmpfsLimitOf(dir: string): Promise<bigint> {
+  const st = await statfs(dir, { bigint: true });
+  return st.blocks * st.bsize;
+}
+
+async function memTotal(): Promise<bigint> {
+  const meminfo = await readFile('/proc/meminfo', 'utf8');
+  return BigInt(/^MemTotal:\s+(\d+) kB$/m.exec(meminfo)?.[1] ?? '0') * 1024n;
+}
+
+describe("a tmpfs volume's size", () => {
+  it('is the limit the kernel keeps, exactly (statfs), whatever the spelling; a write beyond it fails', async () => {
+    const memory = await memTotal();
+    const pageSize = BigInt((await execa('getconf', ['PAGESIZE'])).stdout.trim());
+    const roundUp = (n: bigint) => ((n + pageSize - 1n) / pageSize) * pageSize;
+    const cases: [string, bigint][] = [
+      ['4m', 4n * 1024n ** 2n],
+      ['4097', roundUp(4097n)],
+      ['1G', 1024n ** 3n],
+      ['10%', roundUp((10n * memory) / 100n)],
+      ['100%', memory],
+    ];
+    for (const [i, [size, bytes]] of cases.entries()) {
+      const name = `sized-${i}`;
+      await driver.ok('/VolumeDriver.Create', { Name: name, Opts: { type: 'tmpfs', size } });
+      expect({ size, limit: await tmpfsLimitOf(mountpointOf(name)) }).toEqual({
+        size,
+        limit: bytes,
+      });
+      expect((await statusOf(name)).size).toBe(bytes.toString());
+    }
+    // 4 MiB is a limit: the fifth MiB does not fit.
+    await writeFile(path.join(mountpointOf('sized-0'), 'a'), Buffer.alloc(3 * 1024 ** 2));
+    await expect(
+      writeFile(path.join(mountpointOf('sized-0'), 'b'), Buffer.alloc(2 * 1024 ** 2)),
+    ).rejects.toThrow(/ENOSPC/);
+  });
+
+  it('with serve --tmpfs-max-size: the cap is the default size and the maximum', async () => {
+    await driver.stop();
+    driver.env = { SHAREDPROP_TMPFS_MAX_SIZE: '16m' };
+    await driver.restart();
+    await driver.ok('/VolumeDriver.Create', { Name: 'capped', Opts: { type: 'tmpfs' } });
+    expect(await tmpfsLimitOf(mountpointOf('capped'))).toBe(16n * 1024n ** 2n);
+    expect((await statusOf('capped')).size).toBe('16777216');
+    // Idempotent: the same Create again is no conflict.
+    await driver.ok('/VolumeDriver.Create', { Name: 'capped', Opts: { type: 'tmpfs' } });
+    await driver.ok('/VolumeDriver.Create', { Name: 'small', Opts: { type: 'tmpfs', size: '8m' } });
+    expect(await tmpfsLimitOf(mountpointOf('small'))).toBe(8n * 1024n ** 2n);
+    const above = await driver.call('/VolumeDriver.Create', {
+      Name: 'above',
+      Opts: { type: 'tmpfs', size: '17m' },
+    });
+    expect(above.status).toBe(400);
+    expect(String(above.body.Err)).toBe(
+      'volume "above": option size="17m" is 17825792 bytes (17 MiB), above the limit: the limit is 16777216 bytes (16 MiB), serve --tmpfs-max-size',
+    );
+    expect((await readdir(path.join(driver.dataRoot, 'volumes'))).sort()).toEqual([
+      'capped',
+      'small',
+    ]);
+    expect(await hostMountsAt(mountpointOf('above'))).toEqual([]);
+  });
+
+  it('serve refuses to start on a bad --tmpfs-max-size, with a clear message, touching nothing', async () => {
+    const base = await mkdtemp(path.join(tmpdir(), 'sharedprop-it-'));
+    try {
+      for (const [value, message] of [
+        ['17179869184g', `--tmpfs-max-size "17179869184g" does not fit in the kernel's 64 bits`],
+        ['1p', "above the host's memory"],
+        ['64mb', '--tmpfs-max-size "64mb" is not a size such as 64m'],
+      ] as const) {
+        const result = await execa(
+          process.execPath,
+          [
+            CLI,
+            'serve',
+            '--socket',
+            path.join(base, 'sp.sock'),
+            '--data-root',
+            path.join(base, 'data'),
+            '--tmpfs-max-size',
+            value,
+          ],
+          { reject: false, timeout: 30_000 },
+        );
+        expect(result.exitCode).toBe(1);
+        const lines = `${result.stdout}\n${result.stderr}`
+          .split('\n')
+          .filter((l) => l.startsWith('{'));
+        const logged = lines.map((l) => JSON.parse(l) as { message: string; error?: string });
+        expect(logged).toContainEqual(
+          expect.objectContaining({
+            message: 'cannot start',
+            error: expect.stringContaining(message),
+          }),
+        );
+      }
+      expect(await readdir(base)).toEqual([]);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
   });
 });

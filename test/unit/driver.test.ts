@@ -423,14 +423,14 @@ describe('a tmpfs volume', () => {
     expect(store.volumes.get('t1')?.options).toEqual({
       propagation: 'rshared',
       type: 'tmpfs',
-      size: '8m',
+      size: '8388608',
       uid: 7,
       mode: 0o700,
     });
-    expect(mounts.calls).toContain(`tmpfs ${mp('t1')} nosuid,nodev,mode=0700,uid=7,size=8m`);
+    expect(mounts.calls).toContain(`tmpfs ${mp('t1')} nosuid,nodev,mode=0700,uid=7,size=8388608`);
     expect(mounts.at(mp('t1')).map((e) => e.fsType)).toEqual(['tmpfs']);
     const { status } = await driver.get('t1');
-    expect(status).toMatchObject({ type: 'tmpfs', size: '8m', mountPoint: 'shared' });
+    expect(status).toMatchObject({ type: 'tmpfs', size: '8388608', mountPoint: 'shared' });
     expect(status?.dataPath).toBeUndefined();
     expect((await driver.get('t1')).status).not.toHaveProperty('dataPath');
   });

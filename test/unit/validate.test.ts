@@ -36,6 +36,9 @@ describe('volume names', () => {
   });
 });
 
+/** A 64 GiB host with 4 KiB pages, as serve passes the tmpfs size limits. */
+const HOST = { pageSize: 4096, memoryBytes: 64n * 1024n ** 3n };
+
 describe('create options', () => {
   it('defaults to rshared', () => {
     expect(parseOptions('v1', {})).toEqual({ propagation: 'rshared' });
@@ -83,30 +86,35 @@ describe('create options', () => {
     [{ path: '/srv/x', reap: 'on-unmount' }, /does not go with reap/],
     [{ size: '64m' }, /size applies only to type=tmpfs/],
     [{ type: 'directory', size: '64m' }, /size applies only to type=tmpfs/],
-    [{ type: 'tmpfs', size: '0' }, /is not a size such as 64m/],
+    [{ type: 'tmpfs', size: '0' }, /is zero, which the kernel reads as no limit/],
     [{ type: 'tmpfs', size: '64m,exec' }, /is not a size such as 64m/],
-    [{ type: 'tmpfs', size: '101%' }, /is not a size such as 64m/],
-    [{ type: 'tmpfs', size: '1t' }, /is not a size such as 64m/],
-    [{ type: 'tmpfs', size: '1'.repeat(17) }, /is not a size such as 64m/],
+    [{ type: 'tmpfs', size: '101%' }, /above the limit/],
+    [{ type: 'tmpfs', size: '1p' }, /above the limit/],
+    [{ type: 'tmpfs', size: '1'.repeat(21) }, /does not fit in the kernel's 64 bits/],
   ])('rejects %j', (opts, message) => {
-    expect(() => parseOptions('v1', opts as Record<string, string>)).toThrow(message);
+    expect(() => parseOptions('v1', opts as Record<string, string>, { tmpfs: HOST })).toThrow(
+      message,
+    );
   });
 
-  it('parses type and size; a size is kept as mount(8) takes it', () => {
+  it('parses type and size; a size is kept as the exact bytes the kernel gets', () => {
     expect(parseOptions('v1', { type: 'directory' })).toEqual({ propagation: 'rshared' });
     expect(parseOptions('v1', { type: 'tmpfs' })).toEqual({
       propagation: 'rshared',
       type: 'tmpfs',
     });
-    for (const [size, kept] of [
-      ['64M', '64m'],
-      ['1g', '1g'],
-      ['65536', '65536'],
-      ['512k', '512k'],
-      ['10%', '10%'],
-      ['100%', '100%'],
-    ]) {
-      expect(parseOptions('v1', { type: 'tmpfs', size }).size).toBe(kept);
+    // A host of 1,000 pages of 4 KiB for the percentages, of 1 TiB for the rest.
+    const small = { pageSize: 4096, memoryBytes: 1000n * 4096n };
+    const large = { pageSize: 4096, memoryBytes: 2n ** 40n };
+    for (const [size, kept, tmpfs] of [
+      ['64M', '67108864', large],
+      ['1g', '1073741824', large],
+      ['65536', '65536', large],
+      ['512k', '524288', large],
+      ['10%', '409600', small],
+      ['100%', '4096000', small],
+    ] as const) {
+      expect(parseOptions('v1', { type: 'tmpfs', size }, { tmpfs }).size).toBe(kept);
     }
   });
 
@@ -114,9 +122,13 @@ describe('create options', () => {
     expect(tmpfsMountOptions(parseOptions('v', { type: 'tmpfs' }))).toBe('nosuid,nodev,mode=0755');
     expect(
       tmpfsMountOptions(
-        parseOptions('v', { type: 'tmpfs', size: '8m', uid: '1', gid: '2', mode: '1770' }),
+        parseOptions(
+          'v',
+          { type: 'tmpfs', size: '8m', uid: '1', gid: '2', mode: '1770' },
+          { tmpfs: HOST },
+        ),
       ),
-    ).toBe('nosuid,nodev,mode=01770,uid=1,gid=2,size=8m');
+    ).toBe('nosuid,nodev,mode=01770,uid=1,gid=2,size=8388608');
   });
 
   it('compares options after defaults are filled in', () => {
@@ -124,18 +136,18 @@ describe('create options', () => {
     expect(sameOptions(parseOptions('v', {}), parseOptions('v', { type: 'tmpfs' }))).toBe(false);
     expect(
       sameOptions(
-        parseOptions('v', { type: 'tmpfs', size: '1g' }),
-        parseOptions('v', { type: 'tmpfs', size: '1G' }),
+        parseOptions('v', { type: 'tmpfs', size: '1g' }, { tmpfs: HOST }),
+        parseOptions('v', { type: 'tmpfs', size: '1G' }, { tmpfs: HOST }),
       ),
     ).toBe(true);
     expect(
       sameOptions(
-        parseOptions('v', { type: 'tmpfs', size: '1g' }),
+        parseOptions('v', { type: 'tmpfs', size: '1g' }, { tmpfs: HOST }),
         parseOptions('v', { type: 'tmpfs' }),
       ),
     ).toBe(false);
-    expect(describeOptions(parseOptions('v', { type: 'tmpfs', size: '8m' }))).toBe(
-      'propagation=rshared type=tmpfs size=8m',
+    expect(describeOptions(parseOptions('v', { type: 'tmpfs', size: '8m' }, { tmpfs: HOST }))).toBe(
+      'propagation=rshared type=tmpfs size=8388608',
     );
     expect(sameOptions(parseOptions('v', {}), parseOptions('v', { propagation: 'rshared' }))).toBe(
       true,
