@@ -54,6 +54,19 @@ export const messageOf = (error: unknown) =>
     (error instanceof Error ? error.message : String(error))
   ).split('\n')[0] ?? '';
 
+/** An enabled plugin's propagated mount is in dockerd's mount namespace: refuses anywhere else. */
+export async function assertInDaemonNamespace(
+  places: PluginPlaces,
+  deps: CycleDeps,
+  command: string,
+): Promise<void> {
+  if (!(await deps.mounts.table()).some((e) => e.mountPoint === places.propagated)) {
+    throw new PluginInstallError(
+      `${places.propagated} is not mounted here: run ${command} in dockerd's mount namespace (on its host, as root)`,
+    );
+  }
+}
+
 /**
  * Disables the running plugin with its volumes' mounts kept; returns the volumes kept. On a
  * failure the host's view is put back, nothing is kept, and `what` says what did not happen.
@@ -64,11 +77,7 @@ export async function takeDownKeepingMounts(
   what: { command: string; failed: string; through: string },
 ): Promise<string[]> {
   const { name, propagated, keeper } = places;
-  if (!(await deps.mounts.table()).some((e) => e.mountPoint === propagated)) {
-    throw new PluginInstallError(
-      `${propagated} is not mounted here: run ${what.command} in dockerd's mount namespace (on its host, as root)`,
-    );
-  }
+  await assertInDaemonNamespace(places, deps, what.command);
   let kept: string[] = [];
   try {
     kept = await keepVolumeMounts(deps.mounts, propagated, keeper);

@@ -1,13 +1,15 @@
 /**
  * `sharedprop plugin restart`: disables the managed plugin, waits until dockerd has let go of its
- * mounts, and enables it, keeping what running containers mounted in its volumes (plugin-cycle.ts).
+ * mounts, and enables it. While running containers use its volumes, what they mounted in them is
+ * kept through the restart as `sharedprop upgrade` keeps it (plugin-cycle.ts).
  * A plain `docker plugin disable && docker plugin enable` can lose the propagated mount on
  * Docker 20.10 and 26.1, and then every container sees its volumes empty.
  */
 import path from 'node:path';
-import { findPlugin } from '../docker/plugin-volumes.js';
+import { containersUsingVolumes, findPlugin } from '../docker/plugin-volumes.js';
 import { docker, PluginInstallError, requireDocker } from './plugin-install.js';
 import {
+  assertInDaemonNamespace,
   bringBackWithMounts,
   pluginPlaces,
   takeDownKeepingMounts,
@@ -37,11 +39,17 @@ export async function restartPlugin(options: PluginRestartOptions, deps: CycleDe
   const started = Date.now();
   let kept: string[] = [];
   if (installed.enabled) {
-    kept = await takeDownKeepingMounts(places, deps, {
-      command: 'sharedprop plugin restart',
-      failed: 'nothing was restarted',
-      through: 'restart',
-    });
+    await assertInDaemonNamespace(places, deps, 'sharedprop plugin restart');
+    if ((await containersUsingVolumes(deps.engine, name)).length === 0) {
+      // Nothing runs on its volumes: dockerd's own unmount takes nothing anyone needs.
+      await docker(deps, ['plugin', 'disable', '-f', name]);
+    } else {
+      kept = await takeDownKeepingMounts(places, deps, {
+        command: 'sharedprop plugin restart',
+        failed: 'nothing was restarted',
+        through: 'restart',
+      });
+    }
     deps.say(`disabled ${name}; waiting until dockerd has let go of its mounts`);
   } else {
     deps.say(`${name} was disabled; it is enabled`);

@@ -25,13 +25,36 @@ function fakeClock() {
   return { now: () => now, sleep: async (ms: number) => void (now += ms) };
 }
 
-function setup(options: { enabled?: boolean; lateUnmountAfterPolls?: number } = {}) {
+function setup(
+  options: { enabled?: boolean; lateUnmountAfterPolls?: number; inUse?: boolean } = {},
+) {
   const plugin: PluginSummary = {
     id: '0123456789abcdef',
     name: 'sharedprop:latest',
     enabled: options.enabled ?? true,
   };
-  const engine = new FakeEngine({ plugins: [plugin] });
+  const engine = new FakeEngine({
+    plugins: [plugin],
+    volumes: [{ name: 'netns', driver: 'sharedprop:latest', mountpoint: '/mnt/volumes/netns' }],
+    containers: options.inUse
+      ? [
+          {
+            id: 'c1',
+            name: 'l3',
+            running: true,
+            pid: 700,
+            mounts: [
+              {
+                type: 'volume',
+                name: 'netns',
+                driver: 'sharedprop:latest',
+                destination: '/run/netns',
+              },
+            ],
+          },
+        ]
+      : [],
+  });
   const mounts = new FakeHostMounts(
     options.enabled === false
       ? [hostEntry('/')]
@@ -75,8 +98,8 @@ function setup(options: { enabled?: boolean; lateUnmountAfterPolls?: number } = 
 }
 
 describe('sharedprop plugin restart', () => {
-  it('keeps the mounts, disables, waits for dockerd to let go, puts them back, enables, releases', async () => {
-    const { deps, mounts, lines, plugin } = setup({ lateUnmountAfterPolls: 5 });
+  it('with its volumes in use: keeps the mounts, disables, waits for dockerd to let go, puts them back, enables, releases', async () => {
+    const { deps, mounts, lines, plugin } = setup({ lateUnmountAfterPolls: 5, inUse: true });
     await restartPlugin({ name: 'sharedprop' }, deps);
     const order = mounts.calls.filter(
       (c) =>
@@ -97,6 +120,15 @@ describe('sharedprop plugin restart', () => {
     expect(lines.at(-1)).toMatch(
       /^restarted sharedprop in \d+\.\d s; its volumes and running containers' mounts are kept$/,
     );
+  });
+
+  it('with no container on its volumes: disables, waits for dockerd to let go, enables; no keeper', async () => {
+    const { deps, mounts, plugin } = setup({ lateUnmountAfterPolls: 5 });
+    await restartPlugin({ name: 'sharedprop' }, deps);
+    expect(
+      mounts.calls.filter((c) => c.startsWith('docker plugin') || c.startsWith('mount')),
+    ).toEqual(['docker plugin disable', 'docker plugin enable']);
+    expect(plugin.enabled).toBe(true);
   });
 
   it('a disabled plugin is only enabled, after the wait', async () => {
