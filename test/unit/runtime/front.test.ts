@@ -111,6 +111,18 @@ describe('sh front', () => {
     );
   });
 
+  it.each([
+    ['fails', 'exit 1'],
+    ['prints what it should not', 'echo "root 41ed"; echo "0 zz"'],
+  ])('a marker it cannot stat (stat %s) goes to the wrapper, which decides', (_, fakeStat) => {
+    writeFileSync(path.join(dir, 'path', 'stat'), `#!/bin/sh\n${fakeStat}\n`, { mode: 0o755 });
+    const b = bundle('doubt', volumeSource());
+    expect(front(['create', '--bundle', b, 'id']).calls).toMatch(/^wrapper /);
+    // Without a marker, stat is never asked.
+    const plain = bundle('plain', path.join(dir, 'elsewhere', 'v'));
+    expect(front(['create', '--bundle', plain, 'id']).calls.split('\n').at(-1)).toMatch(/^runc /);
+  });
+
   it('with a configuration file, everything goes to the wrapper', () => {
     const config = path.join(dir, 'runtime.json');
     writeFileSync(config, '{}');

@@ -214,6 +214,22 @@ it('a configuration file nobody wrote is ignored: not its runc, not its roots', 
   );
 });
 
+it('every other command keeps away from the runc a configuration file nobody wrote names', () => {
+  const config = path.join(shared, 'runtime.json');
+  asNobody(`echo '${JSON.stringify({ runc: path.join(dir, 'evil-runc') })}' > ${config}`);
+  rmSync(calls, { force: true });
+  const result = spawnSync(front, ['state', 'ctr'], {
+    encoding: 'utf8',
+    env: { PATH: `${path.join(dir, 'path')}:/usr/bin:/bin`, SHAREDPROP_RUNTIME_CONFIG: config },
+  });
+  expect({ status: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({
+    status: 0,
+    stdout: 'runc stdout\n',
+    stderr: `sharedprop-runtime: ignoring configuration file ${config}: ${config} is owned by uid 65534, not root\n`,
+  });
+  expect(readFileSync(calls, 'utf8')).toBe('runc state ctr\n');
+});
+
 it("the positive control: the driver's own marker, root's in root's directory, still works", () => {
   const source = path.join(mountRoot, 'vol');
   const b = bundle('control', source);
