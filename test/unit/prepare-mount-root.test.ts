@@ -60,6 +60,12 @@ describe("the driver's mount-root marker counts for the runtime wrapper", () => 
     expectTrusted();
   });
 
+  it('a new mount root: 0755, the marker 0644, with umask 077 too', async () => {
+    process.umask(0o077);
+    await prepare();
+    expectTrusted();
+  });
+
   it('an old marker others could write (0666), in a root they could too (0777): fixed', async () => {
     mkdirSync(root);
     chmodSync(root, 0o777);
