@@ -253,14 +253,15 @@ export class MountSystem implements Mounts {
 
   /**
    * The runtime wrapper trusts the marker only when root owns it and the mount root and no one
-   * else can write either (src/runtime/root-file.ts): whatever the umask, the root loses group
-   * and other write, and the file is written anew (exclusive create, 0644, renamed into place),
-   * so an old one's owner, mode or symlink does not survive.
+   * else can write either (src/runtime/root-file.ts): whatever the umask, a new root is 0755 and
+   * an old one loses group and other write, and the file is written anew (exclusive create,
+   * 0644, renamed into place), so an old one's owner, mode or symlink does not survive.
    */
   async prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
-    await mkdir(root, { recursive: true, mode: 0o755 });
+    const made = await mkdir(root, { recursive: true, mode: 0o755 });
     const { mode } = await stat(root);
-    if ((mode & 0o022) !== 0) await chmod(root, mode & 0o7755);
+    const wanted = made === undefined ? mode & 0o7755 : 0o755; // an old root: less others' write
+    if ((mode & 0o7777) !== wanted) await chmod(root, wanted);
     const temp = path.join(root, `${file.name}.tmp`);
     await rm(temp, { force: true });
     const handle = await open(temp, 'wx', 0o644);
