@@ -24,6 +24,8 @@ describe('create: the bundle spec and the decision log', () => {
     mkdirSync(path.join(dir, 'mounts/vol'), { recursive: true });
     mkdirSync(bundle);
     writeFileSync(path.join(dir, 'mounts', MOUNT_ROOT_MARKER), '');
+    fs.chmodSync(path.join(dir, 'mounts', MOUNT_ROOT_MARKER), 0o644); // as the driver writes it
+    fs.chmodSync(path.join(dir, 'mounts'), 0o755);
     const spec = {
       mounts: [
         { destination: '/proc', type: 'proc', source: 'proc' },

@@ -3,7 +3,15 @@
  * volume reaches the compiled wrapper; everything else goes straight to runc.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -44,6 +52,8 @@ function volumeSource(name = 'v'): string {
   const root = path.join(dir, 'propagated-mount');
   mkdirSync(root, { recursive: true });
   writeFileSync(path.join(root, '.sharedprop-mountroot'), '{}');
+  chmodSync(path.join(root, '.sharedprop-mountroot'), 0o644); // as the driver writes it
+  chmodSync(root, 0o755);
   return path.join(root, name);
 }
 
