@@ -37,7 +37,7 @@ export function bun(): BunApi {
   return api;
 }
 
-/** The configuration file's text, read through the descriptor its owner and mode were checked on. */
+/** The configuration's text, read through the descriptor its owner and mode were checked on. */
 export const readText: ReadText = async (file) => {
   const found = openRootFile(file);
   if (found.kind === 'absent') {
