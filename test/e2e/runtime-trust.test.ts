@@ -23,6 +23,8 @@ jest.setTimeout(300_000);
 const MARKER = '.sharedprop-mountroot';
 
 let env: E2eEnvironment;
+// Both directories are outside the harness's (0700) and its sweep's `sharedprop-e2e-` prefix:
+// uid 65534 must reach the first, and a sweep must not take them from a run still using them.
 /** Like /tmp: 1777, root's; `data` in it is another user's bind source. */
 let shared: string;
 /** A directory of root's (0755) holding root's marker (0644), and `data`. */
@@ -31,10 +33,10 @@ let rootOwned: string;
 beforeAll(async () => {
   env = await E2eEnvironment.start({ name: 'runtime-trust' });
   await env.reconfigure('default-runtime', 'sharedprop');
-  shared = await mkdtemp('/tmp/sharedprop-e2e-trust-');
+  shared = await mkdtemp('/tmp/sharedprop-trust-');
   await chmod(shared, 0o1777);
   await mkdir(path.join(shared, 'data'));
-  rootOwned = await mkdtemp('/tmp/sharedprop-e2e-trusted-');
+  rootOwned = await mkdtemp('/tmp/sharedprop-trusted-');
   await chmod(rootOwned, 0o755);
   await mkdir(path.join(rootOwned, 'data'));
   await writeFile(path.join(rootOwned, MARKER), '{}\n', { mode: 0o644 });
