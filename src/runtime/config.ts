@@ -1,6 +1,8 @@
 /**
  * The wrapper's optional configuration file: `{ "runc"?, "roots"?, "log"? }`. A missing file
  * means defaults; a file that cannot be read or understood is an error, never a silent default.
+ * A file that does not count (not root's, or in a directory others can write: root-file.ts) is
+ * ignored with a warning, as if missing: it could otherwise choose the runc that runs as root.
  */
 import { isAbsolute, normalize } from 'node:path';
 
@@ -13,6 +15,8 @@ export interface RuntimeConfig {
   roots: string[];
   /** Where create decisions are logged when runc has no `--log`. */
   log?: string;
+  /** Set when the file was there but did not count: the warning to give. */
+  ignored?: string;
 }
 
 export class ConfigError extends Error {
@@ -22,8 +26,18 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads a whole file as UTF-8; rejects with a Node-style error (`code`) when it cannot. */
+/**
+ * Reads a whole file as UTF-8; rejects with a Node-style error (`code`) when it cannot, and with
+ * an UntrustedFileError when the file is there but does not count.
+ */
 export type ReadText = (file: string) => Promise<string>;
+
+export class UntrustedFileError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'UntrustedFileError';
+  }
+}
 
 const KEYS = new Set(['runc', 'roots', 'log']);
 
@@ -90,6 +104,9 @@ export async function loadConfig(file: string, readText: ReadText): Promise<Runt
   try {
     text = await readText(file);
   } catch (error) {
+    if (error instanceof UntrustedFileError) {
+      return { roots: [], ignored: `ignoring configuration file ${file}: ${error.reason}` };
+    }
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { roots: [] };
     throw new ConfigError(file, `cannot be read (${code ?? (error as Error).message})`);

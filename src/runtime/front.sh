@@ -7,11 +7,12 @@
 # goes to the wrapper (sharedprop-runtime-create, next to this file); everything else is exec'd
 # straight to runc, with the arguments, stdio, file descriptors and pid untouched.
 #
-# When in doubt (a configuration file, SHAREDPROP_RUNC, no runc found, an unreadable spec) it
-# hands everything to the wrapper, which decides and reports. It reads the command line as
-# argv.ts does and recognises a sharedprop mount as sources.ts does (the marker file); one
-# table of cases proves that they agree (test/unit/runtime/agreement.test.ts). A subpath mount's
-# source (dockerd's `safe-mount` bind) always goes to the wrapper, which decides (subpath.ts).
+# When in doubt (a configuration file, SHAREDPROP_RUNC, no runc found, an unreadable spec, a
+# marker it cannot stat) it hands everything to the wrapper, which decides and reports. It reads
+# the command line as argv.ts does and recognises a sharedprop mount as sources.ts does (a marker
+# file that counts: root-file.ts); one table of cases proves that they agree
+# (test/unit/runtime/agreement.test.ts). A subpath mount's source (dockerd's `safe-mount` bind)
+# always goes to the wrapper, which decides (subpath.ts).
 set -u
 
 # `--version`: this wrapper's version first, then runc's own lines (the normal path below runs
@@ -107,6 +108,38 @@ find_bundle() {
   [ -n "$bundle" ] || bundle=.
 }
 
+# find_marker DIR: sets `marker` to whether DIR holds a mount-root marker that counts
+# (root-file.ts): a regular file (not a symlink: stat does not follow one) owned by root and not
+# writable by group or others, in a directory (DIR/. : its own path may pass through symlinks)
+# owned by root and not writable by group or others. `yes`, `no` (none, or one that does not
+# count) or `doubt` (stat failed). No process unless there is a file by that name.
+find_marker() {
+  marker=no
+  file=$1/.sharedprop-mountroot
+  [ -e "$file" ] || [ -L "$file" ] || return 0
+  # `%u %f`: the owner's uid and the raw mode in hex, the same in coreutils and busybox.
+  found=$(LC_ALL=C stat -c '%u %f' "$1/." "$file" 2>/dev/null) || {
+    marker=doubt
+    return 0
+  }
+  marker=yes
+  kind=$((0040000)) # the directory first, then the file
+  while read -r uid mode; do
+    case $uid:$mode in
+    [0-9]*:[0-9a-f]*) case $uid$mode in *[!0-9a-f]*) marker=doubt ;; esac ;;
+    *) marker=doubt ;;
+    esac
+    [ "$marker" = doubt ] && return 0
+    mode=$((0x$mode))
+    if [ "$uid" != 0 ] || [ $((mode & 0170000)) -ne $kind ] || [ $((mode & 022)) -ne 0 ]; then
+      marker=no
+    fi
+    kind=$((0100000))
+  done <<EOF
+$found
+EOF
+}
+
 after_subcommand() {
   shift "$skip"
   find_bundle "$@"
@@ -117,9 +150,10 @@ find_subcommand "$@"
 after_subcommand "$@"
 
 # Does the spec name a sharedprop volume? The rule of sources.ts: a mount whose source is a
-# direct child of a directory holding the driver's marker file. A spec with no such source goes
-# to runc unread by the wrapper; one this cannot read plainly (unreadable, or a source with an
-# escaped character or a path that is not normal) goes to the wrapper, which decides and reports.
+# direct child of a directory holding the driver's marker file, one that counts. A spec with no
+# such source goes to runc unread by the wrapper; one this cannot read plainly (unreadable, a
+# source with an escaped character or a path that is not normal, a marker it cannot stat) goes
+# to the wrapper, which decides and reports.
 spec=$bundle/config.json
 [ -r "$spec" ] || delegate "$@"
 sources=$(grep -o '"source"[[:space:]]*:[[:space:]]*"[^"\\]*["\\]' "$spec")
@@ -139,7 +173,8 @@ while IFS= read -r entry; do
   /*)
     value=${value%\"}
     value=${value%/}
-    [ -e "${value%/*}/.sharedprop-mountroot" ] && verdict=wrapper
+    find_marker "${value%/*}"
+    [ "$marker" = no ] || verdict=wrapper
     # dockerd's temporary bind for a subpath mount: the wrapper reads its peer group (subpath.ts).
     case ${value##*/} in safe-mount*) verdict=wrapper ;; esac
     ;;

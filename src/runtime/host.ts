@@ -1,13 +1,14 @@
 /**
  * What the wrapper asks of its host through Bun's own API: `which` (node has no equivalent),
- * reading the configuration and comparing files. The logic that uses them (config.ts, runc.ts)
- * takes them as parameters, so unit tests run it under Node. Bun only.
+ * reading the configuration (only root's: root-file.ts) and comparing files. The logic that uses
+ * them (config.ts, runc.ts) takes them as parameters, so unit tests run it under Node. Bun only.
  */
-import type { ReadText } from './config.js';
+import { closeSync, readFileSync } from 'node:fs';
+import { UntrustedFileError, type ReadText } from './config.js';
+import { openRootFile } from './root-file.js';
 import type { RuncLookupOps } from './runc.js';
 
 interface BunFile {
-  text(): Promise<string>;
   stat(): Promise<{ dev: number; ino: number }>;
 }
 
@@ -36,7 +37,19 @@ export function bun(): BunApi {
   return api;
 }
 
-export const readText: ReadText = (file) => bun().file(file).text();
+/** The configuration's text, read through the descriptor its owner and mode were checked on. */
+export const readText: ReadText = async (file) => {
+  const found = openRootFile(file);
+  if (found.kind === 'absent') {
+    throw Object.assign(new Error(`${file}: no such file`), { code: 'ENOENT' });
+  }
+  if (found.kind === 'untrusted') throw new UntrustedFileError(found.reason);
+  try {
+    return readFileSync(found.fd, 'utf8');
+  } finally {
+    closeSync(found.fd);
+  }
+};
 
 export const runcOps: RuncLookupOps = {
   which: (command, searchPath) => bun().which(command, { PATH: searchPath }),

@@ -9,7 +9,7 @@ export type LogFields = Record<string, string | number | string[]>;
 /** A logrus line: JSON `{"level","msg","time",...}`, or logrus' text format otherwise. */
 export function formatLogLine(
   format: string,
-  level: 'info' | 'error',
+  level: 'info' | 'warning' | 'error',
   msg: string,
   fields: LogFields,
   now: Date,

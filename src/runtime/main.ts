@@ -36,7 +36,9 @@ async function passthroughRunc(env: Env): Promise<string> {
   let configured: string | undefined;
   if (!env.SHAREDPROP_RUNC) {
     try {
-      configured = (await loadConfig(configFile(env), readText)).runc;
+      const config = await loadConfig(configFile(env), readText);
+      if (config.ignored) say(config.ignored);
+      configured = config.runc;
     } catch (error) {
       say(`ignoring ${errorMessage(error)}`);
     }
@@ -54,8 +56,8 @@ async function prepareCreate(invocation: RuncInvocation, env: Env): Promise<stri
     ops: runcOps,
   });
   const decision = rewriteBundleSpec(invocation.bundle ?? process.cwd(), config.roots);
-  const problem = logDecision(invocation, config, decision, new Date());
-  if (problem) say(problem);
+  if (config.ignored) decision.warnings.unshift(config.ignored);
+  for (const problem of logDecision(invocation, config, decision, new Date())) say(problem);
   return runc;
 }
 

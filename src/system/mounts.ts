@@ -2,7 +2,7 @@
  * The mount system layer: the only code that changes the mount table. Every decision is taken
  * from a fresh read of mountinfo, never from device numbers.
  */
-import { lstat, mkdir, realpath, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, run } from './exec.js';
 import type { MountReader } from './mount-snapshot.js';
@@ -251,9 +251,27 @@ export class MountSystem implements Mounts {
     return true;
   }
 
+  /**
+   * The runtime wrapper trusts the marker only when root owns it and the mount root and no one
+   * else can write either (src/runtime/root-file.ts): whatever the umask, a new root is 0755 and
+   * an old one loses group and other write, and the file is written anew (exclusive create,
+   * 0644, renamed into place), so an old one's owner, mode or symlink does not survive.
+   */
   async prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
-    await mkdir(root, { recursive: true, mode: 0o755 });
-    await writeFile(path.join(root, file.name), file.content);
+    const made = await mkdir(root, { recursive: true, mode: 0o755 });
+    const { mode } = await stat(root);
+    const wanted = made === undefined ? mode & 0o7755 : 0o755; // an old root: less others' write
+    if ((mode & 0o7777) !== wanted) await chmod(root, wanted);
+    const temp = path.join(root, `${file.name}.tmp`);
+    await rm(temp, { force: true });
+    const handle = await open(temp, 'wx', 0o644);
+    try {
+      await handle.chmod(0o644);
+      await handle.writeFile(file.content);
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path.join(root, file.name));
   }
 
   /** Detaches every mount beneath `dir` (deepest first), then every mount at `dir` itself. */

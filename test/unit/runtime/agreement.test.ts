@@ -7,17 +7,21 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
+  chmodSync,
+  chownSync,
   copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseRuncArgs } from '../../../src/runtime/argv.js';
+import { markerCounts } from '../../../src/runtime/create.js';
 import { parseJson } from '../../../src/runtime/json.js';
 import { sharedpropSources } from '../../../src/runtime/sources.js';
 import { rewriteSpec } from '../../../src/runtime/spec.js';
@@ -30,6 +34,7 @@ let unmarked: string; // a directory that looks like one, without it
 let VOL: string; // a bundle whose spec has a sharedprop volume
 let PLAIN: string; // a bundle whose spec has none
 let cwd: string; // holds a plain spec
+let busyboxApplets: string; // busybox's stat, as a busybox host has it
 
 function spec(sources: string[], pretty = false): string {
   const mounts = [
@@ -58,6 +63,8 @@ beforeAll(() => {
   mkdirSync(root, { recursive: true });
   mkdirSync(unmarked, { recursive: true });
   writeFileSync(path.join(root, '.sharedprop-mountroot'), '{}');
+  chmodSync(path.join(root, '.sharedprop-mountroot'), 0o644); // as the driver writes it
+  chmodSync(root, 0o755);
   mkdirSync(path.join(dir, 'bin'));
   mkdirSync(path.join(dir, 'path'));
   copyFileSync(FRONT, path.join(dir, 'bin', 'sharedprop-runtime'));
@@ -69,18 +76,29 @@ beforeAll(() => {
   VOL = bundle('vol', spec([path.join(root, 'v')]));
   PLAIN = bundle('plain', spec([path.join(unmarked, 'v'), '/var/lib/docker/volumes/x/_data']));
   cwd = bundle('cwd', spec([]));
+  busyboxApplets = path.join(dir, 'busybox');
+  mkdirSync(busyboxApplets);
+  const busybox = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
+  symlinkSync(busybox, path.join(busyboxApplets, 'stat'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 type Verdict = 'wrapper' | 'runc';
 
-function viaFront(args: string[], at = cwd): Verdict {
+/**
+ * What the front decides, run by its `#!/bin/sh` (dash on Debian), or by busybox's sh with
+ * busybox's `stat` first in PATH (a busybox host).
+ */
+function viaFront(args: string[], at = cwd, shell: 'sh' | 'busybox' = 'sh'): Verdict {
   rmSync(path.join(dir, 'who'), { force: true });
-  const result = spawnSync(path.join(dir, 'bin', 'sharedprop-runtime'), args, {
+  const front = path.join(dir, 'bin', 'sharedprop-runtime');
+  const [command, argv, applets] =
+    shell === 'sh' ? [front, args, ''] : ['busybox', ['sh', front, ...args], `${busyboxApplets}:`];
+  const result = spawnSync(command, argv, {
     cwd: at,
     encoding: 'utf8',
     env: {
-      PATH: `${path.join(dir, 'path')}:/usr/bin:/bin`,
+      PATH: `${applets}${path.join(dir, 'path')}:/usr/bin:/bin`,
       SHAREDPROP_RUNTIME_CONFIG: path.join(dir, 'no-config.json'),
     },
   });
@@ -96,7 +114,10 @@ function viaWrapper(args: string[], at = cwd): Verdict {
   if (!existsSync(file)) return 'wrapper'; // it reports the missing spec
   const rewrite = rewriteSpec(
     parseJson(readFileSync(file, 'utf8')),
-    sharedpropSources([], existsSync),
+    sharedpropSources(
+      [],
+      markerCounts(() => undefined),
+    ),
   );
   return rewrite.matched > 0 ? 'wrapper' : 'runc';
 }
@@ -215,5 +236,87 @@ describe('specs: the front recognises a sharedprop mount as sources.ts does', ()
     }
     expect(fromWrapper).toBe(wrapperVerdict);
     expect(viaFront(args)).toBe(frontVerdict);
+  });
+});
+
+/** Who made a marker, and how: only root's file, in root's directory, closed to others, counts. */
+interface MarkerSetup {
+  /** The marker's mode, or what it is instead of a regular file. */
+  file?: number | 'symlink' | 'directory' | 'fifo';
+  fileOwner?: [number, number];
+  dirMode?: number;
+  dirOwner?: [number, number];
+}
+
+const NOBODY: [number, number] = [65534, 65534];
+let setups = 0;
+
+/** A mount root made as `setup` says; returns a volume source in it. */
+function markedRoot(setup: MarkerSetup): string {
+  const at = path.join(dir, 'roots', String(++setups));
+  mkdirSync(at, { recursive: true });
+  const marker = path.join(at, '.sharedprop-mountroot');
+  const file = setup.file ?? 0o644;
+  if (file === 'symlink') symlinkSync(path.join(root, '.sharedprop-mountroot'), marker);
+  else if (file === 'directory') mkdirSync(marker);
+  else if (file === 'fifo') {
+    expect(spawnSync('mkfifo', [marker]).status).toBe(0);
+  } else {
+    writeFileSync(marker, '{}\n');
+    chmodSync(marker, file);
+  }
+  if (setup.fileOwner) chownSync(marker, ...setup.fileOwner);
+  chmodSync(at, setup.dirMode ?? 0o755);
+  if (setup.dirOwner) chownSync(at, ...setup.dirOwner);
+  return path.join(at, 'v');
+}
+
+describe("markers: only one that root made, in a directory of root's, counts, for both", () => {
+  it.each<[string, MarkerSetup, Verdict]>([
+    ['root 0644 file in a root 0755 directory', {}, 'wrapper'],
+    ['root 0600 file in a root 0700 directory', { file: 0o600, dirMode: 0o700 }, 'wrapper'],
+    ['root 0444 file in a root 0555 directory', { file: 0o444, dirMode: 0o555 }, 'wrapper'],
+    ["root's file of group 65534, not writable by it", { fileOwner: [0, 65534] }, 'wrapper'],
+    ['a group-writable file (0664)', { file: 0o664 }, 'runc'],
+    ['a file others can write (0646)', { file: 0o646 }, 'runc'],
+    ['a file owned by uid 65534', { fileOwner: NOBODY }, 'runc'],
+    ['a directory like /tmp (1777)', { dirMode: 0o1777 }, 'runc'],
+    ['a group-writable directory (0775)', { dirMode: 0o775 }, 'runc'],
+    ['a directory others can write (0757)', { dirMode: 0o757 }, 'runc'],
+    ['a directory owned by uid 65534', { dirOwner: NOBODY }, 'runc'],
+    ['a symlink to a marker that counts', { file: 'symlink' }, 'runc'],
+    ['a directory named like the marker', { file: 'directory' }, 'runc'],
+    ['a FIFO named like the marker', { file: 'fifo' }, 'runc'],
+  ])('%s', (_, setup, expected) => {
+    const b = bundle('case', spec([markedRoot(setup)]));
+    const args = ['create', '--bundle', b, 'id'];
+    expect(viaWrapper(args)).toBe(expected);
+    expect(viaFront(args)).toBe(expected);
+    expect(viaFront(args, cwd, 'busybox')).toBe(expected);
+  });
+
+  it("a mount root reached through a symlink: the directory's own path may pass through one", () => {
+    const link = path.join(dir, 'link-to-root');
+    symlinkSync(root, link);
+    const b = bundle('case', spec([path.join(link, 'v')]));
+    const args = ['create', '--bundle', b, 'id'];
+    expect([viaWrapper(args), viaFront(args), viaFront(args, cwd, 'busybox')]).toEqual([
+      'wrapper',
+      'wrapper',
+      'wrapper',
+    ]);
+  });
+
+  it('the wrapper says why a marker that is there does not count, and nothing for none', () => {
+    const warnings: string[] = [];
+    const counts = markerCounts((message) => warnings.push(message));
+    const source = markedRoot({ fileOwner: NOBODY });
+    expect(counts(path.join(path.dirname(source), '.sharedprop-mountroot'))).toBe(false);
+    expect(counts(path.join(unmarked, '.sharedprop-mountroot'))).toBe(false);
+    expect(counts(path.join(root, '.sharedprop-mountroot'))).toBe(true);
+    expect(warnings).toEqual([
+      `ignoring the mount-root marker ${path.dirname(source)}/.sharedprop-mountroot: ` +
+        `${path.dirname(source)}/.sharedprop-mountroot is owned by uid 65534, not root`,
+    ]);
   });
 });

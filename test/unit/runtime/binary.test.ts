@@ -73,6 +73,13 @@ function run(
   };
 }
 
+/** The driver's marker as it writes it: root's, 0644, in a root 0755 (root-file.ts). */
+function writeMarker(): void {
+  chmodSync(mountRoot, 0o755);
+  writeFileSync(path.join(mountRoot, '.sharedprop-mountroot'), '{}\n');
+  chmodSync(path.join(mountRoot, '.sharedprop-mountroot'), 0o644);
+}
+
 const runcArgv = () => readFileSync(path.join(dir, 'argv'), 'utf8').split('\n').slice(0, -1);
 const runcWasCalled = () => existsSync(path.join(dir, 'argv'));
 
@@ -108,7 +115,7 @@ beforeAll(() => {
   writeFileSync(fake, FAKE_RUNC, { mode: 0o755 });
   mountRoot = path.join(dir, 'propagated-mount');
   mkdirSync(path.join(mountRoot, 'myvol'), { recursive: true });
-  writeFileSync(path.join(mountRoot, '.sharedprop-mountroot'), '{}\n');
+  writeMarker();
 }, 180_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 beforeEach(() => {
@@ -192,7 +199,7 @@ describe('create', () => {
       expect(readFileSync(path.join(b, 'config.json'), 'utf8')).toBe(text);
       expect(runcWasCalled()).toBe(true);
     } finally {
-      writeFileSync(path.join(mountRoot, '.sharedprop-mountroot'), '{}\n');
+      writeMarker();
     }
   });
 
@@ -220,7 +227,7 @@ describe('create', () => {
     };
     writeFileSync(path.join(b, 'config.json'), JSON.stringify(spec));
     const config = path.join(dir, 'roots.json');
-    writeFileSync(config, JSON.stringify({ roots: [root] }));
+    writeFileSync(config, JSON.stringify({ roots: [root] }), { mode: 0o644 });
     const result = run(['create', '-b', b, 'c'], { env: { SHAREDPROP_RUNTIME_CONFIG: config } });
     expect(result.status).toBe(0);
     expect(optionsAt(b, '/data')).toEqual(['rbind', 'rshared']);
@@ -253,7 +260,7 @@ describe('create', () => {
 
   it('refuses to create with a garbled configuration file, which does not block other commands', () => {
     const config = path.join(dir, 'garbled-config.json');
-    writeFileSync(config, '{"roots": [');
+    writeFileSync(config, '{"roots": [', { mode: 0o644 });
     const b = bundle('b5');
     const created = run(['create', '-b', b, 'c'], { env: { SHAREDPROP_RUNTIME_CONFIG: config } });
     expect(created).toMatchObject({ status: 1, stdout: '' });

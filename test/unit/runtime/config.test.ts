@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import {
   loadConfig,
   parseConfig,
 } from '../../../src/runtime/config.js';
+import { readText as readRootText } from '../../../src/runtime/host.js';
 
 const readText = (file: string) => readFile(file, 'utf8');
 
@@ -78,6 +79,65 @@ describe('the runtime configuration file', () => {
       await expect(loadConfig(path.join(dir, 'locked.json'), denied)).rejects.toThrow(
         /locked\.json: cannot be read \(EACCES\)/,
       );
+    });
+  });
+
+  describe("as the wrapper reads it: only root's counts", () => {
+    let dir: string;
+    const good = '{"runc":"/opt/runc"}';
+    beforeEach(() => {
+      dir = mkdtempSync(path.join(tmpdir(), 'sharedprop-config-root-'));
+      chmodSync(dir, 0o755);
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    function configAt(name: string, mode = 0o644): string {
+      const file = path.join(dir, name);
+      writeFileSync(file, good);
+      chmodSync(file, mode);
+      return file;
+    }
+
+    it('reads a file root owns, in a directory root owns, neither writable by others', async () => {
+      const file = configAt('runtime.json', 0o600);
+      await expect(loadConfig(file, readRootText)).resolves.toEqual({
+        roots: [],
+        runc: '/opt/runc',
+      });
+      await expect(loadConfig(path.join(dir, 'missing.json'), readRootText)).resolves.toEqual({
+        roots: [],
+      });
+    });
+
+    it.each<[string, (file: string) => void, string]>([
+      ['owned by uid 65534', (f) => chownSync(f, 65534, 65534), 'is owned by uid 65534, not root'],
+      ['group-writable', (f) => chmodSync(f, 0o664), 'is writable by group or others (mode 0664)'],
+      [
+        'in a 1777 directory',
+        () => chmodSync(dir, 0o1777),
+        'is writable by group or others (mode 1777)',
+      ],
+      [
+        'in a directory of uid 65534',
+        () => chownSync(dir, 65534, 65534),
+        'is owned by uid 65534, not root',
+      ],
+    ])('ignores one %s, as if missing, and says why', async (_, spoil, reason) => {
+      const file = configAt('runtime.json');
+      spoil(file);
+      const config = await loadConfig(file, readRootText);
+      expect(config).toEqual({ roots: [], ignored: expect.stringContaining(reason) });
+      expect(config.ignored).toMatch(new RegExp(`^ignoring configuration file ${file}: `));
+    });
+
+    it('ignores a symlink to a good one', async () => {
+      const real = configAt('real.json');
+      const link = path.join(dir, 'runtime.json');
+      symlinkSync(real, link);
+      await expect(loadConfig(link, readRootText)).resolves.toEqual({
+        roots: [],
+        ignored: `ignoring configuration file ${link}: ${link} is a symbolic link, not a regular file`,
+      });
     });
   });
 });

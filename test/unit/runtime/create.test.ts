@@ -24,6 +24,8 @@ describe('create: the bundle spec and the decision log', () => {
     mkdirSync(path.join(dir, 'mounts/vol'), { recursive: true });
     mkdirSync(bundle);
     writeFileSync(path.join(dir, 'mounts', MOUNT_ROOT_MARKER), '');
+    fs.chmodSync(path.join(dir, 'mounts', MOUNT_ROOT_MARKER), 0o644); // as the driver writes it
+    fs.chmodSync(path.join(dir, 'mounts'), 0o755);
     const spec = {
       mounts: [
         { destination: '/proc', type: 'proc', source: 'proc' },
@@ -42,7 +44,7 @@ describe('create: the bundle spec and the decision log', () => {
     expect(written.linux.rootfsPropagation).toBe('shared');
 
     const log = path.join(dir, 'runc-log.txt');
-    expect(logDecision(invocation(log, 'text'), { roots: [] }, decision, NOW)).toBeUndefined();
+    expect(logDecision(invocation(log, 'text'), { roots: [] }, decision, NOW)).toEqual([]);
     expect(readFileSync(log, 'utf8')).toBe(
       'time="2026-11-22T10:00:00.000Z" level=info ' +
         'msg="sharedprop-runtime: rshared propagation for 1 sharedprop mount(s)" ' +
@@ -61,16 +63,42 @@ describe('create: the bundle spec and the decision log', () => {
       time: '2026-11-22T10:00:00.000Z',
       spec: `${bundle}/config.json`,
     });
-    expect(logDecision(invocation(), { roots: [] }, decision, NOW)).toBeUndefined();
+    expect(logDecision(invocation(), { roots: [] }, decision, NOW)).toEqual([]);
     expect(fs.readdirSync(dir).sort()).toEqual(['bundle', 'mounts', 'sharedprop.log']);
   });
 
   it('reports a log it cannot write instead of failing the container', () => {
     const decision = rewriteBundleSpec(bundle, []);
     const log = path.join(dir, 'no-such-dir', 'log.json');
-    expect(logDecision(invocation(log), { roots: [] }, decision, NOW)).toMatch(
-      /^cannot append to the log .*log\.json: ENOENT/,
-    );
+    expect(logDecision(invocation(log), { roots: [] }, decision, NOW)).toEqual([
+      expect.stringMatching(/^cannot append to the log .*log\.json: ENOENT/),
+    ]);
+  });
+
+  it("leaves the spec alone for a marker not root's, and logs a warning before the decision", () => {
+    const marker = path.join(dir, 'mounts', MOUNT_ROOT_MARKER);
+    fs.chownSync(marker, 65534, 65534);
+    const text = readFileSync(path.join(bundle, 'config.json'), 'utf8');
+    const decision = rewriteBundleSpec(bundle, []);
+    expect(readFileSync(path.join(bundle, 'config.json'), 'utf8')).toBe(text);
+    const warning = `ignoring the mount-root marker ${marker}: ${marker} is owned by uid 65534, not root`;
+    expect(decision.warnings).toEqual([warning]);
+
+    const log = path.join(dir, 'runc-log.json');
+    expect(logDecision(invocation(log), { roots: [] }, decision, NOW)).toEqual([]);
+    const lines = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'warning', msg: `sharedprop-runtime: ${warning}` }),
+      expect.objectContaining({
+        level: 'info',
+        msg: 'sharedprop-runtime: no sharedprop mounts; spec unchanged',
+      }),
+    ]);
+    // Without a log, the warning is for stderr.
+    expect(logDecision(invocation(), { roots: [] }, decision, NOW)).toEqual([warning]);
   });
 
   it('names the spec file when the spec has the wrong shape', () => {

@@ -3,7 +3,15 @@
  * volume reaches the compiled wrapper; everything else goes straight to runc.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -44,6 +52,8 @@ function volumeSource(name = 'v'): string {
   const root = path.join(dir, 'propagated-mount');
   mkdirSync(root, { recursive: true });
   writeFileSync(path.join(root, '.sharedprop-mountroot'), '{}');
+  chmodSync(path.join(root, '.sharedprop-mountroot'), 0o644); // as the driver writes it
+  chmodSync(root, 0o755);
   return path.join(root, name);
 }
 
@@ -109,6 +119,18 @@ describe('sh front', () => {
     expect(front(['create', '--bundle', path.join(dir, 'missing'), 'id']).calls).toMatch(
       /^wrapper /,
     );
+  });
+
+  it.each([
+    ['fails', 'exit 1'],
+    ['prints what it should not', 'echo "root 41ed"; echo "0 zz"'],
+  ])('a marker it cannot stat (stat %s) goes to the wrapper, which decides', (_, fakeStat) => {
+    writeFileSync(path.join(dir, 'path', 'stat'), `#!/bin/sh\n${fakeStat}\n`, { mode: 0o755 });
+    const b = bundle('doubt', volumeSource());
+    expect(front(['create', '--bundle', b, 'id']).calls).toMatch(/^wrapper /);
+    // Without a marker, stat is never asked.
+    const plain = bundle('plain', path.join(dir, 'elsewhere', 'v'));
+    expect(front(['create', '--bundle', plain, 'id']).calls.split('\n').at(-1)).toMatch(/^runc /);
   });
 
   it('with a configuration file, everything goes to the wrapper', () => {
