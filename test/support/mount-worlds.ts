@@ -43,13 +43,18 @@ async function inOwnUserNamespace(): Promise<boolean> {
   return !(map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
 }
 
-async function realWorld(): Promise<MountsWorld> {
+/** Throws unless this process is in the unit tier's own namespace: real mounts only there. */
+export async function requireOwnMountNamespace(): Promise<void> {
   if (process.env.SHAREDPROP_IN_MOUNT_NAMESPACE !== '1' || !(await inOwnUserNamespace())) {
     throw new Error(
-      'the real MountSystem is tested only in a mount namespace of its own: run the unit tier ' +
+      'real mounts are tested only in a mount namespace of its own: run the unit tier ' +
         'with `npm run test:unit` (scripts/in-mount-namespace.sh), never in the host namespace',
     );
   }
+}
+
+async function realWorld(): Promise<MountsWorld> {
+  await requireOwnMountNamespace();
   const base = await mkdtemp(path.join(tmpdir(), 'sharedprop-mounts-'));
   await execa('mount', ['-t', 'tmpfs', 'sharedprop-test', base]);
   await execa('mount', ['--make-shared', base]);

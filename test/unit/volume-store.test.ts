@@ -151,7 +151,7 @@ describe('volume state on disk', () => {
     expect(loaded.records.map((r) => r.name)).toEqual(inDirectory);
     expect(loaded.records.find((r) => r.name === 'v07')?.mounts).toEqual(new Map([['c', 1]]));
     expect(loaded.broken.map((b) => b.name)).toEqual(['v31']);
-  });
+  }, 30_000); // 50 Creates, each fsynced: seconds on a loaded machine
 
   it('rejects content of the wrong shape', () => {
     expect(() => parseRecord('{"version":2}')).toThrow(/unexpected content/);
