@@ -121,6 +121,13 @@ async function attack(cwd: string): Promise<Attacker> {
       if (seen.includes('swapping\n')) resolve();
     });
     child.once('exit', (code) => reject(new Error(`the swapper exited (${code}) before a swap`)));
+    const timer = setTimeout(() => reject(new Error('the swapper made no swap in 30 s')), 30_000);
+    child.once('exit', () => clearTimeout(timer));
+    child.stdout.once('data', () => clearTimeout(timer));
+  }).catch(async (error: unknown) => {
+    child.kill('SIGKILL'); // by its pid
+    await child;
+    throw error;
   });
   return {
     process: child,
