@@ -21,7 +21,10 @@ describe.each(implementations)('Mounts contract: $name', ({ create }) => {
     world = await create();
     base = world.base;
   });
-  afterEach(() => world.dispose());
+  afterEach(async () => {
+    await world?.dispose();
+    world = undefined as unknown as MountsWorld; // a failed create() leaves none to dispose
+  });
 
   const stackAt = async (dir: string) => mountsAt(await world.mounts.readAbout(dir), dir);
   /** The distinct mount points strictly beneath `dir`, relative to it, sorted. */
