@@ -6,7 +6,7 @@
 import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
 import type { LoadResult, Store } from '../../src/state/volume-store.js';
-import { isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
+import { holderOf, isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
 import type { MountReader } from '../../src/system/mount-snapshot.js';
 import {
   StackedMountsError,
@@ -21,24 +21,47 @@ export function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: simulated`), { code });
 }
 
+/**
+ * The mount table in memory, checked against the real MountSystem by the contract suite
+ * (test/unit/system/mounts-contract.test.ts): the same cases, the same answers. It models what
+ * the driver depends on: a stack at a mount point (the top one is what the path shows), peer
+ * groups (a mount or unmount under a shared mount happens at its peers too, unless made private
+ * first), an adopted directory made a shared mount point of its own, and busy mounts.
+ */
 export class FakeMounts implements Mounts {
   table: MountEntry[] = [];
   /** Mount points that refuse to be detached, even lazily. */
   stuck = new Set<string>();
+  /** Mount points in use: detached lazily, as umount -l does. */
+  busy = new Set<string>();
   calls: string[] = [];
   private nextId = 100;
   private nextGroup = 1;
   private nextDevice = 50;
-  /** What each mount point shows (the bind's source, or a tmpfs's device). */
-  private readonly showing = new Map<string, string>();
+  /** The directory each bind mount shows, by mount id (a tmpfs shows its device). */
+  private readonly showing = new Map<number, string>();
 
   at(mountPoint: string): MountEntry[] {
     return this.table.filter((e) => e.mountPoint === mountPoint);
   }
 
-  /** A mount made by someone else (a container, an operator). */
+  /**
+   * A mount made by someone else (a container, an operator): a filesystem of its own, that
+   * propagates to the peers of the mount it lands on, as mount(8) does.
+   */
   mountOutside(mountPoint: string, fsType = 'tmpfs', sharedGroup?: number): void {
-    this.table.push(this.entry(mountPoint, '/', fsType, sharedGroup));
+    this.mountPropagating(mountPoint, () =>
+      this.entry(mountPoint, '/', fsType, sharedGroup, `0:${this.nextDevice++}`),
+    );
+  }
+
+  /** Someone else's bind of `directory` at `mountPoint` (propagating as mountOutside does). */
+  bindOutside(directory: string, mountPoint: string): void {
+    this.mountPropagating(mountPoint, () => {
+      const entry = this.entry(mountPoint, directory, 'ext4');
+      this.showing.set(entry.id, directory);
+      return entry;
+    });
   }
 
   /**
@@ -84,13 +107,27 @@ export class FakeMounts implements Mounts {
     this.calls.push(
       source.kind === 'tmpfs' ? `tmpfs ${target} ${source.options}` : `${source.kind} ${target}`,
     );
+    // An adopted directory becomes a shared mount point of its own, and the volume its peer.
+    const adopted = source.kind === 'adopt' ? this.sharedMountPoint(source.directory) : undefined;
+    const directory = source.kind === 'tmpfs' ? undefined : source.directory;
     if (this.at(target).length === 0) {
       const fresh =
-        source.kind === 'tmpfs'
+        directory === undefined
           ? this.entry(target, '/', 'tmpfs', this.nextGroup++, `0:${this.nextDevice++}`)
-          : this.entry(target, source.directory, 'ext4', this.nextGroup++);
+          : this.entry(target, directory, 'ext4', adopted?.sharedGroup ?? this.nextGroup++);
       this.table.push(fresh);
-      this.showing.set(target, source.kind === 'tmpfs' ? fresh.device : source.directory);
+      if (directory !== undefined) this.showing.set(fresh.id, directory);
+      // --rbind: the adopted directory's submounts show in the volume too, as peers.
+      for (const below of adopted ? mountsBelow(this.table, directory!).reverse() : []) {
+        const copy = this.entry(
+          target + below.mountPoint.slice(directory!.length),
+          below.root,
+          below.fsType,
+          below.sharedGroup,
+          below.device,
+        );
+        this.table.push(copy);
+      }
     }
     // As the real one: a stack over an adopted directory is the host's, and never peeled.
     if (source.kind === 'adopt' && this.at(target).length > 1) return this.at(target).at(-1)!;
@@ -107,17 +144,20 @@ export class FakeMounts implements Mounts {
       ...(options.includeSelf ? this.at(dir).reverse() : []),
     ];
     for (const entry of order) {
+      if (!this.table.includes(entry)) continue; // gone with a peer's unmount
       if (this.stuck.has(entry.mountPoint)) throw errno('EBUSY');
-      this.table = this.table.filter((e) => e !== entry);
+      this.unmountPropagating(entry);
       report.detached.push(entry.mountPoint);
+      if (this.busy.has(entry.mountPoint)) report.lazy.push(entry.mountPoint);
     }
-    if (options.includeSelf) this.showing.delete(dir);
     return report;
   }
 
   async detachView(mountpoint: string): Promise<DetachReport> {
     this.calls.push(`detach-view ${mountpoint}`);
     if (this.at(mountpoint).length > 1) throw new StackedMountsError(this.at(mountpoint).length);
+    if (this.at(mountpoint).length === 0) return { detached: [], lazy: [] };
+    this.makePrivate(mountpoint);
     return this.detachAll(mountpoint, { includeSelf: true });
   }
 
@@ -125,17 +165,31 @@ export class FakeMounts implements Mounts {
   directories = new Set<string>();
   symlinks = new Map<string, string>();
 
+  /** Files that exist (not directories). */
+  files = new Set<string>();
+
+  /** Follows symlinks in every component, as realpath(3) does. */
   async resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {
-    const real = this.symlinks.get(dir) ?? dir;
-    return this.directories.has(real) ? { realPath: real, isDirectory: true } : undefined;
+    let real = '';
+    for (const name of dir.split('/').filter((n) => n !== '')) {
+      real = `${real}/${name}`;
+      for (let hops = 0; this.symlinks.has(real) && hops < 40; hops++) {
+        real = this.symlinks.get(real)!;
+      }
+    }
+    real ||= '/';
+    if (this.directories.has(real)) return { realPath: real, isDirectory: true };
+    return this.files.has(real) ? { realPath: real, isDirectory: false } : undefined;
   }
 
+  /** What the path shows is its top mount's: a stack answers for the mount on top. */
   async showsDirectory(mountpoint: string, source: string): Promise<boolean> {
-    return this.at(mountpoint).length > 0 && this.showing.get(mountpoint) === source;
+    const top = this.at(mountpoint).at(-1);
+    return top !== undefined && this.showing.get(top.id) === source;
   }
 
   async showsDevice(mountpoint: string, device: string): Promise<boolean> {
-    return this.at(mountpoint).length > 0 && this.showing.get(mountpoint) === device;
+    return this.at(mountpoint).at(-1)?.device === device;
   }
 
   async removeMountPoint(mountpoint: string): Promise<void> {
@@ -148,11 +202,58 @@ export class FakeMounts implements Mounts {
     const top = this.at(dir).at(-1);
     if (!top || (top.sharedGroup === undefined && top.masterGroup === undefined)) return false;
     this.calls.push(`make-rprivate ${dir}`);
+    this.makePrivate(dir);
+    return true;
+  }
+
+  /** --make-rprivate: the mounts at and under `dir` leave their peer groups. */
+  private makePrivate(dir: string): void {
     for (const entry of this.readAboutSync(dir)) {
       delete entry.sharedGroup;
       delete entry.masterGroup;
     }
-    return true;
+  }
+
+  /** The peers of `parent` (same shared group), each with the path matching `at` there. */
+  private peersAt(parent: MountEntry | undefined, at: string): string[] {
+    if (parent?.sharedGroup === undefined) return [];
+    return this.table
+      .filter((e) => e !== parent && e.sharedGroup === parent.sharedGroup)
+      .map((peer) => peer.mountPoint + at.slice(parent.mountPoint.length));
+  }
+
+  /** Mounts at `mountPoint` and at the peers of the mount it lands on (one new peer group). */
+  private mountPropagating(mountPoint: string, make: () => MountEntry): void {
+    const peers = this.peersAt(holderOf(this.table, mountPoint), mountPoint);
+    const entry = make();
+    this.table.push(entry);
+    if (peers.length > 0) entry.sharedGroup ??= this.nextGroup++;
+    for (const at of peers) this.table.push({ ...entry, id: this.nextId++, mountPoint: at });
+  }
+
+  /** Removes `entry`, and the top mount at the same place under each peer of its parent. */
+  private unmountPropagating(entry: MountEntry): void {
+    const rest = this.table.filter((e) => e !== entry);
+    const peers = this.peersAt(holderOf(rest, entry.mountPoint), entry.mountPoint);
+    this.table = rest;
+    for (const at of peers) {
+      if (mountsBelow(this.table, at).length === 0) this.removeTop(at);
+    }
+  }
+
+  /** Makes `dir` a shared mount point with a group of its own, as MountSystem does. */
+  private sharedMountPoint(dir: string): MountEntry {
+    let top = this.at(dir).at(-1);
+    if (!top) {
+      top = this.entry(dir, dir, 'ext4');
+      this.showing.set(top.id, dir);
+      // --rbind dir dir: the submounts already there show on the new mount point too.
+      const below = mountsBelow(this.table, dir).reverse();
+      this.table.push(top);
+      for (const e of below) this.table.push({ ...e, id: this.nextId++ });
+    }
+    top.sharedGroup ??= this.nextGroup++;
+    return top;
   }
 
   private readAboutSync(dir: string): MountEntry[] {

@@ -58,17 +58,39 @@ describe('volume state on disk', () => {
     expect((await stat(store.countsFile('alpha'))).ino).toBe(inode);
     expect(await readFile(store.stateFile('alpha'), 'utf8')).toBe(definition);
     expect(JSON.parse(definition)).not.toHaveProperty('mounts');
-    expect(await readdir(store.volumeDir('alpha'))).toEqual(
-      expect.not.arrayContaining([expect.stringMatching(/tmp/)]),
-    );
+    // Overwritten in place: no temp file of write-file-atomic's (`mounts.json.<digits>`) left.
+    expect((await readdir(store.volumeDir('alpha'))).sort()).toEqual([
+      '_data',
+      'mounts.json',
+      'volume.json',
+    ]);
   });
 
-  it('ignores the temp file of a save that was killed, and the next save replaces it', async () => {
+  it('ignores the temp files of saves that were killed, and the next saves still take', async () => {
     await publish(record('alpha', { a: 1 }));
-    await writeFile(`${store.countsFile('alpha')}.tmp`, '{"version":1,"mou');
-    expect((await store.loadAll()).records).toEqual([record('alpha', { a: 1 })]);
+    // What write-file-atomic leaves when killed before its rename: `<file>.<uint32>`, torn.
+    const tornCounts = `${store.countsFile('alpha')}.2357954893`;
+    const tornState = `${store.stateFile('alpha')}.3735928559`;
+    await writeFile(tornCounts, '{"version":2,"mou');
+    await writeFile(tornState, '{"version":2,"na');
+    const loaded = await store.loadAll();
+    expect(loaded.records).toEqual([record('alpha', { a: 1 })]);
+    expect(loaded.broken).toEqual([]);
     store.saveCounts('alpha', new Map([['b', 2]]));
     expect((await store.loadAll()).records).toEqual([record('alpha', { b: 2 })]);
+    // Larger than a page: replaced through a temp file of its own, whatever lies about.
+    const many = new Map(Array.from({ length: 200 }, (_, i) => [`${'c'.repeat(60)}${i}`, 1]));
+    store.saveCounts('alpha', many);
+    expect((await store.loadAll()).records).toEqual([{ ...record('alpha'), mounts: many }]);
+    expect((await readdir(store.volumeDir('alpha'))).sort()).toEqual(
+      [
+        '_data',
+        'mounts.json',
+        path.basename(tornCounts),
+        path.basename(tornState),
+        'volume.json',
+      ].sort(),
+    );
   });
 
   it('reads the counts of a version 1 file, until a counts file exists', async () => {
@@ -129,7 +151,7 @@ describe('volume state on disk', () => {
     expect(loaded.records.map((r) => r.name)).toEqual(inDirectory);
     expect(loaded.records.find((r) => r.name === 'v07')?.mounts).toEqual(new Map([['c', 1]]));
     expect(loaded.broken.map((b) => b.name)).toEqual(['v31']);
-  });
+  }, 30_000); // 50 Creates, each fsynced: seconds on a loaded machine
 
   it('rejects content of the wrong shape', () => {
     expect(() => parseRecord('{"version":2}')).toThrow(/unexpected content/);

@@ -1,7 +1,7 @@
 /**
  * For the kernel tests: they make real mounts, so they run only inside a user and mount
  * namespace of their own (`unshare --user --map-root-user --mount --propagation private`), where
- * every mount vanishes with the namespace. Outside one they are skipped, loudly.
+ * every mount vanishes with the namespace. Outside one they fail, saying how to run them.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,11 +16,21 @@ export function inOwnNamespace(): boolean {
   return !(map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
 }
 
+/**
+ * `describe`, inside the unit tier's own namespace; outside one (a run that bypassed
+ * scripts/in-mount-namespace.sh) a failing test says how to run it: never skipped, never mounting
+ * in the host's namespace.
+ */
 export const describeInNamespace: jest.Describe = inOwnNamespace()
   ? describe
   : (((name: string) => {
-      console.warn(`${name}: skipped (run inside unshare --user --map-root-user --mount)`);
-      describe.skip(name, () => it('runs inside a namespace', () => undefined));
+      describe(name, () =>
+        it('runs inside a user and mount namespace of its own', () => {
+          throw new Error(
+            'kernel tests make real mounts: run them with `npm run test:unit` (scripts/in-mount-namespace.sh)',
+          );
+        }),
+      );
     }) as unknown as jest.Describe);
 
 /** A scratch directory on a tmpfs of its own (so that the whole test lives on our mounts). */

@@ -1,0 +1,43 @@
+// @ts-check
+/**
+ * Mutation testing (`make mutate`): StrykerJS mutates src/driver, src/system and src/model and
+ * runs the unit tier against each mutant. The unit tier must run in a mount namespace of its own
+ * (scripts/in-mount-namespace.sh) so that src/system is tested against the real kernel; the
+ * Makefile starts Stryker in one, and its workers inherit it.
+ */
+import jestConfig from './jest.config.js';
+
+const unit = jestConfig.projects.find((project) => project.displayName === 'unit');
+if (!unit) throw new Error('jest.config.js has no project named unit');
+// The runner takes one flat config, not a multi-project one.
+const unitConfig = { ...unit };
+delete unitConfig.displayName;
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  packageManager: 'npm',
+  testRunner: 'jest',
+  jest: { projectType: 'custom', config: unitConfig, enableFindRelatedTests: true },
+  checkers: ['typescript'],
+  tsconfigFile: 'tsconfig.json',
+  coverageAnalysis: 'perTest',
+  mutate: [
+    'src/driver/**/*.ts',
+    'src/system/**/*.ts',
+    'src/model/**/*.ts',
+    // Its mutants make the process exit at every step (that is its job): they kill the worker.
+    '!src/driver/crash-points.ts',
+  ],
+  ignorePatterns: ['dist', 'build', 'coverage', 'reports', 'bench/results.json'],
+  // Static mutants (module-level constants) run the whole tier each: half the time for few kills.
+  ignoreStatic: true,
+  incremental: true,
+  incrementalFile: 'reports/mutation/stryker-incremental.json',
+  concurrency: 2,
+  timeoutMS: 20_000,
+  reporters: ['json', 'html', 'clear-text', 'progress'],
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+};
