@@ -10,12 +10,13 @@
  */
 import { execa } from 'execa';
 import { createServer } from 'node:net';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DockerDaemon, REPO_ROOT, hostMountsAt, onEngine } from './harness/index.js';
 import { buildBusyboxImage } from './harness/busybox-image.js';
 import { MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 import { volumeHostPath } from './harness/plugin.js';
+import { DriverProcess } from '../support/driver-process.js';
 
 const SETUP_MS = 600_000;
 const TEST_MS = 300_000;
@@ -31,7 +32,7 @@ let daemon: DockerDaemon;
 let image: string;
 let work: string;
 let registry: { port: number; stop: () => Promise<void> } | undefined;
-/** PATH for the standalone CLI: docker, mount and umount, and no node. */
+/** PATH for the standalone CLI: docker, mount, umount and flock, and no node. */
 let noNodePath: string;
 let cliDir: string;
 let dataDir: string;
@@ -165,7 +166,7 @@ beforeAll(async () => {
   work = await mkdtemp('/tmp/sharedprop-e2e-release-');
   noNodePath = path.join(work, 'path');
   await mkdir(noNodePath);
-  for (const tool of ['docker', 'mount', 'umount']) {
+  for (const tool of ['docker', 'mount', 'umount', 'flock']) {
     const found = (await execa('sh', ['-c', `command -v ${tool}`])).stdout.trim();
     await symlink(found, path.join(noNodePath, tool));
   }
@@ -224,6 +225,36 @@ describe(onEngine('a release, from a registry, upgraded with containers running'
         },
       );
       console.log(`release sizes (MB):\n${sizes.stdout}`);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "the release's sharedprop serves by itself, with no Node on PATH: Create, Mount, and a Remove that deletes the data",
+    async () => {
+      const driver = await DriverProcess.start({
+        parentDir: work,
+        command: [path.join(cliDir, 'sharedprop')],
+        env: { PATH: noNodePath },
+      });
+      try {
+        expect(await driver.ok('/Plugin.Activate', {})).toEqual({ Implements: ['VolumeDriver'] });
+        await driver.ok('/VolumeDriver.Create', { Name: 'standalone' });
+        const { Mountpoint } = (await driver.ok('/VolumeDriver.Mount', {
+          Name: 'standalone',
+          ID: 'c1',
+        })) as { Mountpoint: string };
+        await writeFile(path.join(Mountpoint, 'payload'), 'kept until Remove\n');
+        await driver.ok('/VolumeDriver.Unmount', { Name: 'standalone', ID: 'c1' });
+        await driver.ok('/VolumeDriver.Remove', { Name: 'standalone' });
+        // Deleted, not left in the trash: the delete helper travels beside the executable.
+        expect(await readdir(path.join(driver.dataRoot, 'volumes'))).toEqual([]);
+        expect(await driver.log()).not.toMatch(
+          /sharedprop-rmtree is missing|could not all be deleted/,
+        );
+      } finally {
+        await driver.destroy();
+      }
     },
     TEST_MS,
   );

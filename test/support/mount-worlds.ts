@@ -8,10 +8,11 @@
  * (scripts/in-mount-namespace.sh, which `npm run test:unit` uses): never in the host's.
  */
 import { execa, type ResultPromise } from 'execa';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { inOwnMountNamespace } from './namespaces.js';
 import { mountsBelow, readMountinfo } from '../../src/system/mountinfo.js';
 import { MountSystem, type Mounts } from '../../src/system/mounts.js';
 import { FakeMounts } from './driver-fakes.js';
@@ -37,15 +38,9 @@ export interface MountsImplementation {
   create(): Promise<MountsWorld>;
 }
 
-/** True in a user namespace of our own: uid 0 is not the host's whole range. */
-async function inOwnUserNamespace(): Promise<boolean> {
-  const map = (await readFile('/proc/self/uid_map', 'utf8')).trim().split(/\s+/);
-  return !(map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
-}
-
 /** Throws unless this process is in the unit tier's own namespace: real mounts only there. */
 export async function requireOwnMountNamespace(): Promise<void> {
-  if (process.env.SHAREDPROP_IN_MOUNT_NAMESPACE !== '1' || !(await inOwnUserNamespace())) {
+  if (process.env.SHAREDPROP_IN_MOUNT_NAMESPACE !== '1' || !inOwnMountNamespace()) {
     throw new Error(
       'real mounts are tested only in a mount namespace of its own: run the unit tier ' +
         'with `npm run test:unit` (scripts/in-mount-namespace.sh), never in the host namespace',

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { MOUNT_ROOT_MARKER } from '../../src/mount-root-marker.js';
 import { checkRootFile } from '../../src/runtime/root-file.js';
 import { MountSystem } from '../../src/system/mounts.js';
+import { itAsRealRoot } from '../support/namespaces.js';
 
 const CONTENT = '{"dataRoot":"/var/lib/sharedprop"}\n';
 
@@ -75,21 +76,24 @@ describe("the driver's mount-root marker counts for the runtime wrapper", () => 
     expectTrusted();
   });
 
-  it("an old marker of uid 65534, or a symlink, is replaced by root's own; the link's target is untouched", async () => {
-    mkdirSync(root, { mode: 0o755 });
-    writeFileSync(marker, 'old');
-    chownSync(marker, 65534, 65534);
-    await prepare();
-    expectTrusted();
+  itAsRealRoot(
+    "an old marker of uid 65534, or a symlink, is replaced by root's own; the link's target is untouched",
+    async () => {
+      mkdirSync(root, { mode: 0o755 });
+      writeFileSync(marker, 'old');
+      chownSync(marker, 65534, 65534);
+      await prepare();
+      expectTrusted();
 
-    const target = path.join(dir, 'elsewhere');
-    writeFileSync(target, 'not yours');
-    rmSync(marker);
-    symlinkSync(target, marker);
-    await prepare();
-    expectTrusted();
-    expect(readFileSync(target, 'utf8')).toBe('not yours');
-  });
+      const target = path.join(dir, 'elsewhere');
+      writeFileSync(target, 'not yours');
+      rmSync(marker);
+      symlinkSync(target, marker);
+      await prepare();
+      expectTrusted();
+      expect(readFileSync(target, 'utf8')).toBe('not yours');
+    },
+  );
 
   it('a leftover temporary file (a crash mid-write) is replaced too', async () => {
     mkdirSync(root, { mode: 0o755 });

@@ -9,11 +9,11 @@ import path from 'node:path';
 import { close, moveMount, openDirectory, umount2 } from '../../../src/system/kernel/calls.js';
 import { newTmpfs } from '../../../src/system/kernel/tmpfs.js';
 import { parseMountinfo, type MountEntry } from '../../../src/system/mountinfo.js';
+import { inOwnMountNamespace } from '../../support/namespaces.js';
 
-/** True inside a user namespace (its uid map is not the initial namespace's whole range). */
+/** True inside the unit tier's own mount namespace (scripts/in-mount-namespace.sh). */
 export function inOwnNamespace(): boolean {
-  const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
-  return !(map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+  return inOwnMountNamespace();
 }
 
 /**

@@ -25,6 +25,7 @@ import { markerCounts } from '../../../src/runtime/create.js';
 import { parseJson } from '../../../src/runtime/json.js';
 import { sharedpropSources } from '../../../src/runtime/sources.js';
 import { rewriteSpec } from '../../../src/runtime/spec.js';
+import { itAsRealRoot } from '../../support/namespaces.js';
 
 const FRONT = path.resolve('src/runtime/front.sh');
 
@@ -272,28 +273,33 @@ function markedRoot(setup: MarkerSetup): string {
 }
 
 describe("markers: only one that root made, in a directory of root's, counts, for both", () => {
-  it.each<[string, MarkerSetup, Verdict]>([
-    ['root 0644 file in a root 0755 directory', {}, 'wrapper'],
-    ['root 0600 file in a root 0700 directory', { file: 0o600, dirMode: 0o700 }, 'wrapper'],
-    ['root 0444 file in a root 0555 directory', { file: 0o444, dirMode: 0o555 }, 'wrapper'],
-    ["root's file of group 65534, not writable by it", { fileOwner: [0, 65534] }, 'wrapper'],
-    ['a group-writable file (0664)', { file: 0o664 }, 'runc'],
-    ['a file others can write (0646)', { file: 0o646 }, 'runc'],
-    ['a file owned by uid 65534', { fileOwner: NOBODY }, 'runc'],
-    ['a directory like /tmp (1777)', { dirMode: 0o1777 }, 'runc'],
-    ['a group-writable directory (0775)', { dirMode: 0o775 }, 'runc'],
-    ['a directory others can write (0757)', { dirMode: 0o757 }, 'runc'],
-    ['a directory owned by uid 65534', { dirOwner: NOBODY }, 'runc'],
-    ['a symlink to a marker that counts', { file: 'symlink' }, 'runc'],
-    ['a directory named like the marker', { file: 'directory' }, 'runc'],
-    ['a FIFO named like the marker', { file: 'fifo' }, 'runc'],
-  ])('%s', (_, setup, expected) => {
+  const verdictOf = (setup: MarkerSetup, expected: Verdict) => {
     const b = bundle('case', spec([markedRoot(setup)]));
     const args = ['create', '--bundle', b, 'id'];
     expect(viaWrapper(args)).toBe(expected);
     expect(viaFront(args)).toBe(expected);
     expect(viaFront(args, cwd, 'busybox')).toBe(expected);
-  });
+  };
+  it.each<[string, MarkerSetup, Verdict]>([
+    ['root 0644 file in a root 0755 directory', {}, 'wrapper'],
+    ['root 0600 file in a root 0700 directory', { file: 0o600, dirMode: 0o700 }, 'wrapper'],
+    ['root 0444 file in a root 0555 directory', { file: 0o444, dirMode: 0o555 }, 'wrapper'],
+    ['a group-writable file (0664)', { file: 0o664 }, 'runc'],
+    ['a file others can write (0646)', { file: 0o646 }, 'runc'],
+    ['a directory like /tmp (1777)', { dirMode: 0o1777 }, 'runc'],
+    ['a group-writable directory (0775)', { dirMode: 0o775 }, 'runc'],
+    ['a directory others can write (0757)', { dirMode: 0o757 }, 'runc'],
+    ['a symlink to a marker that counts', { file: 'symlink' }, 'runc'],
+    ['a directory named like the marker', { file: 'directory' }, 'runc'],
+    ['a FIFO named like the marker', { file: 'fifo' }, 'runc'],
+  ])('%s', (_, setup, expected) => verdictOf(setup, expected));
+
+  // Files of another owner: only the host's root can make them (make test runs these).
+  itAsRealRoot.each<[string, MarkerSetup, Verdict]>([
+    ["root's file of group 65534, not writable by it", { fileOwner: [0, 65534] }, 'wrapper'],
+    ['a file owned by uid 65534', { fileOwner: NOBODY }, 'runc'],
+    ['a directory owned by uid 65534', { dirOwner: NOBODY }, 'runc'],
+  ])('%s', (_, setup, expected) => verdictOf(setup, expected));
 
   it("a mount root reached through a symlink: the directory's own path may pass through one", () => {
     const link = path.join(dir, 'link-to-root');
@@ -307,16 +313,19 @@ describe("markers: only one that root made, in a directory of root's, counts, fo
     ]);
   });
 
-  it('the wrapper says why a marker that is there does not count, and nothing for none', () => {
-    const warnings: string[] = [];
-    const counts = markerCounts((message) => warnings.push(message));
-    const source = markedRoot({ fileOwner: NOBODY });
-    expect(counts(path.join(path.dirname(source), '.sharedprop-mountroot'))).toBe(false);
-    expect(counts(path.join(unmarked, '.sharedprop-mountroot'))).toBe(false);
-    expect(counts(path.join(root, '.sharedprop-mountroot'))).toBe(true);
-    expect(warnings).toEqual([
-      `ignoring the mount-root marker ${path.dirname(source)}/.sharedprop-mountroot: ` +
-        `${path.dirname(source)}/.sharedprop-mountroot is owned by uid 65534, not root`,
-    ]);
-  });
+  itAsRealRoot(
+    'the wrapper says why a marker that is there does not count, and nothing for none',
+    () => {
+      const warnings: string[] = [];
+      const counts = markerCounts((message) => warnings.push(message));
+      const source = markedRoot({ fileOwner: NOBODY });
+      expect(counts(path.join(path.dirname(source), '.sharedprop-mountroot'))).toBe(false);
+      expect(counts(path.join(unmarked, '.sharedprop-mountroot'))).toBe(false);
+      expect(counts(path.join(root, '.sharedprop-mountroot'))).toBe(true);
+      expect(warnings).toEqual([
+        `ignoring the mount-root marker ${path.dirname(source)}/.sharedprop-mountroot: ` +
+          `${path.dirname(source)}/.sharedprop-mountroot is owned by uid 65534, not root`,
+      ]);
+    },
+  );
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { RuncInvocation } from '../../../src/runtime/argv.js';
 import { logDecision, rewriteBundleSpec } from '../../../src/runtime/create.js';
 import { MOUNT_ROOT_MARKER } from '../../../src/mount-root-marker.js';
+import { itAsRealRoot } from '../../support/namespaces.js';
 
 const NOW = new Date('2026-11-22T10:00:00.000Z');
 
@@ -75,31 +76,34 @@ describe('create: the bundle spec and the decision log', () => {
     ]);
   });
 
-  it("leaves the spec alone for a marker not root's, and logs a warning before the decision", () => {
-    const marker = path.join(dir, 'mounts', MOUNT_ROOT_MARKER);
-    fs.chownSync(marker, 65534, 65534);
-    const text = readFileSync(path.join(bundle, 'config.json'), 'utf8');
-    const decision = rewriteBundleSpec(bundle, []);
-    expect(readFileSync(path.join(bundle, 'config.json'), 'utf8')).toBe(text);
-    const warning = `ignoring the mount-root marker ${marker}: ${marker} is owned by uid 65534, not root`;
-    expect(decision.warnings).toEqual([warning]);
+  itAsRealRoot(
+    "leaves the spec alone for a marker not root's, and logs a warning before the decision",
+    () => {
+      const marker = path.join(dir, 'mounts', MOUNT_ROOT_MARKER);
+      fs.chownSync(marker, 65534, 65534);
+      const text = readFileSync(path.join(bundle, 'config.json'), 'utf8');
+      const decision = rewriteBundleSpec(bundle, []);
+      expect(readFileSync(path.join(bundle, 'config.json'), 'utf8')).toBe(text);
+      const warning = `ignoring the mount-root marker ${marker}: ${marker} is owned by uid 65534, not root`;
+      expect(decision.warnings).toEqual([warning]);
 
-    const log = path.join(dir, 'runc-log.json');
-    expect(logDecision(invocation(log), { roots: [] }, decision, NOW)).toEqual([]);
-    const lines = readFileSync(log, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-    expect(lines).toEqual([
-      expect.objectContaining({ level: 'warning', msg: `sharedprop-runtime: ${warning}` }),
-      expect.objectContaining({
-        level: 'info',
-        msg: 'sharedprop-runtime: no sharedprop mounts; spec unchanged',
-      }),
-    ]);
-    // Without a log, the warning is for stderr.
-    expect(logDecision(invocation(), { roots: [] }, decision, NOW)).toEqual([warning]);
-  });
+      const log = path.join(dir, 'runc-log.json');
+      expect(logDecision(invocation(log), { roots: [] }, decision, NOW)).toEqual([]);
+      const lines = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines).toEqual([
+        expect.objectContaining({ level: 'warning', msg: `sharedprop-runtime: ${warning}` }),
+        expect.objectContaining({
+          level: 'info',
+          msg: 'sharedprop-runtime: no sharedprop mounts; spec unchanged',
+        }),
+      ]);
+      // Without a log, the warning is for stderr.
+      expect(logDecision(invocation(), { roots: [] }, decision, NOW)).toEqual([warning]);
+    },
+  );
 
   it('names the spec file when the spec has the wrong shape', () => {
     writeFileSync(path.join(bundle, 'config.json'), '{"mounts":{}}');

@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { itAsRealRoot } from '../../support/namespaces.js';
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 const MARKER = '.sharedprop-mountroot';
@@ -152,7 +153,7 @@ describe('a marker that nobody planted beside a bind source', () => {
     expect(statSync(path.join(shared, MARKER)).uid).toBe(65534);
   });
 
-  it('the sh front sends the create straight to runc: the spec is not touched', () => {
+  itAsRealRoot('the sh front sends the create straight to runc: the spec is not touched', () => {
     const b = bundle('front', victim);
     const outcome = create(b, front);
     expect(outcome).toMatchObject({ status: 0, stdout: 'runc stdout\n', rewritten: false });
@@ -161,7 +162,7 @@ describe('a marker that nobody planted beside a bind source', () => {
     expect(outcome.log).toEqual([]); // the compiled wrapper, which logs every create, never ran
   });
 
-  it('the compiled wrapper leaves the spec as it was, runs runc, and logs why', () => {
+  itAsRealRoot('the compiled wrapper leaves the spec as it was, runs runc, and logs why', () => {
     const b = bundle('compiled', victim);
     const outcome = create(b, `${front}-create`, {
       SHAREDPROP_RUNC: path.join(dir, 'path', 'runc'),
@@ -183,21 +184,24 @@ describe('a marker that nobody planted beside a bind source', () => {
   });
 });
 
-it('a marker root wrote, in a directory anyone can write (where nobody could replace it): the spec is not touched', () => {
-  writeFileSync(path.join(shared, MARKER), '{}\n');
-  chmodSync(path.join(shared, MARKER), 0o644);
-  const b = bundle('root-in-1777', victim);
-  for (const outcome of [
-    create(b, front),
-    create(b, `${front}-create`, { SHAREDPROP_RUNC: path.join(dir, 'path', 'runc') }),
-  ]) {
-    expect(outcome).toMatchObject({ status: 0, rewritten: false });
-    expect(outcome.calls).toEqual([runcCall(b)]);
-    expect(outcome.spec).toEqual(unchanged(victim));
-  }
-});
+itAsRealRoot(
+  'a marker root wrote, in a directory anyone can write (where nobody could replace it): the spec is not touched',
+  () => {
+    writeFileSync(path.join(shared, MARKER), '{}\n');
+    chmodSync(path.join(shared, MARKER), 0o644);
+    const b = bundle('root-in-1777', victim);
+    for (const outcome of [
+      create(b, front),
+      create(b, `${front}-create`, { SHAREDPROP_RUNC: path.join(dir, 'path', 'runc') }),
+    ]) {
+      expect(outcome).toMatchObject({ status: 0, rewritten: false });
+      expect(outcome.calls).toEqual([runcCall(b)]);
+      expect(outcome.spec).toEqual(unchanged(victim));
+    }
+  },
+);
 
-it('a configuration file nobody wrote is ignored: not its runc, not its roots', () => {
+itAsRealRoot('a configuration file nobody wrote is ignored: not its runc, not its roots', () => {
   const config = path.join(shared, 'runtime.json');
   asNobody(
     `echo '${JSON.stringify({ runc: path.join(dir, 'evil-runc'), roots: [shared] })}' > ${config}`,
@@ -215,29 +219,35 @@ it('a configuration file nobody wrote is ignored: not its runc, not its roots', 
   );
 });
 
-it('every other command keeps away from the runc a configuration file nobody wrote names', () => {
-  const config = path.join(shared, 'runtime.json');
-  asNobody(`echo '${JSON.stringify({ runc: path.join(dir, 'evil-runc') })}' > ${config}`);
-  rmSync(calls, { force: true });
-  const result = spawnSync(front, ['state', 'ctr'], {
-    encoding: 'utf8',
-    env: { PATH: `${path.join(dir, 'path')}:/usr/bin:/bin`, SHAREDPROP_RUNTIME_CONFIG: config },
-  });
-  expect({ status: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({
-    status: 0,
-    stdout: 'runc stdout\n',
-    stderr: `sharedprop-runtime: ignoring configuration file ${config}: ${config} is owned by uid 65534, not root\n`,
-  });
-  expect(readFileSync(calls, 'utf8')).toBe('runc state ctr\n');
-});
+itAsRealRoot(
+  'every other command keeps away from the runc a configuration file nobody wrote names',
+  () => {
+    const config = path.join(shared, 'runtime.json');
+    asNobody(`echo '${JSON.stringify({ runc: path.join(dir, 'evil-runc') })}' > ${config}`);
+    rmSync(calls, { force: true });
+    const result = spawnSync(front, ['state', 'ctr'], {
+      encoding: 'utf8',
+      env: { PATH: `${path.join(dir, 'path')}:/usr/bin:/bin`, SHAREDPROP_RUNTIME_CONFIG: config },
+    });
+    expect({ status: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({
+      status: 0,
+      stdout: 'runc stdout\n',
+      stderr: `sharedprop-runtime: ignoring configuration file ${config}: ${config} is owned by uid 65534, not root\n`,
+    });
+    expect(readFileSync(calls, 'utf8')).toBe('runc state ctr\n');
+  },
+);
 
-it("the positive control: the driver's own marker, root's in root's directory, still works", () => {
-  const source = path.join(mountRoot, 'vol');
-  const b = bundle('control', source);
-  const outcome = create(b, front);
-  expect(outcome).toMatchObject({ status: 0, stdout: 'runc stdout\n', rewritten: true });
-  expect(outcome.calls).toEqual([runcCall(b)]);
-  expect(outcome.spec.mounts[1]?.options).toEqual(['rbind', 'rshared']);
-  expect(outcome.spec.linux).toEqual({ rootfsPropagation: 'shared' });
-  expect(outcome.log.map((l) => l.level)).toEqual(['info']);
-});
+itAsRealRoot(
+  "the positive control: the driver's own marker, root's in root's directory, still works",
+  () => {
+    const source = path.join(mountRoot, 'vol');
+    const b = bundle('control', source);
+    const outcome = create(b, front);
+    expect(outcome).toMatchObject({ status: 0, stdout: 'runc stdout\n', rewritten: true });
+    expect(outcome.calls).toEqual([runcCall(b)]);
+    expect(outcome.spec.mounts[1]?.options).toEqual(['rbind', 'rshared']);
+    expect(outcome.spec.linux).toEqual({ rootfsPropagation: 'shared' });
+    expect(outcome.log.map((l) => l.level)).toEqual(['info']);
+  },
+);
