@@ -29,7 +29,6 @@ import {
 import { validateDerivedPaths, validateMountId, validateName, shownName } from '../model/names.js';
 import {
   describeOptions,
-  isWithinPath,
   parseOptions,
   sameOptions,
   tmpfsMountOptions,
@@ -343,11 +342,11 @@ export class SharedpropDriver implements VolumeDriver {
           );
         }
         this.assertWritable(name, 'created');
-        if (options.path !== undefined) await this.assertAdoptable(name, options.path);
+        if (options.kind === 'path') await this.assertAdoptable(name, options.path);
         await this.createNew(name, options);
       });
     // Adopted paths are checked against each other one Create at a time.
-    await (options.path === undefined ? work() : this.lock.acquire(ADOPT_LOCK, work));
+    await (options.kind !== 'path' ? work() : this.lock.acquire(ADOPT_LOCK, work));
   }
 
   /**
@@ -376,7 +375,7 @@ export class SharedpropDriver implements VolumeDriver {
       ...(this.config.reservedPaths ?? []),
     ]) {
       const real = (await this.mounts.resolveDirectory(reserved))?.realPath ?? reserved;
-      if (isWithinPath(dir, real) || isWithinPath(real, dir)) {
+      if (isWithin(dir, real) || isWithin(real, dir)) {
         throw refuse(
           own.includes(reserved)
             ? "overlaps the driver's own data root or mount root"
@@ -385,8 +384,8 @@ export class SharedpropDriver implements VolumeDriver {
       }
     }
     for (const other of this.volumes.values()) {
-      const theirs = other.options.path;
-      if (theirs !== undefined && (isWithinPath(dir, theirs) || isWithinPath(theirs, dir))) {
+      const theirs = other.options.kind === 'path' ? other.options.path : undefined;
+      if (theirs !== undefined && (isWithin(dir, theirs) || isWithin(theirs, dir))) {
         throw conflict(
           `volume ${JSON.stringify(name)}: option path=${JSON.stringify(dir)} overlaps ${JSON.stringify(theirs)}, which volume ${JSON.stringify(other.name)} adopted; two volumes may not adopt the same or nested directories`,
         );
@@ -404,7 +403,7 @@ export class SharedpropDriver implements VolumeDriver {
     let staging: string | undefined;
     let published = false;
     try {
-      staging = await this.store.stage(record);
+      staging = await this.store.stage(record, options.kind === 'directory' ? options : undefined);
       crashPoint('create:staged');
       await this.store.publish(staging, name).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') {
@@ -423,7 +422,7 @@ export class SharedpropDriver implements VolumeDriver {
       this.log.info('volume created', { volume: name, options: describeOptions(options) });
     } catch (error) {
       if (staging) {
-        await this.undoCreate(name, published ? undefined : staging, options.path !== undefined);
+        await this.undoCreate(name, published ? undefined : staging, options.kind === 'path');
       }
       throw storageError(error, `volume ${JSON.stringify(name)} not created`);
     }
@@ -459,7 +458,7 @@ export class SharedpropDriver implements VolumeDriver {
         );
       }
       this.assertWritable(name, 'removed');
-      if (record.options.path !== undefined) {
+      if (record.options.kind === 'path') {
         await this.removeAdopted(record);
         return;
       }
@@ -561,7 +560,7 @@ export class SharedpropDriver implements VolumeDriver {
       if (error instanceof StackedMountsError) {
         // Detaching would unmount, through the directory's peer group, what the host put over it.
         throw conflict(
-          `volume ${JSON.stringify(name)} not removed: something is mounted over its adopted directory ${JSON.stringify(record.options.path)} on the host (${error.count} mounts stacked); unmount it there first`,
+          `volume ${JSON.stringify(name)} not removed: something is mounted over its adopted directory ${JSON.stringify((record.options as { path: string }).path)} on the host (${error.count} mounts stacked); unmount it there first`,
         );
       }
       throw storageError(
@@ -575,7 +574,7 @@ export class SharedpropDriver implements VolumeDriver {
     crashPoint('remove:deleted');
     this.log.info('volume removed; the adopted directory and what is mounted in it are kept', {
       volume: name,
-      path: record.options.path,
+      path: (record.options as { path: string }).path,
       detachedFromView: detached.length,
     });
   }
@@ -693,7 +692,11 @@ export class SharedpropDriver implements VolumeDriver {
         this.setUndelivered(name, removeMount(pending, id).counts);
       }
       this.setCounts(record, counts);
-      if (record.options.reap === 'on-unmount' && totalMounts(counts) === 0) {
+      if (
+        'reap' in record.options &&
+        record.options.reap === 'on-unmount' &&
+        totalMounts(counts) === 0
+      ) {
         await this.reapLeaks(name);
       }
     });
@@ -785,12 +788,13 @@ export class SharedpropDriver implements VolumeDriver {
   private status(record: VolumeRecord, mounts: readonly MountEntry[]): VolumeStatus {
     const mountpoint = this.mountpoint(record.name);
     const own = mounts.filter((e) => e.mountPoint === mountpoint);
-    const tmpfs = record.options.type === 'tmpfs';
-    const adopted = record.options.path;
+    const { options } = record;
+    const tmpfs = options.kind === 'tmpfs';
+    const adopted = options.kind === 'path' ? options.path : undefined;
     return {
       propagation: record.options.propagation,
-      type: tmpfs ? 'tmpfs' : adopted !== undefined ? 'path' : 'directory',
-      ...(record.options.size === undefined ? {} : { size: record.options.size }),
+      type: options.kind,
+      ...(options.kind !== 'tmpfs' || options.size === undefined ? {} : { size: options.size }),
       activeMounts: totalMounts(record.mounts),
       mountIds: record.mounts,
       countsSaved: this.counts.isSaved(record.name),
@@ -851,7 +855,7 @@ export class SharedpropDriver implements VolumeDriver {
    */
   private async mountPointIsSound(record: VolumeRecord): Promise<boolean> {
     const mountpoint = this.mountpoint(record.name);
-    if (record.options.type === 'tmpfs') {
+    if (record.options.kind === 'tmpfs') {
       const stack = mountsAt((await this.snapshot.get()).entries, mountpoint);
       const only = stack.length === 1 ? (stack[0] as MountEntry) : undefined;
       return (
@@ -861,7 +865,8 @@ export class SharedpropDriver implements VolumeDriver {
         (await this.mounts.showsDevice(mountpoint, only.device))
       );
     }
-    const data = record.options.path ?? this.store.dataDir(record.name);
+    const data =
+      record.options.kind === 'path' ? record.options.path : this.store.dataDir(record.name);
     if (!(await this.mounts.showsDirectory(mountpoint, data))) return false;
     const stack = mountsAt((await this.snapshot.get()).entries, mountpoint);
     return stack.length === 1 && (stack[0] as MountEntry).sharedGroup !== undefined;
@@ -874,9 +879,9 @@ export class SharedpropDriver implements VolumeDriver {
   private async ensureMounted(record: VolumeRecord): Promise<void> {
     const { options } = record;
     let source: MountSource;
-    if (options.type === 'tmpfs') {
+    if (options.kind === 'tmpfs') {
       source = { kind: 'tmpfs', options: tmpfsMountOptions(options) };
-    } else if (options.path !== undefined) {
+    } else if (options.kind === 'path') {
       // Checked again at every (re)mount: a symlink put on its way since Create must not lead
       // the bind (mount(8) follows symlinks) to another directory.
       const resolved = await this.mounts.resolveDirectory(options.path);

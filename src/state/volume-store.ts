@@ -40,6 +40,7 @@ import { countsToPairs, type MountCounts } from '../model/counts.js';
 import {
   countsFileSchema,
   countsFromJson,
+  optionsToJson,
   recordFromJson,
   type VolumeRecord,
 } from '../model/record.js';
@@ -60,6 +61,13 @@ export interface LoadResult {
   voided: { name: string; mountIds: string[] }[];
 }
 
+/** The owner and mode of a volume's data directory in the data root. */
+export interface DataDirectory {
+  uid?: number;
+  gid?: number;
+  mode?: number;
+}
+
 export const STATE_FILE = 'volume.json';
 export const COUNTS_FILE = 'mounts.json';
 export const DATA_DIR = '_data';
@@ -74,8 +82,11 @@ export interface Store {
   writable(): Promise<boolean>;
   bootChange(bootIdFile: string): Promise<{ rebooted: boolean; record: () => Promise<void> }>;
   loadAll(options?: { counts: boolean }): Promise<LoadResult>;
-  /** A staging directory holding the new volume whole (data directory, state); see publish. */
-  stage(record: VolumeRecord): Promise<string>;
+  /**
+   * A staging directory holding the new volume whole (its state, and a data directory with
+   * `data`'s owner and mode when given); see publish.
+   */
+  stage(record: VolumeRecord, data?: DataDirectory): Promise<string>;
   publish(staging: string, name: string): Promise<void>;
   retire(name: string): Promise<string>;
   restore(trash: string, name: string): Promise<void>;
@@ -238,7 +249,9 @@ export class VolumeStore implements Store {
    */
   async save(record: VolumeRecord, dir: string): Promise<void> {
     const { name, createdAt, options } = record;
-    const body = JSON.stringify({ version: 2, name, createdAt, options }, null, 2) + '\n';
+    const body =
+      JSON.stringify({ version: 2, name, createdAt, options: optionsToJson(options) }, null, 2) +
+      '\n';
     await writeFileAtomic(path.join(dir, STATE_FILE), body, { mode: 0o600, fsync: true });
     await writeFile(path.join(dir, COUNTS_FILE), countsBody(record.mounts), { mode: 0o600 });
     await fsyncDir(dir);
@@ -253,15 +266,15 @@ export class VolumeStore implements Store {
     writeFileAtomic.sync(file, body, { mode: 0o600, fsync: false });
   }
 
-  async stage(record: VolumeRecord): Promise<string> {
+  async stage(record: VolumeRecord, data?: DataDirectory): Promise<string> {
     const staging = await this.makeStaging();
-    const { mode, uid, gid, type, path: adopted } = record.options;
-    // A tmpfs volume, or one that adopted a host directory, keeps nothing here but its record.
-    if (type !== 'tmpfs' && adopted === undefined) {
-      const data = path.join(staging, DATA_DIR);
-      await mkdir(data);
-      await chmod(data, mode ?? 0o755);
-      if (uid !== undefined || gid !== undefined) await chown(data, uid ?? -1, gid ?? -1);
+    // A volume whose data is elsewhere (a tmpfs, an adopted directory) keeps only its record here.
+    if (data) {
+      const dir = path.join(staging, DATA_DIR);
+      await mkdir(dir);
+      await chmod(dir, data.mode ?? 0o755);
+      const { uid, gid } = data;
+      if (uid !== undefined || gid !== undefined) await chown(dir, uid ?? -1, gid ?? -1);
     }
     await this.save(record, staging);
     return staging;

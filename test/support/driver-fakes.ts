@@ -5,7 +5,7 @@
  */
 import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
-import type { LoadResult, Store } from '../../src/state/volume-store.js';
+import type { DataDirectory, LoadResult, Store } from '../../src/state/volume-store.js';
 import { isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
 import type { MountReader } from '../../src/system/mount-snapshot.js';
 import {
@@ -223,10 +223,14 @@ export class FakeStore implements Store {
     return result;
   }
 
-  async stage(record: VolumeRecord): Promise<string> {
+  /** Volumes (by staging, then by name) that have a data directory in the data root. */
+  readonly withData = new Set<string>();
+
+  async stage(record: VolumeRecord, data?: DataDirectory): Promise<string> {
     this.failIfTold('stage');
     const dir = `${this.root}/.new-${this.next++}`;
     this.dirs.set(dir, record);
+    if (data) this.withData.add(record.name);
     return dir;
   }
 
@@ -262,7 +266,8 @@ export class FakeStore implements Store {
   }
 
   async hasData(name: string): Promise<boolean> {
-    return this.volumes.has(name) && this.volumes.get(name)?.options.type !== 'tmpfs';
+    const record = this.volumes.get(name);
+    return record !== undefined && (this.withData.has(name) || record.options.kind === 'directory');
   }
 
   saveCounts(name: string, counts: MountCounts): void {

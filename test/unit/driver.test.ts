@@ -54,7 +54,11 @@ describe('Create', () => {
   it('publishes the volume, mounts it once, and Status is exact at once', async () => {
     const { driver, store, mounts } = await setup();
     await driver.create('v1', new Map([['mode', '0700']]));
-    expect(store.volumes.get('v1')?.options).toEqual({ propagation: 'rshared', mode: 0o700 });
+    expect(store.volumes.get('v1')?.options).toEqual({
+      kind: 'directory',
+      propagation: 'rshared',
+      mode: 0o700,
+    });
     expect(mounts.at(mp('v1'))).toHaveLength(1);
     const { status } = await driver.get('v1');
     expect(status).toMatchObject({ mountPoint: 'shared', activeMounts: 0, countsSaved: true });
@@ -156,7 +160,7 @@ describe('Remove', () => {
       s.volumes.set('v1', {
         name: 'v1',
         createdAt: 't',
-        options: { propagation: 'rshared' },
+        options: { kind: 'directory', propagation: 'rshared' },
         mounts: new Map(),
       });
       s.readOnly = true;
@@ -253,7 +257,7 @@ describe('start-up', () => {
     s.volumes.set('v1', {
       name: 'v1',
       createdAt: 't',
-      options: { propagation: 'rshared' },
+      options: { kind: 'directory', propagation: 'rshared' },
       mounts: new Map(),
     });
     s.savedCounts.set('v1', new Map([['gone', 1]]));
@@ -323,7 +327,7 @@ describe('start-up', () => {
           s.volumes.set(name, {
             name,
             createdAt: 't',
-            options: { propagation: 'rshared' },
+            options: { kind: 'directory', propagation: 'rshared' },
             mounts: new Map(),
           });
         }
@@ -421,8 +425,8 @@ describe('a tmpfs volume', () => {
       ]),
     );
     expect(store.volumes.get('t1')?.options).toEqual({
+      kind: 'tmpfs',
       propagation: 'rshared',
-      type: 'tmpfs',
       size: '8m',
       uid: 7,
       mode: 0o700,
@@ -464,7 +468,7 @@ describe('a tmpfs volume', () => {
     store.volumes.set('t1', {
       name: 't1',
       createdAt: '2026-01-01T00:00:00Z',
-      options: { propagation: 'rshared', type: 'tmpfs' },
+      options: { kind: 'tmpfs', propagation: 'rshared' },
       mounts: new Map(),
     });
     const driver = new SharedpropDriver({
@@ -570,6 +574,7 @@ describe('a volume that adopts a host directory (-o path=)', () => {
     expect(mounts.calls).toContain(`adopt ${mp('netns')}`);
     expect(mounts.at(mp('netns'))[0]?.root).toBe('/run/netns');
     expect(store.volumes.get('netns')?.options).toEqual({
+      kind: 'path',
       propagation: 'rshared',
       path: '/run/netns',
     });
