@@ -61,6 +61,14 @@ export interface LoadResult {
   voided: { name: string; mountIds: string[] }[];
 }
 
+/** Whether the host rebooted since the boot id was last recorded, and how to record it. */
+export interface BootChange {
+  /** This boot's id, when the kernel's file could be read. */
+  current?: string;
+  rebooted: boolean;
+  record: () => Promise<void>;
+}
+
 /** The owner and mode of a volume's data directory in the data root. */
 export interface DataDirectory {
   uid?: number;
@@ -80,7 +88,7 @@ export interface Store {
   derivedPaths(name: string): string[];
   init(): Promise<void>;
   writable(): Promise<boolean>;
-  bootChange(bootIdFile: string): Promise<{ rebooted: boolean; record: () => Promise<void> }>;
+  bootChange(bootIdFile: string): Promise<BootChange>;
   loadAll(options?: { counts: boolean }): Promise<LoadResult>;
   /**
    * A staging directory holding the new volume whole (its state, and a data directory with
@@ -146,9 +154,7 @@ export class VolumeStore implements Store {
    * Whether the host rebooted since the boot id was last recorded, and how to record it. Counts
    * of an earlier boot are void: no container survives a reboot, and dockerd sends no Unmount.
    */
-  async bootChange(
-    bootIdFile: string,
-  ): Promise<{ rebooted: boolean; record: () => Promise<void> }> {
+  async bootChange(bootIdFile: string): Promise<BootChange> {
     const read = (file: string) =>
       readFile(file, 'utf8').then(
         (text) => text.trim(),
@@ -157,6 +163,7 @@ export class VolumeStore implements Store {
     const marker = path.join(this.dataRoot, BOOT_ID_FILE);
     const [current, previous] = await Promise.all([read(bootIdFile), read(marker)]);
     return {
+      current,
       rebooted: current !== undefined && previous !== undefined && current !== previous,
       record: async () => {
         if (current !== undefined && current !== previous) {

@@ -5,7 +5,7 @@
  */
 import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
-import type { DataDirectory, LoadResult, Store } from '../../src/state/volume-store.js';
+import type { BootChange, DataDirectory, LoadResult, Store } from '../../src/state/volume-store.js';
 import { isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
 import type { MountReader } from '../../src/system/mount-snapshot.js';
 import {
@@ -29,16 +29,26 @@ export class FakeMounts implements Mounts {
   private nextId = 100;
   private nextGroup = 1;
   private nextDevice = 50;
-  /** What each mount point shows (the bind's source, or a tmpfs's device). */
-  private readonly showing = new Map<string, string>();
+  /** The directory a bind mount shows (as stat(2) of its mount point would see it). */
+  private readonly shows = new WeakMap<MountEntry, string>();
 
   at(mountPoint: string): MountEntry[] {
     return this.table.filter((e) => e.mountPoint === mountPoint);
   }
 
   /** A mount made by someone else (a container, an operator). */
-  mountOutside(mountPoint: string, fsType = 'tmpfs', sharedGroup?: number): void {
-    this.table.push(this.entry(mountPoint, '/', fsType, sharedGroup));
+  mountOutside(mountPoint: string, fsType = 'tmpfs', sharedGroup?: number): MountEntry {
+    const entry = this.entry(mountPoint, '/', fsType, sharedGroup, `0:${this.nextDevice++}`);
+    this.table.push(entry);
+    return entry;
+  }
+
+  /** A bind of `directory` at `mountPoint`, as the driver (or anyone) makes one. */
+  bindOutside(mountPoint: string, directory: string, sharedGroup?: number): MountEntry {
+    const entry = this.entry(mountPoint, directory, 'ext4', sharedGroup);
+    this.shows.set(entry, directory);
+    this.table.push(entry);
+    return entry;
   }
 
   async read(): Promise<MountEntry[]> {
@@ -77,7 +87,7 @@ export class FakeMounts implements Mounts {
           ? this.entry(target, '/', 'tmpfs', this.nextGroup++, `0:${this.nextDevice++}`)
           : this.entry(target, source.directory, 'ext4', this.nextGroup++);
       this.table.push(fresh);
-      this.showing.set(target, source.kind === 'tmpfs' ? fresh.device : source.directory);
+      if (source.kind !== 'tmpfs') this.shows.set(fresh, source.directory);
     }
     // As the real one: a stack over an adopted directory is the host's, and never peeled.
     if (source.kind === 'adopt' && this.at(target).length > 1) return this.at(target).at(-1)!;
@@ -88,6 +98,7 @@ export class FakeMounts implements Mounts {
   }
 
   async detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport> {
+    this.calls.push(`detach-all ${dir}${options.includeSelf ? '' : ' (below)'}`);
     const report: DetachReport = { detached: [], lazy: [] };
     const order = [
       ...mountsBelow(this.table, dir),
@@ -98,7 +109,6 @@ export class FakeMounts implements Mounts {
       this.table = this.table.filter((e) => e !== entry);
       report.detached.push(entry.mountPoint);
     }
-    if (options.includeSelf) this.showing.delete(dir);
     return report;
   }
 
@@ -117,12 +127,15 @@ export class FakeMounts implements Mounts {
     return this.directories.has(real) ? { realPath: real, isDirectory: true } : undefined;
   }
 
+  /** As the real layer: stat(2) of the path sees the top mount there, whoever made it. */
   async showsDirectory(mountpoint: string, source: string): Promise<boolean> {
-    return this.at(mountpoint).length > 0 && this.showing.get(mountpoint) === source;
+    const top = this.at(mountpoint).at(-1);
+    return top !== undefined && this.shows.get(top) === source;
   }
 
+  /** As the real layer: the device of the top mount at the path, whoever made it. */
   async showsDevice(mountpoint: string, device: string): Promise<boolean> {
-    return this.at(mountpoint).length > 0 && this.showing.get(mountpoint) === device;
+    return this.at(mountpoint).at(-1)?.device === device;
   }
 
   async removeMountPoint(mountpoint: string): Promise<void> {
@@ -202,8 +215,10 @@ export class FakeStore implements Store {
     return !this.readOnly;
   }
 
-  async bootChange(): Promise<{ rebooted: boolean; record: () => Promise<void> }> {
-    return { rebooted: this.rebooted, record: async () => undefined };
+  bootId = 'boot-1';
+
+  async bootChange(): Promise<BootChange> {
+    return { current: this.bootId, rebooted: this.rebooted, record: async () => undefined };
   }
 
   async loadAll(options = { counts: true }): Promise<LoadResult> {
