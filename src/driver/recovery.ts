@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import { MOUNT_ROOT_MARKER } from '../mount-root-marker.js';
 import type { VolumeRecord } from '../model/record.js';
+import { isSameTmpfs } from '../state/tmpfs-identity.js';
 import type { Store } from '../state/volume-store.js';
 import { hostPathOf, mountsAt, propagationOf, type MountEntry } from '../system/mountinfo.js';
 import type { Mounts } from '../system/mounts.js';
@@ -167,23 +168,61 @@ export class StartupRecovery {
   }
 
   /**
-   * Mount points under the mount root that belong to no volume (a Remove killed after it took the
-   * volume out of the store) are detached: the mount root is this driver's alone.
+   * Mounts under the mount root whose name is no volume's. Only the driver's own are detached:
+   * a mount point that shows, by identity, a volume directory of the data root (a live one, or
+   * the trash or staging leftover of a Remove or Create killed half-way), or a tmpfs whose
+   * identity (boot, device, mount ID) a leftover recorded. It is detached in this view only
+   * (made private first), so that nothing propagates to its peers' submounts (an adopted
+   * directory's own, say). Everything else there is someone else's: left alone, and logged.
    */
   private async detachOrphans(entries: readonly MountEntry[]): Promise<void> {
-    const orphans = new Set<string>();
+    const byName = new Map<string, MountEntry[]>();
     for (const entry of entries) {
       const name = volumeOfMount(entry.mountPoint, this.config.mountRoot);
-      if (name !== undefined && !this.registry.isKnown(name)) orphans.add(name);
+      if (name === undefined || this.registry.isKnown(name)) continue;
+      byName.set(name, [...(byName.get(name) ?? []), entry]);
     }
-    for (const name of orphans) {
-      const report = await this.mounts.detachAll(this.mountpoint(name), { includeSelf: true });
-      await this.mounts.removeMountPoint(this.mountpoint(name));
-      this.log.warn('detached the mount point of a volume that no longer exists', {
-        volume: name,
-        detached: report.detached,
-      });
+    for (const [name, mounts] of byName) {
+      const mountpoint = this.mountpoint(name);
+      const top = mountsAt(mounts, mountpoint).at(-1);
+      if (!top || !(await this.isOwnMount(mountpoint, top))) {
+        this.log.warn("mounts under the mount root that are not the driver's own are left alone", {
+          name,
+          mountPoints: mounts.map((e) => e.mountPoint),
+        });
+        continue;
+      }
+      try {
+        const report = await this.mounts.detachView(mountpoint);
+        await this.mounts.removeMountPoint(mountpoint);
+        this.log.warn('detached the mount point of a volume that no longer exists', {
+          volume: name,
+          detached: report.detached,
+        });
+      } catch (error) {
+        this.log.error('could not detach the mount point of a volume that no longer exists', {
+          volume: name,
+          error: String(error),
+        });
+      }
     }
+  }
+
+  /** Whether the mount `top` at `mountpoint` is, by identity, one the driver made. */
+  private async isOwnMount(mountpoint: string, top: MountEntry): Promise<boolean> {
+    const directories = [
+      ...[...this.leftovers].map((dir) => this.store.dataDirIn(dir)),
+      ...[...this.registry.records()].map((record) => this.store.dataDir(record.name)),
+    ];
+    for (const directory of directories) {
+      if (await this.mounts.showsDirectory(mountpoint, directory)) return true;
+    }
+    if (top.fsType !== 'tmpfs') return false;
+    for (const leftover of this.leftovers) {
+      const identity = await this.store.readTmpfsIdentity(leftover);
+      if (isSameTmpfs(identity, top, this.state.bootId)) return true;
+    }
+    return false;
   }
 
   /** Deletes what interrupted Creates and Removes left behind; safe to run while serving. */

@@ -5,7 +5,13 @@
  */
 import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
-import type { BootChange, DataDirectory, LoadResult, Store } from '../../src/state/volume-store.js';
+import type {
+  BootChange,
+  DataDirectory,
+  LoadResult,
+  Store,
+} from '../../src/state/volume-store.js';
+import type { TmpfsIdentity } from '../../src/state/tmpfs-identity.js';
 import { isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
 import type { MountReader } from '../../src/system/mount-snapshot.js';
 import {
@@ -205,6 +211,28 @@ export class FakeStore implements Store {
     return `${this.root}/${name}/_data`;
   }
 
+  dataDirIn(dir: string): string {
+    return `${dir}/_data`;
+  }
+
+  /** Recorded tmpfs identities, by the directory that holds them (they move with it). */
+  readonly identities = new Map<string, TmpfsIdentity>();
+
+  async saveTmpfsIdentity(name: string, identity: TmpfsIdentity): Promise<void> {
+    if (this.readOnly) throw errno('EROFS');
+    this.identities.set(`${this.root}/${name}`, identity);
+  }
+
+  async readTmpfsIdentity(dir: string): Promise<TmpfsIdentity | undefined> {
+    return this.identities.get(dir);
+  }
+
+  private moveIdentity(from: string, to: string): void {
+    const identity = this.identities.get(from);
+    this.identities.delete(from);
+    if (identity) this.identities.set(to, identity);
+  }
+
   derivedPaths(name: string): string[] {
     return [`${this.root}/${name}/mounts.json.tmp`];
   }
@@ -265,6 +293,7 @@ export class FakeStore implements Store {
     const trash = `${this.root}/.trash-${this.next++}`;
     this.volumes.delete(name);
     this.dirs.set(trash, record);
+    this.moveIdentity(`${this.root}/${name}`, trash);
     return trash;
   }
 
@@ -273,10 +302,12 @@ export class FakeStore implements Store {
     if (!record) throw errno('ENOENT');
     this.dirs.delete(trash);
     this.volumes.set(name, record);
+    this.moveIdentity(trash, `${this.root}/${name}`);
   }
 
   async discard(dir: string): Promise<void> {
     this.dirs.delete(dir);
+    this.identities.delete(dir);
     this.discarded.push(dir);
   }
 

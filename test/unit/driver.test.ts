@@ -7,6 +7,7 @@ import { VolumeError } from '../../src/model/errors.js';
 import { countsToObject } from '../../src/model/counts.js';
 import { FakeMounts, FakeStore } from '../support/driver-fakes.js';
 import { silentLogger } from '../support/silent-logger.js';
+import type { MountEntry } from '../../src/system/mountinfo.js';
 
 const MOUNT_ROOT = '/fake/mounts';
 const mp = (name: string) => `${MOUNT_ROOT}/${name}`;
@@ -272,15 +273,84 @@ describe('start-up', () => {
     expect(store.savedCounts.get('v1')?.size).toBe(0);
   });
 
-  it('detaches the mount points of volumes that no longer exist, and keeps the others', async () => {
+  const TRASH = '/fake/data/volumes/.trash-killed';
+  const removedRecord = {
+    name: 'removed',
+    createdAt: 't',
+    options: { kind: 'directory', propagation: 'rshared' },
+    mounts: new Map(),
+  } as const;
+
+  it('detaches, in this view only, the bind of a trashed volume (a Remove killed after retiring it), and keeps the others', async () => {
+    let othersMount: MountEntry | undefined;
     const { mounts } = await setup((s, m) => {
       held(s);
-      m.mountOutside(mp('removed'), 'ext4', 7);
+      s.dirs.set(TRASH, { ...removedRecord, mounts: new Map() });
+      m.bindOutside(mp('removed'), `${TRASH}/_data`, 7);
       m.mountOutside(`${mp('removed')}/sub`);
+      // The others are mounted too, as after a restart of the driver alone.
+      othersMount = m.bindOutside(mp('v1'), s.dataDir('v1'), 8);
     });
     expect(mounts.at(mp('removed'))).toEqual([]);
     expect(await mounts.readAbout(mp('removed'))).toEqual([]);
-    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    expect(mounts.calls).toContain(`detach-view ${mp('removed')}`);
+    expect(mounts.at(mp('v1'))).toEqual([othersMount]);
+    expect(mounts.calls.filter((call) => call.includes(mp('v1')))).toEqual([]);
+  });
+
+  it("leaves alone, and logs, mounts under the mount root that are not its own (a host tmpfs, a host bind, an adopted directory's view whose record is gone)", async () => {
+    const placed: MountEntry[] = [];
+    const { mounts } = await setup((_s, m) => {
+      placed.push(m.mountOutside(mp('host-tmpfs'), 'tmpfs', 3));
+      placed.push(m.bindOutside(mp('host-bind'), '/srv/elsewhere'));
+      placed.push(m.bindOutside(mp('adopted-gone'), '/run/netns', 9));
+      placed.push(m.mountOutside(`${mp('adopted-gone')}/ns1`, 'nsfs', 9));
+    });
+    expect(mounts.table).toEqual(placed);
+    expect(mounts.calls.filter((call) => call.startsWith('detach'))).toEqual([]);
+  });
+
+  it('recognises a tmpfs it made by the identity its trash recorded, in this boot only', async () => {
+    const { mounts } = await setup((s, m) => {
+      const mine = m.mountOutside(mp('mine'), 'tmpfs', 4);
+      const reused = m.mountOutside(mp('reused'), 'tmpfs', 5);
+      const earlier = m.mountOutside(mp('earlier'), 'tmpfs', 6);
+      for (const [dir, identity] of [
+        [`${TRASH}-1`, { bootId: 'boot-1', device: mine.device, mountId: mine.id }],
+        // The same device number, but another mount: the kernel reuses numbers.
+        [`${TRASH}-2`, { bootId: 'boot-1', device: reused.device, mountId: reused.id + 1 }],
+        [`${TRASH}-3`, { bootId: 'boot-0', device: earlier.device, mountId: earlier.id }],
+      ] as const) {
+        s.dirs.set(dir, undefined);
+        s.identities.set(dir, identity);
+      }
+    });
+    expect(mounts.at(mp('mine'))).toEqual([]);
+    expect(mounts.at(mp('reused'))).toHaveLength(1);
+    expect(mounts.at(mp('earlier'))).toHaveLength(1);
+  });
+
+  it('records the identity of the tmpfs it mounts, and start-up finds it in the trash of a killed Remove', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('t1', new Map([['type', 'tmpfs']]));
+    const tmpfs = mounts.at(mp('t1'))[0]!;
+    expect(store.identities.get(`${store.root}/t1`)).toEqual({
+      bootId: 'boot-1',
+      device: tmpfs.device,
+      mountId: tmpfs.id,
+    });
+    // A Remove killed after retiring the record: the identity went with it into the trash.
+    await store.retire('t1');
+    const again = new SharedpropDriver({
+      dataRoot: '/fake/data',
+      mountRoot: MOUNT_ROOT,
+      logger: silentLogger(),
+      store,
+      mounts,
+    });
+    await again.start();
+    expect(mounts.at(mp('t1'))).toEqual([]);
+    expect(mounts.calls).toContain(`detach-view ${mp('t1')}`);
   });
 
   it('collects leftovers and deletes them only when asked (after listening)', async () => {

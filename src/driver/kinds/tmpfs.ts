@@ -12,7 +12,19 @@ export function tmpfsKind(ctx: KindContext): VolumeKind<'tmpfs'> {
     // Its contents are in memory: nothing of it in the data root but its record.
     dataDirectory: () => undefined,
     source: async (record) => ({ kind: 'tmpfs', options: tmpfsMountOptions(record.options) }),
-    mounted: async () => undefined,
+    /** Its identity, so that start-up knows it for its own after a Remove killed half-way. */
+    async mounted(record, top) {
+      const bootId = ctx.bootId();
+      if (bootId === undefined) return;
+      await ctx.store
+        .saveTmpfsIdentity(record.name, { bootId, device: top.device, mountId: top.id })
+        .catch((error: unknown) =>
+          ctx.log.warn(
+            "could not record the tmpfs's identity; if a Remove of it is interrupted, start-up will leave it mounted",
+            { volume: record.name, error: String(error) },
+          ),
+        );
+    },
     /** One shared tmpfs at the mount point, and the mount point shows that very filesystem. */
     async isSound(record) {
       const mountpoint = ctx.mountpoint(record.name);
