@@ -105,6 +105,10 @@ export class FakeMounts implements Mounts {
 
   async detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport> {
     this.calls.push(`detach-all ${dir}${options.includeSelf ? '' : ' (below)'}`);
+    return this.detachEntries(dir, options);
+  }
+
+  private detachEntries(dir: string, options: { includeSelf: boolean }): DetachReport {
     const report: DetachReport = { detached: [], lazy: [] };
     const order = [
       ...mountsBelow(this.table, dir),
@@ -121,7 +125,9 @@ export class FakeMounts implements Mounts {
   async detachView(mountpoint: string): Promise<DetachReport> {
     this.calls.push(`detach-view ${mountpoint}`);
     if (this.at(mountpoint).length > 1) throw new StackedMountsError(this.at(mountpoint).length);
-    return this.detachAll(mountpoint, { includeSelf: true });
+    // Made private first (in this view): what is detached no longer propagates to peers.
+    for (const entry of this.readAboutSync(mountpoint)) delete entry.sharedGroup;
+    return this.detachEntries(mountpoint, { includeSelf: true });
   }
 
   /** Directories that exist (by their real path), and symlinks to them. */

@@ -698,8 +698,27 @@ describe('a volume that adopts a host directory (-o path=)', () => {
     await driver.remove('netns');
     expect(mounts.calls[0]).toBe(`detach-view ${mp('netns')}`);
     expect(store.volumes.size).toBe(0);
-    expect(store.discarded).toHaveLength(1);
+    // What was discarded is the trash that holds the record, never the adopted directory.
+    expect(store.discarded).toEqual([
+      expect.stringMatching(/^\/fake\/data\/volumes\/\.trash-\d+$/),
+    ]);
+    expect(store.dirs.size).toBe(0);
     expect(await driver.list()).toEqual([]);
+  });
+
+  it('a Create that fails once the directory is mounted is undone in this view only', async () => {
+    const { driver, store, mounts } = await withDirectories('/run/netns');
+    const ensure = mounts.ensureSharedMount.bind(mounts);
+    mounts.ensureSharedMount = async (...args) => {
+      await ensure(...args);
+      throw new Error('mount: simulated failure after the bind');
+    };
+    mounts.calls.length = 0;
+    await expect(driver.create('netns', adopt('/run/netns'))).rejects.toThrow(/simulated/);
+    expect(mounts.calls).toContain(`detach-view ${mp('netns')}`);
+    expect(mounts.calls).not.toContain(`detach-all ${mp('netns')}`);
+    expect(mounts.at(mp('netns'))).toEqual([]);
+    expect(store.volumes.size + store.dirs.size).toBe(0);
   });
 
   it('a Remove that cannot retire the record puts the mount point back', async () => {
