@@ -33,6 +33,7 @@ import {
 import type { VolumeRecord } from '../model/record.js';
 import { VolumeStore, type Store } from '../state/volume-store.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
+import type { MountEntry } from '../system/mountinfo.js';
 import { MountSystem, type Mounts } from '../system/mounts.js';
 import { MountBoundaryError } from '../system/safe-delete.js';
 import type { DriverConfig } from './config.js';
@@ -321,7 +322,7 @@ export class SharedpropDriver implements VolumeDriver {
   private async ensureMounted(record: VolumeRecord): Promise<void> {
     const kind = this.kinds.of(record.options);
     const source = await kind.source(record);
-    let top;
+    let top: MountEntry;
     try {
       top = await this.mounts.ensureSharedMount(
         source,

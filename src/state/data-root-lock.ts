@@ -29,9 +29,9 @@ export class MountRootBusyError extends Error {
   }
 }
 
-/** Locks `dir` (made if missing) or throws `busy()`; returns the descriptor, kept open. */
-async function lockDirectory(dir: string, busy: () => Error): Promise<number> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+/** Locks `dir` (made with `mode` if missing) or throws `busy()`; returns the descriptor, kept open. */
+async function lockDirectory(dir: string, mode: number, busy: () => Error): Promise<number> {
+  mkdirSync(dir, { recursive: true, mode });
   // A raw descriptor, not a FileHandle: nothing may close it behind our back. Read-only works
   // on a read-only data root too.
   const fd = openSync(dir, 'r');
@@ -50,7 +50,7 @@ async function lockDirectory(dir: string, busy: () => Error): Promise<number> {
 
 /** Returns the locked descriptor (kept open for the life of the process). */
 export function lockDataRoot(dataRoot: string): Promise<number> {
-  return lockDirectory(dataRoot, () => new DataRootBusyError(dataRoot));
+  return lockDirectory(dataRoot, 0o700, () => new DataRootBusyError(dataRoot));
 }
 
 /**
@@ -58,5 +58,6 @@ export function lockDataRoot(dataRoot: string): Promise<number> {
  * but the same mount root refuses to start, before it looks at any mount there.
  */
 export function lockMountRoot(mountRoot: string): Promise<number> {
-  return lockDirectory(mountRoot, () => new MountRootBusyError(mountRoot));
+  // 0755, as prepareMountRoot makes it: the mount points must be reachable.
+  return lockDirectory(mountRoot, 0o755, () => new MountRootBusyError(mountRoot));
 }
