@@ -4,7 +4,7 @@ import { createLogger, type Logger } from './log.js';
 import { SharedpropDriver } from './driver/sharedprop-driver.js';
 import { createApp } from './protocol/app.js';
 import { assertSocketFree, listenUnix } from './protocol/unix-server.js';
-import { lockDataRoot } from './state/data-root-lock.js';
+import { lockDataRoot, lockMountRoot } from './state/data-root-lock.js';
 import { DEFAULT_ENGINE_STORAGE, engineStorageRoots } from './system/engine-storage.js';
 import { hostMemory } from './system/host-memory.js';
 import { tmpfsSizeLimits } from './model/tmpfs-size.js';
@@ -40,8 +40,9 @@ function hostDataDir(value: string | undefined): string | undefined {
 
 /**
  * Start-up order matters: a second instance must find out that it is one before it changes
- * anything. So: the socket, then the data root's lock, then recovery, then listening; leftovers
- * are deleted last, in the background, because dockerd waits for the socket.
+ * anything. So: the socket, then the data root's and the mount root's locks, then recovery,
+ * then listening; leftovers are deleted last, in the background, because dockerd waits for the
+ * socket.
  */
 export async function serve(options: ServeOptions, log: Logger = createLogger()): Promise<void> {
   // Checked before anything is touched: a bad value must not start a driver at all.
@@ -53,6 +54,8 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
   ];
   await assertSocketFree(options.socket);
   await lockDataRoot(dataRoot);
+  // The same directory cannot be locked twice by one process (a lock per open file).
+  if (mountRoot !== dataRoot) await lockMountRoot(mountRoot);
   const driver = new SharedpropDriver({
     dataRoot,
     mountRoot,

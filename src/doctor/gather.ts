@@ -1,4 +1,5 @@
 /** Gathers the facts the doctor judges: from the engine's API, /proc and the driver's socket. */
+import { isWithin } from '../model/paths.js';
 import { statusJsonSchema, type StatusJson } from '../model/status.js';
 import path from 'node:path';
 import { EngineError, type EngineClient, type EngineInfo } from '../docker/engine-client.js';
@@ -55,7 +56,7 @@ export function hostMountpoint(
   dockerRoot: string,
 ): string {
   const inside = plugin?.propagatedMount?.replace(/\/+$/, '');
-  if (!plugin || !inside || !(mountpoint === inside || mountpoint.startsWith(`${inside}/`))) {
+  if (!plugin || !inside || !isWithin(mountpoint, inside)) {
     return mountpoint;
   }
   return path.join(

@@ -26,6 +26,7 @@
  */
 import { mkdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
+import { isWithin } from '../model/paths.js';
 import { run } from '../system/exec.js';
 import { readMountinfo, type MountEntry } from '../system/mountinfo.js';
 
@@ -38,8 +39,6 @@ export interface HostMountOps {
   /** Removes an empty directory; never a tree. */
   rmdir(dir: string): Promise<void>;
 }
-
-const isAtOrBelow = (file: string, dir: string) => file === dir || file.startsWith(dir + '/');
 
 /** The volumes whose mount points sit directly in the propagated mount, sorted, each once. */
 export function volumeMountsIn(table: readonly MountEntry[], propagatedMount: string): string[] {
@@ -88,7 +87,7 @@ export async function keepVolumeMounts(
 export async function detachWithoutPropagation(ops: HostMountOps, dir: string): Promise<number> {
   let detached = 0;
   for (;;) {
-    const below = (await ops.table()).filter((e) => isAtOrBelow(e.mountPoint, dir));
+    const below = (await ops.table()).filter((e) => isWithin(e.mountPoint, dir));
     if (below.length === 0) return detached;
     if (detached > 10_000) throw new Error(`mounts under ${dir} keep coming back`);
     const top = below.reduce((a, b) => (a.mountPoint.length <= b.mountPoint.length ? a : b));

@@ -1,46 +1,89 @@
-/** Create options: parsed once, with defaults filled in, so that two can be compared. */
+/**
+ * Create options: parsed once, with defaults filled in, so that two can be compared. A volume is
+ * one of three kinds, and its options are a discriminated union by `kind`: one zod schema per
+ * kind says which options it takes, so that an invalid combination (a size on a directory, a uid
+ * on an adopted path) cannot be represented, and the same schema drives validation, equality
+ * and description.
+ */
 import path from 'node:path';
 import { z } from 'zod';
 import { invalid } from './errors.js';
 import { defaultTmpfsSize, parseTmpfsSize, type TmpfsSizeLimits } from './tmpfs-size.js';
+import { isWithin } from './paths.js';
 
 export type PropagationOption = 'rshared' | 'shared';
 
+const propagation = z.enum(['rshared', 'shared']);
+const id = z.number().int().nonnegative();
+/** Permission bits of the volume's root. */
+const mode = z.number().int().min(0).max(0o7777);
 /**
- * A stored tmpfs size: exact bytes since tmpfs-size.ts (what the kernel gets); records written
- * before it may hold the text as given (a k/m/g suffix or a percentage of RAM).
+ * `on-unmount`: when the last mount ID is unmounted, submounts pinned to a container that no
+ * longer runs (its root filesystem) are detached. Absent: never (`sharedprop prune` does it).
  */
-const SIZE_PATTERN = /^(?:[1-9][0-9]{0,19}[kmg]?|(?:[1-9][0-9]?|100)%)$/;
+const reap = z.literal('on-unmount').optional();
 
-export const optionsSchema = z.object({
-  propagation: z.enum(['rshared', 'shared']),
-  /**
-   * What holds the volume's contents: absent for a directory in the data root, `tmpfs` for a
-   * tmpfs of its own (in memory, empty after a reboot, like /run).
-   */
-  type: z.literal('tmpfs').optional(),
-  /**
-   * An existing host directory that the volume adopts as its data (absolute, normalised): kept
-   * rshared, never deleted from. Exclusive with `type` and `size`.
-   */
-  path: z.string().startsWith('/').optional(),
-  /**
-   * The tmpfs's size limit in bytes, whole pages (tmpfs only); `serve --tmpfs-max-size` when
-   * Create gave none and serve has one, else absent: the kernel's default (half the RAM).
-   */
-  size: z.string().regex(SIZE_PATTERN).optional(),
-  uid: z.number().int().nonnegative().optional(),
-  gid: z.number().int().nonnegative().optional(),
-  /** Permission bits of the volume directory. */
-  mode: z.number().int().min(0).max(0o7777).optional(),
-  /**
-   * `on-unmount`: when the last mount ID is unmounted, submounts pinned to a container that no
-   * longer runs (its root filesystem) are detached. Absent: never (`sharedprop prune` does it).
-   */
-  reap: z.literal('on-unmount').optional(),
-});
+/** A directory in the data root (`volumes/<name>/_data`). */
+export const directoryOptionsSchema = z
+  .object({
+    kind: z.literal('directory'),
+    propagation,
+    uid: id.optional(),
+    gid: id.optional(),
+    mode: mode.optional(),
+    reap,
+  })
+  .strict();
+
+/** A tmpfs of its own (in memory, empty after a reboot, like /run). */
+export const tmpfsOptionsSchema = z
+  .object({
+    kind: z.literal('tmpfs'),
+    propagation,
+    /**
+     * The tmpfs's size limit: exact bytes, whole pages, since tmpfs-size.ts (records written before
+     * it may hold the text as given); serve's --tmpfs-max-size when Create gave none and serve has
+     * one, else absent: the kernel's default (half the RAM).
+     */
+    size: z.string().min(1).optional(),
+    uid: id.optional(),
+    gid: id.optional(),
+    mode: mode.optional(),
+    reap,
+  })
+  .strict();
+
+/**
+ * An existing host directory that the volume adopts as its data (absolute, normalised): kept
+ * rshared, never deleted from. It takes no other option: it is adopted as it is, and reaping
+ * would reach the host directory's own mounts.
+ */
+export const pathOptionsSchema = z
+  .object({ kind: z.literal('path'), propagation, path: z.string().startsWith('/') })
+  .strict();
+
+export const optionsSchema = z.discriminatedUnion('kind', [
+  directoryOptionsSchema,
+  tmpfsOptionsSchema,
+  pathOptionsSchema,
+]);
 
 export type VolumeOptions = z.infer<typeof optionsSchema>;
+export type VolumeKindName = VolumeOptions['kind'];
+export type DirectoryOptions = z.infer<typeof directoryOptionsSchema>;
+export type TmpfsOptions = z.infer<typeof tmpfsOptionsSchema>;
+export type PathOptions = z.infer<typeof pathOptionsSchema>;
+
+const SCHEMA_OF_KIND = {
+  directory: directoryOptionsSchema,
+  tmpfs: tmpfsOptionsSchema,
+  path: pathOptionsSchema,
+} as const;
+
+/** The option names of one kind, in the order the schema declares them (`kind` excluded). */
+function fieldsOf(kind: VolumeKindName): string[] {
+  return Object.keys(SCHEMA_OF_KIND[kind].shape).filter((key) => key !== 'kind');
+}
 
 export const VALID_OPTIONS = [
   'type',
@@ -96,6 +139,32 @@ export interface ParseContext {
   tmpfs?: TmpfsSizeLimits;
 }
 
+/**
+ * THE place where a tmpfs `size=` option is parsed (src/model/tmpfs-size.ts: exactly as the
+ * kernel reads it, against the host's limit): the value as it is kept in the record and given to
+ * the kernel, exact bytes, so that 64m and 65536k are one size and the kernel reads no suffix.
+ */
+export function parseTmpfsSizeOption(
+  volume: string,
+  value: string,
+  limits: TmpfsSizeLimits | undefined,
+): string {
+  if (limits === undefined) throw new Error('parseOptions: size needs tmpfs limits');
+  return parseTmpfsSize(volume, value, limits).option;
+}
+
+function oneOf<T extends string>(
+  volume: string,
+  key: string,
+  value: string,
+  allowed: readonly T[],
+): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw invalid(
+    `volume ${JSON.stringify(volume)}: option ${key}=${JSON.stringify(value)} is not one of ${allowed.join(', ')}`,
+  );
+}
+
 export function parseOptions(
   volume: string,
   raw: RawOptions,
@@ -110,7 +179,9 @@ export function parseOptions(
       `volume ${JSON.stringify(volume)}: unknown option${unknown.length > 1 ? 's' : ''} ${list} (valid options: ${VALID_OPTIONS.join(', ')})`,
     );
   }
-  const options: VolumeOptions = { propagation: 'rshared' };
+  // Each value parsed on its own first; which of them go together is the kind's schema's say.
+  const given: Record<string, unknown> = {};
+  let type: 'directory' | 'tmpfs' = 'directory';
   for (const [key, value] of entries) {
     if (typeof value !== 'string') {
       throw invalid(`volume ${JSON.stringify(volume)}: option ${key} must be a string`);
@@ -118,64 +189,59 @@ export function parseOptions(
     switch (key) {
       case 'uid':
       case 'gid':
-        options[key] = parseId(volume, key, value);
+        given[key] = parseId(volume, key, value);
         break;
       case 'mode':
-        options.mode = parseMode(volume, value);
+        given.mode = parseMode(volume, value);
         break;
       case 'propagation':
-        if (value !== 'rshared' && value !== 'shared') {
-          throw invalid(
-            `volume ${JSON.stringify(volume)}: option propagation=${JSON.stringify(value)} is not one of rshared, shared`,
-          );
-        }
-        options.propagation = value;
+        given.propagation = oneOf(volume, key, value, ['rshared', 'shared']);
         break;
       case 'type':
-        if (value === 'tmpfs') options.type = 'tmpfs';
-        else if (value !== 'directory') {
-          throw invalid(
-            `volume ${JSON.stringify(volume)}: option type=${JSON.stringify(value)} is not one of directory, tmpfs`,
-          );
-        }
+        type = oneOf(volume, key, value, ['directory', 'tmpfs']);
+        if (type === 'tmpfs') given.type = type;
         break;
       case 'size':
-        // Exact bytes, so that 64m and 65536k are one size and the kernel reads no suffix.
-        if (context.tmpfs === undefined) throw new Error('parseOptions: size needs tmpfs limits');
-        options.size = parseTmpfsSize(volume, value, context.tmpfs).option;
+        given.size = parseTmpfsSizeOption(volume, value, context.tmpfs);
         break;
       case 'path':
-        options.path = parseHostPath(volume, value);
+        given.path = parseHostPath(volume, value);
         break;
       case 'reap':
-        if (value === 'on-unmount') options.reap = 'on-unmount';
-        else if (value !== 'off') {
-          throw invalid(
-            `volume ${JSON.stringify(volume)}: option reap=${JSON.stringify(value)} is not one of off, on-unmount`,
-          );
+        if (oneOf(volume, key, value, ['off', 'on-unmount']) === 'on-unmount') {
+          given.reap = 'on-unmount';
         }
         break;
     }
   }
-  if (options.size !== undefined && options.type !== 'tmpfs') {
+  const kind: VolumeKindName =
+    given.path !== undefined ? 'path' : type === 'tmpfs' ? 'tmpfs' : 'directory';
+  if (given.size !== undefined && type !== 'tmpfs') {
     throw invalid(`volume ${JSON.stringify(volume)}: option size applies only to type=tmpfs`);
   }
-  if (options.type === 'tmpfs' && options.size === undefined && context.tmpfs !== undefined) {
+  if (kind === 'tmpfs' && given.size === undefined && context.tmpfs !== undefined) {
+    // serve --tmpfs-max-size: the cap is also the size of a tmpfs created without one.
     const size = defaultTmpfsSize(context.tmpfs);
-    if (size !== undefined) options.size = size;
+    if (size !== undefined) given.size = size;
   }
-  if (options.path !== undefined) {
-    // reap detaches mounts under the volume, which would reach the host directory's own mounts.
-    const conflicting = (['type', 'uid', 'gid', 'mode', 'reap'] as const).filter(
-      (key) => options[key] !== undefined,
+  const fields = fieldsOf(kind);
+  const misplaced = Object.keys(given).filter((key) => key !== 'type' && !fields.includes(key));
+  if (kind === 'path' && (given.type !== undefined || misplaced.length > 0)) {
+    const conflicting = VALID_OPTIONS.filter((key) =>
+      key === 'type' ? given.type !== undefined : misplaced.includes(key),
     );
-    if (conflicting.length > 0) {
-      throw invalid(
-        `volume ${JSON.stringify(volume)}: option path adopts a directory as it is; it does not go with ${conflicting.join(', ')}`,
-      );
-    }
+    throw invalid(
+      `volume ${JSON.stringify(volume)}: option path adopts a directory as it is; it does not go with ${conflicting.join(', ')}`,
+    );
   }
-  return options;
+  delete given.type;
+  const parsed = optionsSchema.safeParse({ kind, propagation: 'rshared', ...given });
+  if (!parsed.success) {
+    throw invalid(
+      `volume ${JSON.stringify(volume)}: options do not go together (${parsed.error.issues.map((i) => i.message).join('; ')})`,
+    );
+  }
+  return parsed.data;
 }
 
 /**
@@ -196,7 +262,7 @@ function parseHostPath(volume: string, value: string): string {
       `volume ${JSON.stringify(volume)}: option path=${shown} is not an absolute, normalised directory path`,
     );
   }
-  if (value === '/' || KERNEL_TREES.some((tree) => isWithinPath(value, tree))) {
+  if (value === '/' || KERNEL_TREES.some((tree) => isWithin(value, tree))) {
     throw invalid(
       `volume ${JSON.stringify(volume)}: option path=${shown} is refused: / and the kernel's /proc, /sys and /dev are never a volume's data`,
     );
@@ -204,41 +270,36 @@ function parseHostPath(volume: string, value: string): string {
   return value;
 }
 
-/** True when `p` is `dir` or beneath it (both normalised absolute paths). */
-export function isWithinPath(p: string, dir: string): boolean {
-  return p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
+/** Equal when of the same kind and equal in every option that kind's schema declares. */
+export function sameOptions(a: VolumeOptions, b: VolumeOptions): boolean {
+  if (a.kind !== b.kind) return false;
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  return fieldsOf(a.kind).every((key) => left[key] === right[key]);
 }
 
-export function sameOptions(a: VolumeOptions, b: VolumeOptions): boolean {
-  return (
-    a.propagation === b.propagation &&
-    a.type === b.type &&
-    a.size === b.size &&
-    a.path === b.path &&
-    a.uid === b.uid &&
-    a.gid === b.gid &&
-    a.mode === b.mode &&
-    a.reap === b.reap
-  );
+/** How each option is written back as the user gives it (`type` stands for the kind). */
+function shownValue(key: string, value: unknown): string {
+  return key === 'mode' ? `0${(value as number).toString(8)}` : String(value);
+}
+
+/** The options as `key=value` words, in the order the user's documentation lists them. */
+export function describeOptions(options: VolumeOptions): string {
+  const record = options as Record<string, unknown>;
+  const parts = [`propagation=${options.propagation}`];
+  if (options.kind === 'tmpfs') parts.push('type=tmpfs');
+  const order = ['size', 'path', 'uid', 'gid', 'mode', 'reap'];
+  for (const key of order.filter((k) => fieldsOf(options.kind).includes(k))) {
+    if (record[key] !== undefined) parts.push(`${key}=${shownValue(key, record[key])}`);
+  }
+  return parts.join(' ');
 }
 
 /** The mount options of a tmpfs volume's root: its size, owner and mode, as Create set them. */
-export function tmpfsMountOptions(options: VolumeOptions): string {
+export function tmpfsMountOptions(options: TmpfsOptions): string {
   const parts = ['nosuid', 'nodev', `mode=0${(options.mode ?? 0o755).toString(8)}`];
   if (options.uid !== undefined) parts.push(`uid=${options.uid}`);
   if (options.gid !== undefined) parts.push(`gid=${options.gid}`);
   if (options.size !== undefined) parts.push(`size=${options.size}`);
   return parts.join(',');
-}
-
-export function describeOptions(options: VolumeOptions): string {
-  const parts = [`propagation=${options.propagation}`];
-  if (options.type !== undefined) parts.push(`type=${options.type}`);
-  if (options.size !== undefined) parts.push(`size=${options.size}`);
-  if (options.path !== undefined) parts.push(`path=${options.path}`);
-  if (options.uid !== undefined) parts.push(`uid=${options.uid}`);
-  if (options.gid !== undefined) parts.push(`gid=${options.gid}`);
-  if (options.mode !== undefined) parts.push(`mode=0${options.mode.toString(8)}`);
-  if (options.reap !== undefined) parts.push(`reap=${options.reap}`);
-  return parts.join(' ');
 }

@@ -10,12 +10,33 @@ export interface VolumeRecord {
   mounts: MountCounts;
 }
 
+/**
+ * Options as volume.json holds them. Versions before the `kind` had none: a volume was a tmpfs
+ * with `type: "tmpfs"`, an adopted directory with `path`, and a directory with neither. Records
+ * are still written with `type` for a tmpfs (see `optionsToJson`), so that an older driver,
+ * which ignores `kind`, reads them the same. Both shapes load into the one union.
+ */
+export const storedOptionsSchema = z
+  .record(z.string(), z.unknown())
+  .transform((stored) => {
+    const { type, ...rest } = stored;
+    if (rest.kind !== undefined) return rest;
+    const kind = type === 'tmpfs' ? 'tmpfs' : rest.path !== undefined ? 'path' : 'directory';
+    return { kind, ...rest };
+  })
+  .pipe(optionsSchema);
+
+/** The options as volume.json holds them: with the kind, and readable by older versions. */
+export function optionsToJson(options: VolumeOptions): Record<string, unknown> {
+  return options.kind === 'tmpfs' ? { ...options, type: 'tmpfs' } : { ...options };
+}
+
 /** volume.json. Version 1 also held the counts, as an object; they are read when no mounts.json exists. */
 export const recordFileSchema = z.object({
   version: z.union([z.literal(1), z.literal(2)]),
   name: z.string().min(1),
   createdAt: z.string(),
-  options: optionsSchema,
+  options: storedOptionsSchema,
   mounts: z.unknown().optional(),
 });
 

@@ -17,7 +17,7 @@
  * `.trash-<random>` are Removes in progress; both are discarded after start-up. Their names do
  * not carry the volume's name, so that a 255-character name fits (NAME_MAX).
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import {
   access,
   chmod,
@@ -36,10 +36,18 @@ import writeFileAtomic from 'write-file-atomic';
 import type { z } from 'zod';
 import type { MountEntry } from '../system/mountinfo.js';
 import { deleteTree } from '../system/safe-delete.js';
-import { countsToPairs, type MountCounts } from '../model/counts.js';
+import {
+  readTmpfsIdentity,
+  TMPFS_IDENTITY_FILE,
+  writeTmpfsIdentity,
+  type TmpfsIdentity,
+} from './tmpfs-identity.js';
+import type { MountCounts } from '../model/counts.js';
+import { COUNTS_PAGE, countsBody, overwritePage } from './counts-page.js';
 import {
   countsFileSchema,
   countsFromJson,
+  optionsToJson,
   recordFromJson,
   type VolumeRecord,
 } from '../model/record.js';
@@ -60,11 +68,25 @@ export interface LoadResult {
   voided: { name: string; mountIds: string[] }[];
 }
 
+/** Whether the host rebooted since the boot id was last recorded, and how to record it. */
+export interface BootChange {
+  /** This boot's id, when the kernel's file could be read. */
+  current?: string;
+  rebooted: boolean;
+  record: () => Promise<void>;
+}
+
+/** The owner and mode of a volume's data directory in the data root. */
+export interface DataDirectory {
+  uid?: number;
+  gid?: number;
+  mode?: number;
+}
+
 export const STATE_FILE = 'volume.json';
 export const COUNTS_FILE = 'mounts.json';
 export const DATA_DIR = '_data';
 const BOOT_ID_FILE = 'boot-id';
-const PAGE = 4096;
 
 /** What the driver needs of the store (faked in unit tests). */
 export interface Store {
@@ -72,16 +94,25 @@ export interface Store {
   derivedPaths(name: string): string[];
   init(): Promise<void>;
   writable(): Promise<boolean>;
-  bootChange(bootIdFile: string): Promise<{ rebooted: boolean; record: () => Promise<void> }>;
+  bootChange(bootIdFile: string): Promise<BootChange>;
   loadAll(options?: { counts: boolean }): Promise<LoadResult>;
-  /** A staging directory holding the new volume whole (data directory, state); see publish. */
-  stage(record: VolumeRecord): Promise<string>;
+  /**
+   * A staging directory holding the new volume whole (its state, and a data directory with
+   * `data`'s owner and mode when given); see publish.
+   */
+  stage(record: VolumeRecord, data?: DataDirectory): Promise<string>;
   publish(staging: string, name: string): Promise<void>;
   retire(name: string): Promise<string>;
   restore(trash: string, name: string): Promise<void>;
   /** Deletes a staging or trash directory, never across a mount in `entries` or the kernel's. */
   discard(dir: string, entries: readonly MountEntry[]): Promise<void>;
   hasData(name: string): Promise<boolean>;
+  /** The data directory inside a volume's directory wherever it is (a trash or a staging one). */
+  dataDirIn(dir: string): string;
+  /** Records the identity of the tmpfs mounted for the volume `name`. */
+  saveTmpfsIdentity(name: string, identity: TmpfsIdentity): Promise<void>;
+  /** The tmpfs identity recorded in a volume's directory (a trash one too), if any. */
+  readTmpfsIdentity(dir: string): Promise<TmpfsIdentity | undefined>;
   /**
    * Saves the counts at once, synchronously: one page written to the page cache, so no two saves
    * of a volume can land out of order, and a save made right after an answer is on its way.
@@ -104,6 +135,18 @@ export class VolumeStore implements Store {
     return path.join(this.root, name, DATA_DIR);
   }
 
+  dataDirIn(dir: string): string {
+    return path.join(dir, DATA_DIR);
+  }
+
+  saveTmpfsIdentity(name: string, identity: TmpfsIdentity): Promise<void> {
+    return writeTmpfsIdentity(this.volumeDir(name), identity);
+  }
+
+  readTmpfsIdentity(dir: string): Promise<TmpfsIdentity | undefined> {
+    return readTmpfsIdentity(dir);
+  }
+
   stateFile(name: string): string {
     return path.join(this.root, name, STATE_FILE);
   }
@@ -115,7 +158,11 @@ export class VolumeStore implements Store {
   /** Every path the store derives from a volume name, for the PATH_MAX check at Create. */
   derivedPaths(name: string): string[] {
     // write-file-atomic writes `<file>.<up to 10 digits>` before its rename.
-    return [`${this.countsFile(name)}.0123456789`, `${this.stateFile(name)}.0123456789`];
+    return [
+      `${this.countsFile(name)}.0123456789`,
+      `${this.stateFile(name)}.0123456789`,
+      `${path.join(this.volumeDir(name), TMPFS_IDENTITY_FILE)}.0123456789`,
+    ];
   }
 
   /** Makes the volumes directory; on a read-only data root it must exist already. */
@@ -135,9 +182,7 @@ export class VolumeStore implements Store {
    * Whether the host rebooted since the boot id was last recorded, and how to record it. Counts
    * of an earlier boot are void: no container survives a reboot, and dockerd sends no Unmount.
    */
-  async bootChange(
-    bootIdFile: string,
-  ): Promise<{ rebooted: boolean; record: () => Promise<void> }> {
+  async bootChange(bootIdFile: string): Promise<BootChange> {
     const read = (file: string) =>
       readFile(file, 'utf8').then(
         (text) => text.trim(),
@@ -146,6 +191,7 @@ export class VolumeStore implements Store {
     const marker = path.join(this.dataRoot, BOOT_ID_FILE);
     const [current, previous] = await Promise.all([read(bootIdFile), read(marker)]);
     return {
+      current,
       rebooted: current !== undefined && previous !== undefined && current !== previous,
       record: async () => {
         if (current !== undefined && current !== previous) {
@@ -238,7 +284,9 @@ export class VolumeStore implements Store {
    */
   async save(record: VolumeRecord, dir: string): Promise<void> {
     const { name, createdAt, options } = record;
-    const body = JSON.stringify({ version: 2, name, createdAt, options }, null, 2) + '\n';
+    const body =
+      JSON.stringify({ version: 2, name, createdAt, options: optionsToJson(options) }, null, 2) +
+      '\n';
     await writeFileAtomic(path.join(dir, STATE_FILE), body, { mode: 0o600, fsync: true });
     await writeFile(path.join(dir, COUNTS_FILE), countsBody(record.mounts), { mode: 0o600 });
     await fsyncDir(dir);
@@ -248,20 +296,20 @@ export class VolumeStore implements Store {
   saveCounts(name: string, counts: MountCounts): void {
     const body = countsBody(counts);
     const file = this.countsFile(name);
-    if (body.length === PAGE && overwritePage(file, body)) return;
+    if (body.length === COUNTS_PAGE && overwritePage(file, body)) return;
     // More than a page (or a file of another size): replaced whole, atomically.
     writeFileAtomic.sync(file, body, { mode: 0o600, fsync: false });
   }
 
-  async stage(record: VolumeRecord): Promise<string> {
+  async stage(record: VolumeRecord, data?: DataDirectory): Promise<string> {
     const staging = await this.makeStaging();
-    const { mode, uid, gid, type, path: adopted } = record.options;
-    // A tmpfs volume, or one that adopted a host directory, keeps nothing here but its record.
-    if (type !== 'tmpfs' && adopted === undefined) {
-      const data = path.join(staging, DATA_DIR);
-      await mkdir(data);
-      await chmod(data, mode ?? 0o755);
-      if (uid !== undefined || gid !== undefined) await chown(data, uid ?? -1, gid ?? -1);
+    // A volume whose data is elsewhere (a tmpfs, an adopted directory) keeps only its record here.
+    if (data) {
+      const dir = path.join(staging, DATA_DIR);
+      await mkdir(dir);
+      await chmod(dir, data.mode ?? 0o755);
+      const { uid, gid } = data;
+      if (uid !== undefined || gid !== undefined) await chown(dir, uid ?? -1, gid ?? -1);
     }
     await this.save(record, staging);
     return staging;
@@ -314,35 +362,6 @@ export function parseRecord(text: string): VolumeRecord {
     throw new Error(`not valid JSON (${(error as Error).message})`);
   }
   return recordFromJson(json);
-}
-
-/** The counts file's content: one page, padded with spaces, when the counts fit in one. */
-function countsBody(counts: MountCounts): Buffer {
-  const json = Buffer.from(JSON.stringify({ version: 2, mounts: countsToPairs(counts) }) + '\n');
-  if (json.length >= PAGE) return json;
-  const page = Buffer.alloc(PAGE, 0x20);
-  json.copy(page);
-  page[PAGE - 1] = 0x0a;
-  return page;
-}
-
-/** One write of one page over a file of exactly one page; false when the file is not such. */
-function overwritePage(file: string, page: Buffer): boolean {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r+');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
-  try {
-    if (fstatSync(fd).size !== PAGE) return false;
-    const written = writeSync(fd, page, 0, PAGE, 0);
-    if (written !== PAGE) throw new Error(`short write of the mount counts (${written})`);
-    return true;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function parseJson<T>(text: string, schema: z.ZodType<T>): T {

@@ -3,6 +3,7 @@
  * optional fields give each mount's propagation: shared:N, master:N, propagate_from:N, unbindable.
  */
 import { readFile } from 'node:fs/promises';
+import { isWithin } from '../model/paths.js';
 
 export interface MountEntry {
   id: number;
@@ -125,11 +126,8 @@ export function propagationOf(entry: MountEntry): Propagation {
   return entry.unbindable ? 'unbindable' : 'private';
 }
 
-/** True when `path` is `dir` itself or lies beneath it (plain path comparison, no I/O). */
-export function isWithin(path: string, dir: string): boolean {
-  if (dir === '/') return path.startsWith('/');
-  return path === dir || path.startsWith(dir + '/');
-}
+/** The one `isWithin` of the codebase, re-exported for the mount layer's users. */
+export { isWithin };
 
 /** Every mount whose mount point is `path` exactly, bottom of the stack first. */
 export function mountsAt(entries: readonly MountEntry[], path: string): MountEntry[] {

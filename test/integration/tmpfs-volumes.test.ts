@@ -79,10 +79,16 @@ describe('a tmpfs volume', () => {
       gid: 4321,
       mode: 0o710,
     });
-    // Its contents live in memory: the data root holds the record and the counts, nothing else.
-    expect((await readdir(volumeDirOf('netns'))).sort()).toEqual(['mounts.json', 'volume.json']);
+    // Its contents live in memory: the data root holds the record, the counts and the tmpfs's
+    // identity (for start-up to know it for its own), nothing else.
+    const files = ['mounts.json', 'tmpfs.json', 'volume.json'];
+    expect((await readdir(volumeDirOf('netns'))).sort()).toEqual(files);
     await writeFile(path.join(mp, 'file'), 'in memory');
-    expect((await readdir(volumeDirOf('netns'))).sort()).toEqual(['mounts.json', 'volume.json']);
+    expect((await readdir(volumeDirOf('netns'))).sort()).toEqual(files);
+    const identity = JSON.parse(
+      await readFile(path.join(volumeDirOf('netns'), 'tmpfs.json'), 'utf8'),
+    ) as { device: string; mountId: number };
+    expect(identity).toMatchObject({ device: stack[0]!.device, mountId: stack[0]!.id });
 
     const status = await statusOf('netns');
     expect(status).toMatchObject({ type: 'tmpfs', size: '8388608', mountPoint: 'shared' });

@@ -5,7 +5,8 @@
  */
 import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
-import type { LoadResult, Store } from '../../src/state/volume-store.js';
+import type { BootChange, DataDirectory, LoadResult, Store } from '../../src/state/volume-store.js';
+import type { TmpfsIdentity } from '../../src/state/tmpfs-identity.js';
 import { holderOf, isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
 import type { MountReader } from '../../src/system/mount-snapshot.js';
 import {
@@ -49,16 +50,16 @@ export class FakeMounts implements Mounts {
    * A mount made by someone else (a container, an operator): a filesystem of its own, that
    * propagates to the peers of the mount it lands on, as mount(8) does.
    */
-  mountOutside(mountPoint: string, fsType = 'tmpfs', sharedGroup?: number): void {
-    this.mountPropagating(mountPoint, () =>
+  mountOutside(mountPoint: string, fsType = 'tmpfs', sharedGroup?: number): MountEntry {
+    return this.mountPropagating(mountPoint, () =>
       this.entry(mountPoint, '/', fsType, sharedGroup, `0:${this.nextDevice++}`),
     );
   }
 
-  /** Someone else's bind of `directory` at `mountPoint` (propagating as mountOutside does). */
-  bindOutside(directory: string, mountPoint: string): void {
-    this.mountPropagating(mountPoint, () => {
-      const entry = this.entry(mountPoint, directory, 'ext4');
+  /** A bind of `directory` at `mountPoint`, by the driver or anyone (propagating as mountOutside). */
+  bindOutside(mountPoint: string, directory: string, sharedGroup?: number): MountEntry {
+    return this.mountPropagating(mountPoint, () => {
+      const entry = this.entry(mountPoint, directory, 'ext4', sharedGroup);
       this.showing.set(entry.id, directory);
       return entry;
     });
@@ -138,6 +139,11 @@ export class FakeMounts implements Mounts {
   }
 
   async detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport> {
+    this.calls.push(`detach-all ${dir}${options.includeSelf ? '' : ' (below)'}`);
+    return this.detachEntries(dir, options);
+  }
+
+  private detachEntries(dir: string, options: { includeSelf: boolean }): DetachReport {
     const report: DetachReport = { detached: [], lazy: [] };
     const order = [
       ...mountsBelow(this.table, dir),
@@ -188,6 +194,7 @@ export class FakeMounts implements Mounts {
     return top !== undefined && this.showing.get(top.id) === source;
   }
 
+  /** As the real layer: the device of the top mount at the path, whoever made it. */
   async showsDevice(mountpoint: string, device: string): Promise<boolean> {
     return this.at(mountpoint).at(-1)?.device === device;
   }
@@ -223,12 +230,13 @@ export class FakeMounts implements Mounts {
   }
 
   /** Mounts at `mountPoint` and at the peers of the mount it lands on (one new peer group). */
-  private mountPropagating(mountPoint: string, make: () => MountEntry): void {
+  private mountPropagating(mountPoint: string, make: () => MountEntry): MountEntry {
     const peers = this.peersAt(holderOf(this.table, mountPoint), mountPoint);
     const entry = make();
     this.table.push(entry);
     if (peers.length > 0) entry.sharedGroup ??= this.nextGroup++;
     for (const at of peers) this.table.push({ ...entry, id: this.nextId++, mountPoint: at });
+    return entry;
   }
 
   /** Removes `entry`, and the top mount at the same place under each peer of its parent. */
@@ -306,6 +314,28 @@ export class FakeStore implements Store {
     return `${this.root}/${name}/_data`;
   }
 
+  dataDirIn(dir: string): string {
+    return `${dir}/_data`;
+  }
+
+  /** Recorded tmpfs identities, by the directory that holds them (they move with it). */
+  readonly identities = new Map<string, TmpfsIdentity>();
+
+  async saveTmpfsIdentity(name: string, identity: TmpfsIdentity): Promise<void> {
+    if (this.readOnly) throw errno('EROFS');
+    this.identities.set(`${this.root}/${name}`, identity);
+  }
+
+  async readTmpfsIdentity(dir: string): Promise<TmpfsIdentity | undefined> {
+    return this.identities.get(dir);
+  }
+
+  private moveIdentity(from: string, to: string): void {
+    const identity = this.identities.get(from);
+    this.identities.delete(from);
+    if (identity) this.identities.set(to, identity);
+  }
+
   derivedPaths(name: string): string[] {
     return [`${this.root}/${name}/mounts.json.tmp`];
   }
@@ -316,8 +346,10 @@ export class FakeStore implements Store {
     return !this.readOnly;
   }
 
-  async bootChange(): Promise<{ rebooted: boolean; record: () => Promise<void> }> {
-    return { rebooted: this.rebooted, record: async () => undefined };
+  bootId = 'boot-1';
+
+  async bootChange(): Promise<BootChange> {
+    return { current: this.bootId, rebooted: this.rebooted, record: async () => undefined };
   }
 
   async loadAll(options = { counts: true }): Promise<LoadResult> {
@@ -337,10 +369,14 @@ export class FakeStore implements Store {
     return result;
   }
 
-  async stage(record: VolumeRecord): Promise<string> {
+  /** Volumes (by staging, then by name) that have a data directory in the data root. */
+  readonly withData = new Set<string>();
+
+  async stage(record: VolumeRecord, data?: DataDirectory): Promise<string> {
     this.failIfTold('stage');
     const dir = `${this.root}/.new-${this.next++}`;
     this.dirs.set(dir, record);
+    if (data) this.withData.add(record.name);
     return dir;
   }
 
@@ -360,6 +396,7 @@ export class FakeStore implements Store {
     const trash = `${this.root}/.trash-${this.next++}`;
     this.volumes.delete(name);
     this.dirs.set(trash, record);
+    this.moveIdentity(`${this.root}/${name}`, trash);
     return trash;
   }
 
@@ -368,15 +405,18 @@ export class FakeStore implements Store {
     if (!record) throw errno('ENOENT');
     this.dirs.delete(trash);
     this.volumes.set(name, record);
+    this.moveIdentity(trash, `${this.root}/${name}`);
   }
 
   async discard(dir: string): Promise<void> {
     this.dirs.delete(dir);
+    this.identities.delete(dir);
     this.discarded.push(dir);
   }
 
   async hasData(name: string): Promise<boolean> {
-    return this.volumes.has(name) && this.volumes.get(name)?.options.type !== 'tmpfs';
+    const record = this.volumes.get(name);
+    return record !== undefined && (this.withData.has(name) || record.options.kind === 'directory');
   }
 
   saveCounts(name: string, counts: MountCounts): void {

@@ -40,10 +40,11 @@ export class DriverProcess {
     socket: string | undefined,
     private readonly logLevel: string,
     dataRoot?: string,
+    private readonly explicitMountRoot?: string,
   ) {
     this.socket = socket ?? path.join(base, 'sp.sock');
     this.dataRoot = dataRoot ?? path.join(base, 'data');
-    this.mountRoot = path.join(this.dataRoot, 'mounts');
+    this.mountRoot = explicitMountRoot ?? path.join(this.dataRoot, 'mounts');
     this.logFile = path.join(base, 'driver.log');
     this.bootIdFile = path.join(base, 'boot_id');
     this.client = new PluginClient(this.socket);
@@ -67,11 +68,19 @@ export class DriverProcess {
       nodeFlags?: string[];
       /** What runs `serve` (default: this Node with dist/cli.js). */
       command?: readonly string[];
+      /** `--mount-root`, an absolute path (default: none given, the driver's own default). */
+      mountRoot?: string;
     } = {},
   ): Promise<DriverProcess> {
     const base = await mkdtemp(path.join(options.parentDir ?? tmpdir(), 'sharedprop-it-'));
     const dataRoot = options.dataRoot ? path.join(base, options.dataRoot) : undefined;
-    const driver = new DriverProcess(base, options.socket, options.logLevel ?? 'debug', dataRoot);
+    const driver = new DriverProcess(
+      base,
+      options.socket,
+      options.logLevel ?? 'debug',
+      dataRoot,
+      options.mountRoot,
+    );
     driver.env = { ...options.env };
     driver.nodeFlags = [...(options.nodeFlags ?? [])];
     driver.command = options.command;
@@ -94,7 +103,15 @@ export class DriverProcess {
     const [command, ...words] = this.command ?? [process.execPath, ...this.nodeFlags, CLI];
     this.child = execa(
       command as string,
-      [...words, 'serve', '--socket', this.socket, '--data-root', this.dataRoot],
+      [
+        ...words,
+        'serve',
+        '--socket',
+        this.socket,
+        '--data-root',
+        this.dataRoot,
+        ...(this.explicitMountRoot ? ['--mount-root', this.explicitMountRoot] : []),
+      ],
       {
         stdout: { file: this.logFile, append: true },
         stderr: { file: this.logFile, append: true },

@@ -100,8 +100,8 @@ async function fakeWorld(): Promise<MountsWorld> {
     },
     writeFile: async (file) => void fake.files.add(file),
     symlink: async (target, link) => void fake.symlinks.set(link, target),
-    tmpfsOutside: async (at) => fake.mountOutside(at, 'tmpfs'),
-    bindOutside: async (source, at) => fake.bindOutside(source, at),
+    tmpfsOutside: async (at) => void fake.mountOutside(at, 'tmpfs'),
+    bindOutside: async (source, at) => void fake.bindOutside(at, source),
     async hold(at) {
       fake.busy.add(at);
       return async () => void fake.busy.delete(at);

@@ -7,6 +7,7 @@ import { VolumeError } from '../../src/model/errors.js';
 import { countsToObject } from '../../src/model/counts.js';
 import { FakeMounts, FakeStore } from '../support/driver-fakes.js';
 import { silentLogger } from '../support/silent-logger.js';
+import type { MountEntry } from '../../src/system/mountinfo.js';
 
 const MOUNT_ROOT = '/fake/mounts';
 const mp = (name: string) => `${MOUNT_ROOT}/${name}`;
@@ -54,7 +55,11 @@ describe('Create', () => {
   it('publishes the volume, mounts it once, and Status is exact at once', async () => {
     const { driver, store, mounts } = await setup();
     await driver.create('v1', new Map([['mode', '0700']]));
-    expect(store.volumes.get('v1')?.options).toEqual({ propagation: 'rshared', mode: 0o700 });
+    expect(store.volumes.get('v1')?.options).toEqual({
+      kind: 'directory',
+      propagation: 'rshared',
+      mode: 0o700,
+    });
     expect(mounts.at(mp('v1'))).toHaveLength(1);
     const { status } = await driver.get('v1');
     expect(status).toMatchObject({ mountPoint: 'shared', activeMounts: 0, countsSaved: true });
@@ -160,7 +165,7 @@ describe('Remove', () => {
       s.volumes.set('v1', {
         name: 'v1',
         createdAt: 't',
-        options: { propagation: 'rshared' },
+        options: { kind: 'directory', propagation: 'rshared' },
         mounts: new Map(),
       });
       s.readOnly = true;
@@ -257,7 +262,7 @@ describe('start-up', () => {
     s.volumes.set('v1', {
       name: 'v1',
       createdAt: 't',
-      options: { propagation: 'rshared' },
+      options: { kind: 'directory', propagation: 'rshared' },
       mounts: new Map(),
     });
     s.savedCounts.set('v1', new Map([['gone', 1]]));
@@ -272,15 +277,84 @@ describe('start-up', () => {
     expect(store.savedCounts.get('v1')?.size).toBe(0);
   });
 
-  it('detaches the mount points of volumes that no longer exist, and keeps the others', async () => {
+  const TRASH = '/fake/data/volumes/.trash-killed';
+  const removedRecord = {
+    name: 'removed',
+    createdAt: 't',
+    options: { kind: 'directory', propagation: 'rshared' },
+    mounts: new Map(),
+  } as const;
+
+  it('detaches, in this view only, the bind of a trashed volume (a Remove killed after retiring it), and keeps the others', async () => {
+    let othersMount: MountEntry | undefined;
     const { mounts } = await setup((s, m) => {
       held(s);
-      m.mountOutside(mp('removed'), 'ext4', 7);
+      s.dirs.set(TRASH, { ...removedRecord, mounts: new Map() });
+      m.bindOutside(mp('removed'), `${TRASH}/_data`, 7);
       m.mountOutside(`${mp('removed')}/sub`);
+      // The others are mounted too, as after a restart of the driver alone.
+      othersMount = m.bindOutside(mp('v1'), s.dataDir('v1'), 8);
     });
     expect(mounts.at(mp('removed'))).toEqual([]);
     expect(await mounts.readAbout(mp('removed'))).toEqual([]);
-    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    expect(mounts.calls).toContain(`detach-view ${mp('removed')}`);
+    expect(mounts.at(mp('v1'))).toEqual([othersMount]);
+    expect(mounts.calls.filter((call) => call.includes(mp('v1')))).toEqual([]);
+  });
+
+  it("leaves alone, and logs, mounts under the mount root that are not its own (a host tmpfs, a host bind, an adopted directory's view whose record is gone)", async () => {
+    const placed: MountEntry[] = [];
+    const { mounts } = await setup((_s, m) => {
+      placed.push(m.mountOutside(mp('host-tmpfs'), 'tmpfs', 3));
+      placed.push(m.bindOutside(mp('host-bind'), '/srv/elsewhere'));
+      placed.push(m.bindOutside(mp('adopted-gone'), '/run/netns', 9));
+      placed.push(m.mountOutside(`${mp('adopted-gone')}/ns1`, 'nsfs', 9));
+    });
+    expect(mounts.table).toEqual(placed);
+    expect(mounts.calls.filter((call) => call.startsWith('detach'))).toEqual([]);
+  });
+
+  it('recognises a tmpfs it made by the identity its trash recorded, in this boot only', async () => {
+    const { mounts } = await setup((s, m) => {
+      const mine = m.mountOutside(mp('mine'), 'tmpfs', 4);
+      const reused = m.mountOutside(mp('reused'), 'tmpfs', 5);
+      const earlier = m.mountOutside(mp('earlier'), 'tmpfs', 6);
+      for (const [dir, identity] of [
+        [`${TRASH}-1`, { bootId: 'boot-1', device: mine.device, mountId: mine.id }],
+        // The same device number, but another mount: the kernel reuses numbers.
+        [`${TRASH}-2`, { bootId: 'boot-1', device: reused.device, mountId: reused.id + 1 }],
+        [`${TRASH}-3`, { bootId: 'boot-0', device: earlier.device, mountId: earlier.id }],
+      ] as const) {
+        s.dirs.set(dir, undefined);
+        s.identities.set(dir, identity);
+      }
+    });
+    expect(mounts.at(mp('mine'))).toEqual([]);
+    expect(mounts.at(mp('reused'))).toHaveLength(1);
+    expect(mounts.at(mp('earlier'))).toHaveLength(1);
+  });
+
+  it('records the identity of the tmpfs it mounts, and start-up finds it in the trash of a killed Remove', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('t1', new Map([['type', 'tmpfs']]));
+    const tmpfs = mounts.at(mp('t1'))[0]!;
+    expect(store.identities.get(`${store.root}/t1`)).toEqual({
+      bootId: 'boot-1',
+      device: tmpfs.device,
+      mountId: tmpfs.id,
+    });
+    // A Remove killed after retiring the record: the identity went with it into the trash.
+    await store.retire('t1');
+    const again = new SharedpropDriver({
+      dataRoot: '/fake/data',
+      mountRoot: MOUNT_ROOT,
+      logger: silentLogger(),
+      store,
+      mounts,
+    });
+    await again.start();
+    expect(mounts.at(mp('t1'))).toEqual([]);
+    expect(mounts.calls).toContain(`detach-view ${mp('t1')}`);
   });
 
   it('collects leftovers and deletes them only when asked (after listening)', async () => {
@@ -327,7 +401,7 @@ describe('start-up', () => {
           s.volumes.set(name, {
             name,
             createdAt: 't',
-            options: { propagation: 'rshared' },
+            options: { kind: 'directory', propagation: 'rshared' },
             mounts: new Map(),
           });
         }
@@ -425,8 +499,8 @@ describe('a tmpfs volume', () => {
       ]),
     );
     expect(store.volumes.get('t1')?.options).toEqual({
+      kind: 'tmpfs',
       propagation: 'rshared',
-      type: 'tmpfs',
       size: '8388608',
       uid: 7,
       mode: 0o700,
@@ -468,7 +542,7 @@ describe('a tmpfs volume', () => {
     store.volumes.set('t1', {
       name: 't1',
       createdAt: '2026-01-01T00:00:00Z',
-      options: { propagation: 'rshared', type: 'tmpfs' },
+      options: { kind: 'tmpfs', propagation: 'rshared' },
       mounts: new Map(),
     });
     const driver = new SharedpropDriver({
@@ -610,6 +684,7 @@ describe('a volume that adopts a host directory (-o path=)', () => {
     expect(mounts.calls).toContain(`adopt ${mp('netns')}`);
     expect(mounts.at(mp('netns'))[0]?.root).toBe('/run/netns');
     expect(store.volumes.get('netns')?.options).toEqual({
+      kind: 'path',
       propagation: 'rshared',
       path: '/run/netns',
     });
@@ -663,8 +738,27 @@ describe('a volume that adopts a host directory (-o path=)', () => {
     await driver.remove('netns');
     expect(mounts.calls[0]).toBe(`detach-view ${mp('netns')}`);
     expect(store.volumes.size).toBe(0);
-    expect(store.discarded).toHaveLength(1);
+    // What was discarded is the trash that holds the record, never the adopted directory.
+    expect(store.discarded).toEqual([
+      expect.stringMatching(/^\/fake\/data\/volumes\/\.trash-\d+$/),
+    ]);
+    expect(store.dirs.size).toBe(0);
     expect(await driver.list()).toEqual([]);
+  });
+
+  it('a Create that fails once the directory is mounted is undone in this view only', async () => {
+    const { driver, store, mounts } = await withDirectories('/run/netns');
+    const ensure = mounts.ensureSharedMount.bind(mounts);
+    mounts.ensureSharedMount = async (...args) => {
+      await ensure(...args);
+      throw new Error('mount: simulated failure after the bind');
+    };
+    mounts.calls.length = 0;
+    await expect(driver.create('netns', adopt('/run/netns'))).rejects.toThrow(/simulated/);
+    expect(mounts.calls).toContain(`detach-view ${mp('netns')}`);
+    expect(mounts.calls).not.toContain(`detach-all ${mp('netns')}`);
+    expect(mounts.at(mp('netns'))).toEqual([]);
+    expect(store.volumes.size + store.dirs.size).toBe(0);
   });
 
   it('a Remove that cannot retire the record puts the mount point back', async () => {

@@ -5,7 +5,7 @@ import type { MountEntry } from '../../src/system/mountinfo.js';
 const record = (name: string): VolumeRecord => ({
   name,
   createdAt: '2026-01-01T00:00:00Z',
-  options: { propagation: 'rshared' },
+  options: { kind: 'directory', propagation: 'rshared' },
   mounts: new Map(),
 });
 const NONE: readonly MountEntry[] = [];

@@ -12,6 +12,8 @@ import {
   parseOptions,
   sameOptions,
   tmpfsMountOptions,
+  type TmpfsOptions,
+  type VolumeOptions,
 } from '../../src/model/options.js';
 import { tmpfsSizeLimits, type TmpfsSizeLimits } from '../../src/model/tmpfs-size.js';
 import { serve } from '../../src/serve.js';
@@ -22,6 +24,12 @@ import { silentLogger } from '../support/silent-logger.js';
 const GiB = 1024n ** 3n;
 const TiB = 1024n ** 4n;
 const HOST: TmpfsSizeLimits = { pageSize: 4096, memoryBytes: 64n * GiB };
+
+/** Options that must be a tmpfs's (the kind narrows the union). */
+function asTmpfs(options: VolumeOptions): TmpfsOptions {
+  if (options.kind !== 'tmpfs') throw new Error(`not a tmpfs: ${options.kind}`);
+  return options;
+}
 const BIG_HOST: TmpfsSizeLimits = { pageSize: 4096, memoryBytes: 2n * TiB };
 
 function refusal(fn: () => unknown): VolumeError {
@@ -49,17 +57,17 @@ describe('parseOptions with a tmpfs size', () => {
   );
 
   it('accepts 1t when the limit allows it, and stores the exact bytes the kernel gets', () => {
-    const options = parseOptions('v', { type: 'tmpfs', size: '1t' }, { tmpfs: BIG_HOST });
-    expect(options).toEqual({ propagation: 'rshared', type: 'tmpfs', size: '1099511627776' });
+    const options = asTmpfs(parseOptions('v', { type: 'tmpfs', size: '1t' }, { tmpfs: BIG_HOST }));
+    expect(options).toEqual({ kind: 'tmpfs', propagation: 'rshared', size: '1099511627776' });
     expect(tmpfsMountOptions(options)).toBe('nosuid,nodev,mode=0755,size=1099511627776');
     expect(describeOptions(options)).toBe('propagation=rshared type=tmpfs size=1099511627776');
   });
 
   it('refuses a size above serve --tmpfs-max-size, naming it', () => {
     const limits = tmpfsSizeLimits(HOST, '256m');
-    expect(parseOptions('v', { type: 'tmpfs', size: '256M' }, { tmpfs: limits }).size).toBe(
-      '268435456',
-    );
+    expect(
+      asTmpfs(parseOptions('v', { type: 'tmpfs', size: '256M' }, { tmpfs: limits })).size,
+    ).toBe('268435456');
     expect(
       refusal(() => parseOptions('v', { type: 'tmpfs', size: '257m' }, { tmpfs: limits })).message,
     ).toBe(
@@ -69,15 +77,18 @@ describe('parseOptions with a tmpfs size', () => {
 
   it('gives a tmpfs created without a size the cap; without a cap, the kernel default stays', () => {
     const limits = tmpfsSizeLimits(HOST, '256m');
-    const capped = parseOptions('v', { type: 'tmpfs' }, { tmpfs: limits });
-    expect(capped).toEqual({ propagation: 'rshared', type: 'tmpfs', size: '268435456' });
+    const capped = asTmpfs(parseOptions('v', { type: 'tmpfs' }, { tmpfs: limits }));
+    expect(capped).toEqual({ kind: 'tmpfs', propagation: 'rshared', size: '268435456' });
     expect(tmpfsMountOptions(capped)).toBe('nosuid,nodev,mode=0755,size=268435456');
     expect(parseOptions('v', { type: 'tmpfs' }, { tmpfs: HOST })).toEqual({
+      kind: 'tmpfs',
       propagation: 'rshared',
-      type: 'tmpfs',
     });
     // Only tmpfs volumes have a size.
-    expect(parseOptions('v', {}, { tmpfs: limits })).toEqual({ propagation: 'rshared' });
+    expect(parseOptions('v', {}, { tmpfs: limits })).toEqual({
+      kind: 'directory',
+      propagation: 'rshared',
+    });
     expect(parseOptions('v', { path: '/srv/x' }, { tmpfs: limits })).toEqual({
       propagation: 'rshared',
       path: '/srv/x',
@@ -159,7 +170,9 @@ describe('the driver with tmpfs size limits', () => {
   it('mounts a tmpfs created without size at the cap, and refuses one above it, creating nothing', async () => {
     const { driver, store, mounts } = await driverWith(tmpfsSizeLimits(HOST, '16m'));
     await driver.create('capped', new Map([['type', 'tmpfs']]));
-    expect(store.volumes.get('capped')?.options.size).toBe('16777216');
+    expect((store.volumes.get('capped')?.options as TmpfsOptions | undefined)?.size).toBe(
+      '16777216',
+    );
     expect(mounts.calls).toEqual([
       'tmpfs /fake/mounts/capped nosuid,nodev,mode=0755,size=16777216',
     ]);
@@ -206,6 +219,8 @@ describe('the driver with tmpfs size limits', () => {
     );
     const { stdout } = await execa('grep', ['^MemTotal:', '/proc/meminfo']);
     const memTotal = BigInt(/(\d+) kB/.exec(stdout)?.[1] ?? '0') * 1024n;
-    expect(store.volumes.get('whole')?.options.size).toBe(memTotal.toString());
+    expect((store.volumes.get('whole')?.options as TmpfsOptions | undefined)?.size).toBe(
+      memTotal.toString(),
+    );
   });
 });

@@ -3,6 +3,7 @@ import {
   parseOptions,
   sameOptions,
   tmpfsMountOptions,
+  type TmpfsOptions,
 } from '../../src/model/options.js';
 import { validateDerivedPaths, validateMountId, validateName } from '../../src/model/names.js';
 import { VolumeError } from '../../src/model/errors.js';
@@ -39,21 +40,29 @@ describe('volume names', () => {
 /** A 64 GiB host with 4 KiB pages, as serve passes the tmpfs size limits. */
 const HOST = { pageSize: 4096, memoryBytes: 64n * 1024n ** 3n };
 
+/** Options that must be a tmpfs's. */
+function tmpfsOptions(raw: Record<string, string>): TmpfsOptions {
+  const options = parseOptions('v', raw, { tmpfs: HOST });
+  if (options.kind !== 'tmpfs') throw new Error(`not a tmpfs: ${options.kind}`);
+  return options;
+}
+
 describe('create options', () => {
   it('defaults to rshared', () => {
-    expect(parseOptions('v1', {})).toEqual({ propagation: 'rshared' });
+    expect(parseOptions('v1', {})).toEqual({ kind: 'directory', propagation: 'rshared' });
   });
 
   it('parses uid, gid, mode and propagation', () => {
     expect(
       parseOptions('v1', { uid: '1000', gid: '0', mode: '0750', propagation: 'shared' }),
     ).toEqual({
+      kind: 'directory',
       uid: 1000,
       gid: 0,
       mode: 0o750,
       propagation: 'shared',
     });
-    expect(parseOptions('v1', { mode: '1777' }).mode).toBe(0o1777);
+    expect(parseOptions('v1', { mode: '1777' })).toMatchObject({ mode: 0o1777 });
   });
 
   it('rejects unknown options and lists the valid ones', () => {
@@ -98,10 +107,13 @@ describe('create options', () => {
   });
 
   it('parses type and size; a size is kept as the exact bytes the kernel gets', () => {
-    expect(parseOptions('v1', { type: 'directory' })).toEqual({ propagation: 'rshared' });
-    expect(parseOptions('v1', { type: 'tmpfs' })).toEqual({
+    expect(parseOptions('v1', { type: 'directory' })).toEqual({
+      kind: 'directory',
       propagation: 'rshared',
-      type: 'tmpfs',
+    });
+    expect(parseOptions('v1', { type: 'tmpfs' })).toEqual({
+      kind: 'tmpfs',
+      propagation: 'rshared',
     });
     // A host of 1,000 pages of 4 KiB for the percentages, of 1 TiB for the rest.
     const small = { pageSize: 4096, memoryBytes: 1000n * 4096n };
@@ -114,19 +126,15 @@ describe('create options', () => {
       ['10%', '409600', small],
       ['100%', '4096000', small],
     ] as const) {
-      expect(parseOptions('v1', { type: 'tmpfs', size }, { tmpfs }).size).toBe(kept);
+      expect(parseOptions('v1', { type: 'tmpfs', size }, { tmpfs })).toMatchObject({ size: kept });
     }
   });
 
   it('gives a tmpfs the mount options of its size, owner and mode, 0755 by default', () => {
-    expect(tmpfsMountOptions(parseOptions('v', { type: 'tmpfs' }))).toBe('nosuid,nodev,mode=0755');
+    expect(tmpfsMountOptions(tmpfsOptions({ type: 'tmpfs' }))).toBe('nosuid,nodev,mode=0755');
     expect(
       tmpfsMountOptions(
-        parseOptions(
-          'v',
-          { type: 'tmpfs', size: '8m', uid: '1', gid: '2', mode: '1770' },
-          { tmpfs: HOST },
-        ),
+        tmpfsOptions({ type: 'tmpfs', size: '8m', uid: '1', gid: '2', mode: '1770' }),
       ),
     ).toBe('nosuid,nodev,mode=01770,uid=1,gid=2,size=8388608');
   });
@@ -164,7 +172,11 @@ describe('create options', () => {
     expect(() => parseOptions('v1', new Map([['constructor', '1']]))).toThrow(
       /unknown option "constructor"/,
     );
-    expect(parseOptions('v1', new Map([['uid', '7']]))).toEqual({ propagation: 'rshared', uid: 7 });
+    expect(parseOptions('v1', new Map([['uid', '7']]))).toEqual({
+      kind: 'directory',
+      propagation: 'rshared',
+      uid: 7,
+    });
   });
 
   it('refuses a name whose derived paths would pass PATH_MAX', () => {

@@ -7,7 +7,7 @@ import type { VolumeRecord } from '../../src/model/record.js';
 const record = (name: string, mounts: Record<string, number> = {}): VolumeRecord => ({
   name,
   createdAt: '2026-11-22T10:00:00.000Z',
-  options: { propagation: 'rshared', uid: 1000 },
+  options: { kind: 'directory', propagation: 'rshared', uid: 1000 },
   mounts: new Map(Object.entries(mounts)),
 });
 

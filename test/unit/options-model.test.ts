@@ -1,0 +1,112 @@
+/**
+ * The options model: a discriminated union by kind, one schema per kind, and records of older
+ * versions (no `kind`) that still load into it.
+ */
+import { optionsSchema, parseOptions, sameOptions } from '../../src/model/options.js';
+import { optionsToJson, recordFromJson } from '../../src/model/record.js';
+import { parseRecord } from '../../src/state/volume-store.js';
+
+describe('the options union', () => {
+  it('gives each Create its kind', () => {
+    expect(parseOptions('v', {}).kind).toBe('directory');
+    expect(parseOptions('v', { type: 'tmpfs' }).kind).toBe('tmpfs');
+    expect(parseOptions('v', { path: '/srv/x' })).toEqual({
+      kind: 'path',
+      propagation: 'rshared',
+      path: '/srv/x',
+    });
+  });
+
+  it.each([
+    [{ kind: 'directory', propagation: 'rshared', size: '1m' }],
+    [{ kind: 'directory', propagation: 'rshared', path: '/srv/x' }],
+    [{ kind: 'path', propagation: 'rshared', path: '/srv/x', uid: 1 }],
+    [{ kind: 'path', propagation: 'rshared', path: '/srv/x', reap: 'on-unmount' }],
+    [{ kind: 'path', propagation: 'rshared' }],
+    [{ kind: 'tmpfs', propagation: 'rshared', path: '/srv/x' }],
+    [{ kind: 'bogus', propagation: 'rshared' }],
+  ])('cannot represent %j', (options) => {
+    expect(optionsSchema.safeParse(options).success).toBe(false);
+  });
+
+  it('compares by kind, then by every option the kind declares', () => {
+    const dir = parseOptions('v', { uid: '1' });
+    expect(sameOptions(dir, parseOptions('v', { uid: '1' }))).toBe(true);
+    expect(sameOptions(dir, parseOptions('v', { uid: '1', type: 'tmpfs' }))).toBe(false);
+    expect(sameOptions(dir, parseOptions('v', { uid: '1', reap: 'on-unmount' }))).toBe(false);
+    expect(sameOptions(dir, parseOptions('v', { uid: '1', gid: '1' }))).toBe(false);
+    const adopted = parseOptions('v', { path: '/srv/a' });
+    expect(sameOptions(adopted, parseOptions('v', { path: '/srv/b' }))).toBe(false);
+    expect(sameOptions(adopted, parseOptions('v', { path: '/srv/a', propagation: 'shared' }))).toBe(
+      false,
+    );
+  });
+});
+
+describe('volume.json of every version', () => {
+  const old = (options: Record<string, unknown>) =>
+    JSON.stringify({ version: 2, name: 'v', createdAt: 't', options });
+
+  it('loads a record written before the kind: neither type nor path is a directory', () => {
+    expect(parseRecord(old({ propagation: 'rshared', uid: 5, mode: 0o700 })).options).toEqual({
+      kind: 'directory',
+      propagation: 'rshared',
+      uid: 5,
+      mode: 0o700,
+    });
+    expect(parseRecord(old({ propagation: 'shared', type: 'tmpfs', size: '8m' })).options).toEqual({
+      kind: 'tmpfs',
+      propagation: 'shared',
+      size: '8m',
+    });
+    expect(parseRecord(old({ propagation: 'rshared', path: '/srv/h' })).options).toEqual({
+      kind: 'path',
+      propagation: 'rshared',
+      path: '/srv/h',
+    });
+  });
+
+  it('loads a version 1 record (counts inside) of the old format', () => {
+    const record = recordFromJson({
+      version: 1,
+      name: 'v',
+      createdAt: 't',
+      options: { propagation: 'rshared', reap: 'on-unmount' },
+      mounts: { c1: 2 },
+    });
+    expect(record.options).toEqual({
+      kind: 'directory',
+      propagation: 'rshared',
+      reap: 'on-unmount',
+    });
+    expect(record.mounts).toEqual(new Map([['c1', 2]]));
+  });
+
+  it('refuses an old record with options that never went together', () => {
+    expect(() => parseRecord(old({ propagation: 'rshared', path: '/srv/h', uid: 1 }))).toThrow(
+      /unexpected content/,
+    );
+    expect(() => parseRecord(old({ propagation: 'rshared', size: '1m' }))).toThrow(
+      /unexpected content/,
+    );
+  });
+
+  it('writes the kind, and a tmpfs also as `type`, which older versions read', () => {
+    const tmpfs = parseOptions('v', { type: 'tmpfs', size: '1m' });
+    expect(optionsToJson(tmpfs)).toEqual({
+      kind: 'tmpfs',
+      type: 'tmpfs',
+      propagation: 'rshared',
+      size: '1m',
+    });
+    for (const options of [tmpfs, parseOptions('v', { path: '/srv/h' }), parseOptions('v', {})]) {
+      const json = JSON.stringify({
+        version: 2,
+        name: 'v',
+        createdAt: 't',
+        options: optionsToJson(options),
+      });
+      expect(parseRecord(json).options).toEqual(options);
+    }
+  });
+});
