@@ -164,7 +164,7 @@ export class FakeMounts implements Mounts {
     if (this.at(mountpoint).length > 1) throw new StackedMountsError(this.at(mountpoint).length);
     if (this.at(mountpoint).length === 0) return { detached: [], lazy: [] };
     this.makePrivate(mountpoint);
-    return this.detachAll(mountpoint, { includeSelf: true });
+    return this.detachEntries(mountpoint, { includeSelf: true });
   }
 
   /** Directories that exist (by their real path), and symlinks to them. */

@@ -126,16 +126,23 @@ describe('a directory volume', () => {
 
 describe('a tmpfs volume', () => {
   const mem = (raw: Record<string, string> = {}) =>
-    recordOf('t1', parseOptions('t1', { type: 'tmpfs', ...raw })) as RecordOf<'tmpfs'>;
+    recordOf(
+      't1',
+      parseOptions(
+        't1',
+        { type: 'tmpfs', ...raw },
+        { tmpfs: { pageSize: 4096, memoryBytes: 2n ** 40n } },
+      ),
+    ) as RecordOf<'tmpfs'>;
 
   it('mounts a tmpfs with its options and keeps nothing in the data root', async () => {
     const kind = tmpfsKind(kindContext().ctx);
     expect(kind.dataDirectory(mem().options)).toBeUndefined();
     expect(await kind.source(mem({ size: '8m', uid: '3' }))).toEqual({
       kind: 'tmpfs',
-      options: 'nosuid,nodev,mode=0755,uid=3,size=8m',
+      options: 'nosuid,nodev,mode=0755,uid=3,size=8388608',
     });
-    expect(kind.status(mem({ size: '8m' }))).toEqual({ type: 'tmpfs', size: '8m' });
+    expect(kind.status(mem({ size: '8m' }))).toEqual({ type: 'tmpfs', size: '8388608' });
     expect(kind.status(mem())).toEqual({ type: 'tmpfs' });
   });
 

@@ -100,7 +100,11 @@ function below(sub: string, fsType: string, device = '0:99'): MountEntry {
     unbindable: false,
     fsType,
     source: fsType,
-    superOptions: 'rw',
+    // An overlay is a dead container's root only with its upper and work in engine storage.
+    superOptions:
+      fsType === 'overlay'
+        ? 'rw,lowerdir=/var/lib/docker/overlay2/l/A,upperdir=/var/lib/docker/overlay2/c1/diff,workdir=/var/lib/docker/overlay2/c1/work'
+        : 'rw',
   };
 }
 
@@ -126,9 +130,9 @@ describe('the reaper', () => {
   it('detaches the leaks only, and logs a failure without throwing', async () => {
     const mounts = new FakeMounts();
     mounts.bindOutside(mp('r1'), '/data', 1);
-    mounts.mountOutside(`${mp('r1')}/etc`, 'overlay');
+    mounts.mountOverlay(`${mp('r1')}/etc`);
     mounts.mountOutside(`${mp('r1')}/etc/netns`, 'nsfs');
-    mounts.mountOutside(`${mp('r1')}/dead`, 'overlay');
+    mounts.mountOverlay(`${mp('r1')}/dead`);
     const snapshot = new MountSnapshot(mounts.readerAbout(KIND_MOUNT_ROOT), -1);
     await new Reaper(mounts, snapshot, silentLogger()).reap('r1', mp('r1'));
     expect(mounts.table.map((e) => e.mountPoint)).toEqual([
@@ -136,7 +140,7 @@ describe('the reaper', () => {
       `${mp('r1')}/etc`,
       `${mp('r1')}/etc/netns`,
     ]);
-    mounts.mountOutside(`${mp('r1')}/stuck`, 'overlay');
+    mounts.mountOverlay(`${mp('r1')}/stuck`);
     mounts.stuck.add(`${mp('r1')}/stuck`);
     await expect(
       new Reaper(mounts, snapshot, silentLogger()).reap('r1', mp('r1')),
@@ -169,7 +173,14 @@ describe('the status view', () => {
 
   it("builds Status from the volume's kind, counts and mounts", async () => {
     const { registry, view, mounts, ledger } = viewWorld();
-    const record = recordOf('t1', parseOptions('t1', { type: 'tmpfs', size: '8m' }));
+    const record = recordOf(
+      't1',
+      parseOptions(
+        't1',
+        { type: 'tmpfs', size: '8m' },
+        { tmpfs: { pageSize: 4096, memoryBytes: 2n ** 40n } },
+      ),
+    );
     registry.set(record);
     ledger.count('t1', 'a');
     mounts.mountOutside(mp('t1'), 'tmpfs', 3);
@@ -178,7 +189,7 @@ describe('the status view', () => {
     const { status } = await view.get(registry.get('t1')!);
     expect(status).toMatchObject({
       type: 'tmpfs',
-      size: '8m',
+      size: '8388608',
       activeMounts: 1,
       mountPoint: 'shared',
       submounts: [{ path: '/sub', fsType: 'nsfs', source: 'nsfs', root: '/' }],

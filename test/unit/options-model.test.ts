@@ -92,12 +92,16 @@ describe('volume.json of every version', () => {
   });
 
   it('writes the kind, and a tmpfs also as `type`, which older versions read', () => {
-    const tmpfs = parseOptions('v', { type: 'tmpfs', size: '1m' });
+    const tmpfs = parseOptions(
+      'v',
+      { type: 'tmpfs', size: '1m' },
+      { tmpfs: { pageSize: 4096, memoryBytes: 2n ** 40n } },
+    );
     expect(optionsToJson(tmpfs)).toEqual({
       kind: 'tmpfs',
       type: 'tmpfs',
       propagation: 'rshared',
-      size: '1m',
+      size: '1048576',
     });
     for (const options of [tmpfs, parseOptions('v', { path: '/srv/h' }), parseOptions('v', {})]) {
       const json = JSON.stringify({

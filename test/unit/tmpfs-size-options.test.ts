@@ -90,6 +90,7 @@ describe('parseOptions with a tmpfs size', () => {
       propagation: 'rshared',
     });
     expect(parseOptions('v', { path: '/srv/x' }, { tmpfs: limits })).toEqual({
+      kind: 'path',
       propagation: 'rshared',
       path: '/srv/x',
     });
@@ -114,7 +115,7 @@ describe('parseOptions with a tmpfs size', () => {
     expect(() => parseOptions('v', { type: 'tmpfs', size: '1m' })).toThrow(
       'parseOptions: size needs tmpfs limits',
     );
-    expect(parseOptions('v', { type: 'tmpfs' })).toEqual({ propagation: 'rshared', type: 'tmpfs' });
+    expect(parseOptions('v', { type: 'tmpfs' })).toEqual({ kind: 'tmpfs', propagation: 'rshared' });
   });
 
   it('still refuses a size without type=tmpfs, checking the size first', () => {
