@@ -4,12 +4,12 @@ import pc from 'picocolors';
 import { connectEngine, EngineError, type EngineClient } from '../docker/engine-client.js';
 import {
   checkEngine,
-  classifySubmounts,
   couldNotCheck,
   DEFAULT_PLUGIN,
   DEFAULT_RUNTIME,
   type CheckResult,
 } from '../doctor/checks.js';
+import { classifySubmounts } from '../doctor/volume-checks.js';
 import { diagnose, diagnoseContainer, listOurVolumes, runningRoots } from '../doctor/gather.js';
 import { procHost, type HostProbe } from '../doctor/host.js';
 import { pruneLeaks, type PruneResult } from '../doctor/prune.js';

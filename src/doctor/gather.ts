@@ -8,21 +8,23 @@ import { DEFAULT_ENGINE_STORAGE, dockerStorageRoots } from '../system/engine-sto
 import { holderOf, type MountEntry } from '../system/mountinfo.js';
 import { VERSION } from '../system/version.js';
 import {
-  checkContainerMounts,
   checkDaemonNamespace,
   checkEngine,
   checkPlugin,
   checkRuntime,
   checkVersions,
-  checkSubpathMounts,
-  checkVolume,
   couldNotCheck,
   type CheckResult,
   type PluginFacts,
   type PluginRef,
   type RunningRoots,
-  type SubpathMount,
 } from './checks.js';
+import {
+  checkContainerMounts,
+  checkSubpathMounts,
+  checkVolume,
+  type SubpathMount,
+} from './volume-checks.js';
 import { procHost, type HostProbe } from './host.js';
 
 export interface DoctorOptions {

@@ -1,7 +1,7 @@
 /** Detaches leaked submounts (see classifySubmounts); never one a running container still holds. */
 import type { EngineClient } from '../docker/engine-client.js';
 import { MountSystem, type Mounts } from '../system/mounts.js';
-import { classifySubmounts, type Submount } from './checks.js';
+import { classifySubmounts, type Submount } from './volume-checks.js';
 import { listOurVolumes, runningRoots } from './gather.js';
 import { procHost, type HostProbe } from './host.js';
 

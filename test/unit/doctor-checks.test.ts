@@ -1,16 +1,18 @@
 import {
-  checkContainerMounts,
   checkDaemonNamespace,
   checkEngine,
-  checkSubpathMounts,
   isOlderEngine,
   checkPlugin,
   checkRuntime,
-  checkVolume,
-  classifySubmounts,
   couldNotCheck,
   type RunningRoots,
 } from '../../src/doctor/checks.js';
+import {
+  checkContainerMounts,
+  checkSubpathMounts,
+  checkVolume,
+  classifySubmounts,
+} from '../../src/doctor/volume-checks.js';
 import { EngineError } from '../../src/docker/engine-client.js';
 import { exitCodeOf, toJson, toText } from '../../src/doctor/report.js';
 import { listeningInodes } from '../../src/docker/daemon-process.js';

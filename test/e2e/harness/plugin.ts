@@ -114,10 +114,14 @@ export async function findPluginProcesses(daemon: DockerDaemon): Promise<Process
     info.cmdline.some(
       (arg) => arg.startsWith(daemon.execRoot) || arg.startsWith(daemon.containerdSocket),
     );
-  return [...table.values()].filter((info) => {
+  const serving = [...table.values()].filter((info) => {
     const text = info.cmdline.join(' ');
     return text.includes('dist/cli.js serve') && ancestorsOf(table, info.pid).some(ours);
   });
+  // A child the plugin forks (mount(8), umount(8)) shows its parent's command line until it
+  // execs: the plugin is the one whose parent is no such process.
+  const pids = new Set(serving.map((info) => info.pid));
+  return serving.filter((info) => !pids.has(info.ppid));
 }
 
 export async function pluginPid(daemon: DockerDaemon): Promise<number | undefined> {
