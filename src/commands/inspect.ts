@@ -210,9 +210,9 @@ async function doctor(
   }
 }
 
-/** A volume check that found the volume's mount point missing on the host. */
+/** A volume check that found the volume's mount point missing on the host (by its data, not its text). */
 const isUnmountedVolume = (r: CheckResult) =>
-  r.check.startsWith('volume ') && r.verdict === 'fail' && / is not mounted$/.test(r.detail);
+  r.check.startsWith('volume ') && r.data?.mounted === false;
 
 /**
  * doctor --fix for volumes whose mount points are missing: a managed plugin is restarted (it puts

@@ -82,7 +82,7 @@ export function checkVolume(
       verdict: 'fail',
       detail: `its mount point ${mountpoint} is not mounted`,
       fix: `mount the volume in a container (the driver puts the mount point back), or restart the plugin: ${restartFix(plugin)}`,
-      data,
+      data: { ...data, mounted: false },
     };
   }
   // Docker's managed-plugin layout may show one mount twice, in one peer group; that is constant.
