@@ -8,6 +8,7 @@ import { registerLifecycleCommands } from './commands/lifecycle.js';
 import { registerPluginCommands } from './commands/plugin.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 import { VERSION } from './system/version.js';
+import { MOUNT_LAYER_ENV } from './system/mount-layer.js';
 
 const program = new Command();
 program
@@ -56,6 +57,11 @@ program
     "the largest -o type=tmpfs volume, and the size of one created without -o size (e.g. 1g, 512m or 25%; at most the host's memory, which is the limit without it)",
     process.env.SHAREDPROP_TMPFS_MAX_SIZE || undefined,
   )
+  .option(
+    '--mount-layer <layer>',
+    `how mounts are made: auto (system calls; one mount read by ID with statmount/listmount on Linux 6.8+, else mountinfo once per operation), mountinfo (system calls, always reading mountinfo), mount8 (mount(8) and umount(8) processes, as earlier releases); auto falls back to mount8, with a warning in the log, where the system calls cannot be made (no FFI, Linux before 5.12); default: ${MOUNT_LAYER_ENV}, else auto`,
+    process.env[MOUNT_LAYER_ENV] || undefined,
+  )
   .action(
     async (options: {
       socket: string;
@@ -66,6 +72,7 @@ program
       reservedPath?: string[];
       engineStorage?: string[];
       tmpfsMaxSize?: string;
+      mountLayer?: string;
     }) => {
       const log = createLogger();
       try {

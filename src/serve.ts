@@ -7,6 +7,7 @@ import { assertSocketFree, listenUnix } from './protocol/unix-server.js';
 import { lockDataRoot, lockMountRoot } from './state/data-root-lock.js';
 import { DEFAULT_ENGINE_STORAGE, engineStorageRoots } from './system/engine-storage.js';
 import { hostMemory } from './system/host-memory.js';
+import { createMountLayer, MOUNT_LAYER_ENV, parseMountLayer } from './system/mount-layer.js';
 import { tmpfsSizeLimits } from './model/tmpfs-size.js';
 
 export interface ServeOptions {
@@ -29,6 +30,8 @@ export interface ServeOptions {
    * memory is the limit and the kernel's default (half the RAM) stays.
    */
   tmpfsMaxSize?: string;
+  /** The mount layer (mount-layer.ts): auto (default), mountinfo or mount8. */
+  mountLayer?: string;
 }
 
 /** HOST_DATA_DIR, when it is an absolute path (the plugin's manifest leaves it empty). */
@@ -47,6 +50,7 @@ function hostDataDir(value: string | undefined): string | undefined {
 export async function serve(options: ServeOptions, log: Logger = createLogger()): Promise<void> {
   // Checked before anything is touched: a bad value must not start a driver at all.
   const tmpfs = tmpfsSizeLimits(hostMemory(), options.tmpfsMaxSize);
+  const mountLayer = parseMountLayer(options.mountLayer ?? process.env[MOUNT_LAYER_ENV]);
   const dataRoot = path.resolve(options.dataRoot);
   const mountRoot = path.resolve(options.mountRoot ?? path.join(dataRoot, 'mounts'));
   const engineStorage = [
@@ -67,6 +71,7 @@ export async function serve(options: ServeOptions, log: Logger = createLogger())
     reservedPaths: options.reservedPaths,
     engineStorage,
     tmpfsSizeLimits: tmpfs,
+    mounts: createMountLayer(mountLayer, log),
   });
   await driver.start();
   log.info('engine storage roots: reap=on-unmount takes an overlay only with its upper in one', {

@@ -34,7 +34,8 @@ import type { VolumeRecord } from '../model/record.js';
 import { VolumeStore, type Store } from '../state/volume-store.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
 import type { MountEntry } from '../system/mountinfo.js';
-import { MountSystem, type Mounts } from '../system/mounts.js';
+import { createMountLayer, MOUNT_LAYER_ENV, parseMountLayer } from '../system/mount-layer.js';
+import type { Mounts } from '../system/mounts.js';
 import { MountBoundaryError } from '../system/safe-delete.js';
 import { hostMemory } from '../system/host-memory.js';
 import type { DriverConfig } from './config.js';
@@ -71,7 +72,9 @@ export class SharedpropDriver implements VolumeDriver {
 
   constructor(private readonly config: DriverConfig) {
     this.store = config.store ?? new VolumeStore(config.dataRoot);
-    this.mounts = config.mounts ?? new MountSystem();
+    this.mounts =
+      config.mounts ??
+      createMountLayer(parseMountLayer(process.env[MOUNT_LAYER_ENV]), config.logger);
     this.log = config.logger;
     this.snapshot = new MountSnapshot(
       this.mounts.readerAbout(config.mountRoot),

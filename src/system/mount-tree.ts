@@ -7,7 +7,7 @@
  *     (STATX_MNT_ID_UNIQUE); one mount is read without touching the rest of the table;
  *   - `mountinfo`: one read of /proc/self/mountinfo per operation (a MountView), IDs are
  *     mountinfo's (STATX_MNT_ID, 5.8+).
- * SHAREDPROP_KERNEL_FALLBACK=1 (or `{ fallback: true }`) forces the second, so that tests run both.
+ * SHAREDPROP_MOUNT_LAYER=mountinfo (or `{ fallback: true }`) forces the second, so that tests run both.
  */
 import { readFileSync } from 'node:fs';
 import { isErrno } from './kernel/ffi.js';
@@ -49,7 +49,7 @@ export interface MountView {
 }
 
 export interface MountTreeOptions {
-  /** Force the mountinfo fallback (default: env SHAREDPROP_KERNEL_FALLBACK=1). */
+  /** Force the mountinfo fallback (default: env SHAREDPROP_MOUNT_LAYER=mountinfo). */
   fallback?: boolean;
   mountinfo?: string;
 }
@@ -69,7 +69,7 @@ export class MountTree {
   }
 
   private detect(): TreeMode {
-    const forced = this.options.fallback ?? process.env.SHAREDPROP_KERNEL_FALLBACK === '1';
+    const forced = this.options.fallback ?? process.env.SHAREDPROP_MOUNT_LAYER === 'mountinfo';
     if (forced) return 'mountinfo';
     try {
       const root = statx(-100, '/');

@@ -10,8 +10,7 @@
  * The questions (read, readAbout, readerAbout) read mountinfo as MountSystem does: they are the
  * driver's snapshot, whose callers filter its text.
  */
-import { mkdir, rmdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { close, moveMount, mountSetattr, openDirectory, openTree } from './kernel/calls.js';
 import { isErrno } from './kernel/ffi.js';
 import { newTmpfs } from './kernel/tmpfs.js';
@@ -349,13 +348,13 @@ export class SyscallMounts implements Mounts {
     await rmdir(mountpoint).catch(() => undefined);
   }
 
-  async prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
-    await mkdir(root, { recursive: true, mode: 0o755 });
-    await writeFile(path.join(root, file.name), file.content);
+  /** As MountSystem does it: the runtime wrapper trusts the marker only from root. */
+  prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
+    return this.paths.prepareMountRoot(root, file);
   }
 }
 
-/** The mount layer on system calls (SHAREDPROP_KERNEL_FALLBACK=1: without statmount/listmount). */
+/** The mount layer on system calls (SHAREDPROP_MOUNT_LAYER=mountinfo: without statmount/listmount). */
 export function createSyscallMounts(options: SyscallMountsOptions = {}): SyscallMounts {
   return new SyscallMounts(options);
 }
