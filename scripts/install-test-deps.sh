@@ -4,7 +4,9 @@
 # util-linux (unshare, nsenter, flock, umount's translations), gcc and libc6-dev (the native
 # delete helper, linked statically), debootstrap (the newer engines' roots, test/engines),
 # docker-registry (the release tests' registry), podman (the Podman volume plugin tests), systemd
-# (systemd-analyze verify of the service unit), and a German locale for the reliability suite.
+# (systemd-analyze verify of the service unit), strace (the proof that the driver starts no mount(8)
+# or umount(8): test/integration/no-mount-processes.test.ts), and a German locale for the reliability
+# suite.
 set -euo pipefail
 
 if [[ "$(id -u)" != 0 ]]; then
@@ -17,7 +19,7 @@ declare -A package_for=(
   [busybox]=busybox-static [docker-compose]=docker-compose
   [unshare]=util-linux [nsenter]=util-linux [flock]=util-linux [mount]=mount [ip]=iproute2 [make]=make
   [curl]=curl [strip]=binutils [cc]=gcc [locale-gen]=locales [debootstrap]=debootstrap
-  [docker-registry]=docker-registry [podman]=podman [systemd-analyze]=systemd
+  [docker-registry]=docker-registry [podman]=podman [systemd-analyze]=systemd [strace]=strace
 )
 missing=()
 for tool in "${!package_for[@]}"; do
