@@ -10,6 +10,10 @@ import { ms } from './stats.js';
 
 const smoke = process.argv.includes('--smoke');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+/** `--volumes=N`: the driver bench's large size (default 10,000), for a quicker look. */
+const volumes = Number(
+  process.argv.find((a) => a.startsWith('--volumes='))?.slice('--volumes='.length) ?? 10_000,
+);
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
@@ -26,13 +30,15 @@ async function main(): Promise<void> {
             latencySamples: 20,
             concurrent: 20,
             createRemove: 10,
+            createRemoveLarge: 10,
           }
         : {
             smallVolumes: 10,
-            largeVolumes: 10_000,
+            largeVolumes: volumes,
             latencySamples: 2_000,
             concurrent: 200,
             createRemove: 1_000,
+            createRemoveLarge: 200,
           },
       say,
     );

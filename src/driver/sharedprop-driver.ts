@@ -225,7 +225,7 @@ export class SharedpropDriver implements VolumeDriver {
       }
       this.assertWritable(name, 'removed');
       const outcome = await this.kinds.of(record.options).remove(record);
-      await this.forgetRemoved(name, outcome.trash);
+      await this.forgetRemoved(name, outcome.trash, outcome.trashMounts);
       crashPoint('remove:deleted');
       this.log.info(outcome.message, { volume: name, ...outcome.details });
     });
@@ -235,13 +235,17 @@ export class SharedpropDriver implements VolumeDriver {
    * The end of every Remove, once the volume is detached and retired: it is forgotten, and its
    * trash is deleted (or left for a retry at the next start).
    */
-  private async forgetRemoved(name: string, trash: string): Promise<void> {
+  private async forgetRemoved(
+    name: string,
+    trash: string,
+    trashMounts?: readonly MountEntry[],
+  ): Promise<void> {
     this.registry.delete(name);
     this.ledger.forget(name);
     this.view.forget(name);
     await this.mounts.removeMountPoint(this.mountpoint(name));
     try {
-      await this.store.discard(trash, await this.mounts.readAbout(trash));
+      await this.store.discard(trash, trashMounts ?? (await this.mounts.readAbout(trash)));
     } catch (error) {
       this.recovery.addLeftover(trash);
       this.log.error('volume removed, but what it left could not all be deleted yet', {

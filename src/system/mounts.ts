@@ -71,6 +71,12 @@ export interface Mounts {
    * returning the same, frozen array while the table has not changed.
    */
   readerAbout(dir: string): MountReader;
+  /**
+   * The mounts at `mountpoint` (bottom of the stack first), read now by identity without the
+   * mount table; undefined when this layer can only tell from the table (the driver's snapshot
+   * answers then). A path that is no directory, or leads through a symlink, has none.
+   */
+  stackAt(mountpoint: string): Promise<MountEntry[] | undefined>;
   ensureSharedMount(source: MountSource, target: string, mode: SharedMode): Promise<MountEntry>;
   detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport>;
   /**
@@ -115,6 +121,11 @@ export class MountSystem implements Mounts {
 
   readerAbout(dir: string): MountReader {
     return this.table.reader(aboutPath(dir));
+  }
+
+  /** Only from the table: the snapshot answers. */
+  async stackAt(): Promise<undefined> {
+    return undefined;
   }
 
   /**

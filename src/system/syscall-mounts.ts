@@ -103,6 +103,29 @@ export class SyscallMounts implements Mounts {
     }
   }
 
+  /**
+   * By identity where the kernel reads one mount by ID (statmount): the mount the directory is
+   * on and those beneath it at the same place, with no read of the table. On the mountinfo
+   * fallback, undefined: the driver's snapshot (one read for many questions) is cheaper.
+   */
+  async stackAt(mountpoint: string): Promise<MountEntry[] | undefined> {
+    if (this.tree.mode !== 'listmount') return undefined;
+    let held: Held;
+    try {
+      held = this.hold(mountpoint);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT', 'ENOTDIR', 'ELOOP')) return [];
+      throw error;
+    }
+    close(held.fd);
+    return held.stack.map((node) => {
+      const entry = held.view.entry(node.id);
+      if (!entry)
+        throw new Error(`mount ${String(node.id)} is gone from ${JSON.stringify(mountpoint)}`);
+      return entry;
+    });
+  }
+
   /** Opens `dir`, making it (and its parents) first when it does not exist. */
   private async holdOrCreate(dir: string): Promise<Held> {
     try {

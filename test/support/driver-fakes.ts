@@ -78,11 +78,24 @@ export class FakeMounts implements Mounts {
     });
   }
 
+  /** How many times the whole table was read, and the directories readAbout was asked about. */
+  tableReads = 0;
+  readsAbout: string[] = [];
+
   async read(): Promise<MountEntry[]> {
+    this.tableReads++;
     return [...this.table];
   }
 
+  /** True: stackAt answers from the table now, as SyscallMounts does by ID (else undefined). */
+  byIdentity = false;
+
+  async stackAt(mountpoint: string): Promise<MountEntry[] | undefined> {
+    return this.byIdentity ? this.at(mountpoint) : undefined;
+  }
+
   async readAbout(dir: string): Promise<MountEntry[]> {
+    this.readsAbout.push(dir);
     return this.readAboutSync(dir);
   }
 

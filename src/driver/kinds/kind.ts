@@ -39,6 +39,12 @@ export type RecordOf<K extends VolumeKindName> = VolumeRecord & { options: Optio
 /** A Remove done: where the volume's files now are (to discard), and what to log. */
 export interface RemoveOutcome {
   trash: string;
+  /**
+   * The mounts within the trash, read once the volume was detached (the delete's check): when
+   * given, the delete reads the table no more. Mounts made since are the delete helper's to
+   * refuse (it never crosses one).
+   */
+  trashMounts?: readonly MountEntry[];
   message: string;
   details: Record<string, unknown>;
 }
@@ -79,6 +85,16 @@ export async function bindIsSound(
   directory: string,
 ): Promise<boolean> {
   if (!(await ctx.mounts.showsDirectory(mountpoint, directory))) return false;
-  const stack = (await ctx.snapshot.get()).entries.filter((e) => e.mountPoint === mountpoint);
+  const stack = await stackAt(ctx, mountpoint);
   return stack.length === 1 && (stack[0] as MountEntry).sharedGroup !== undefined;
+}
+
+/**
+ * The mounts at `mountpoint`, bottom first: read now by identity where the mount layer can (no
+ * table read, whatever its size), else from the snapshot (at most one snapshot period old).
+ */
+export async function stackAt(ctx: KindContext, mountpoint: string): Promise<MountEntry[]> {
+  const byIdentity = await ctx.mounts.stackAt(mountpoint);
+  if (byIdentity) return byIdentity;
+  return (await ctx.snapshot.get()).entries.filter((e) => e.mountPoint === mountpoint);
 }

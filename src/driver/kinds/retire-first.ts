@@ -5,6 +5,7 @@
  */
 import { conflict } from '../../model/errors.js';
 import type { VolumeRecord } from '../../model/record.js';
+import { aboutPath, isWithin, type MountEntry } from '../../system/mountinfo.js';
 import { assertNoMountsWithin, MountBoundaryError } from '../../system/safe-delete.js';
 import { crashPoint } from '../crash-points.js';
 import { storageError } from '../storage-error.js';
@@ -24,8 +25,9 @@ export async function removeRetiringFirst(
   crashPoint('remove:retired');
   const mountpoint = ctx.mountpoint(name);
   let detached: string[];
+  let trashMounts: MountEntry[];
   try {
-    detached = await detachEverything(ctx, mountpoint, trash);
+    ({ detached, trashMounts } = await detachEverything(ctx, mountpoint, trash));
   } catch (error) {
     await undoRemove(ctx, record, trash);
     ctx.log.error('remove failed while detaching; the volume is back as it was', {
@@ -45,6 +47,7 @@ export async function removeRetiringFirst(
   crashPoint('remove:detached');
   return {
     trash,
+    trashMounts,
     message: 'volume removed',
     details: { submountsDetached: detached.filter((p) => p !== mountpoint) },
   };
@@ -52,23 +55,27 @@ export async function removeRetiringFirst(
 
 /**
  * Detaches the volume's mount point and everything beneath it, and any mount left in its files;
- * then proves from the mount table that none is left.
+ * then proves from the mount table that none is left. One read of the table in the usual case
+ * (nothing in the files): the mount point's are found by identity.
  */
 async function detachEverything(
   ctx: KindContext,
   mountpoint: string,
   files: string,
-): Promise<string[]> {
+): Promise<{ detached: string[]; trashMounts: MountEntry[] }> {
   try {
     const below = await ctx.mounts.detachAll(mountpoint, { includeSelf: true });
-    const inFiles = await ctx.mounts.detachAll(files, { includeSelf: false });
-    const entries = [
-      ...(await ctx.mounts.readAbout(mountpoint)),
-      ...(await ctx.mounts.readAbout(files)),
-    ];
+    const about = [aboutPath(mountpoint), aboutPath(files)];
+    const read = () => ctx.mounts.read((line) => about.some((keep) => keep(line)));
+    let entries = await read();
+    let inFiles: string[] = [];
+    if (entries.some((e) => isWithin(e.mountPoint, files))) {
+      inFiles = (await ctx.mounts.detachAll(files, { includeSelf: false })).detached;
+      entries = await read();
+    }
     assertNoMountsWithin(entries, mountpoint);
     assertNoMountsWithin(entries, files);
-    return [...below.detached, ...inFiles.detached];
+    return { detached: [...below.detached, ...inFiles], trashMounts: [] };
   } finally {
     ctx.snapshot.invalidate();
   }

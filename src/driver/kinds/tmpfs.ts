@@ -1,7 +1,7 @@
 /** A volume that is a tmpfs of its own at its mount point: in memory, empty after a reboot (like /run). */
 import { tmpfsMountOptions } from '../../model/options.js';
 import type { MountEntry } from '../../system/mountinfo.js';
-import type { KindContext, VolumeKind } from './kind.js';
+import { stackAt, type KindContext, type VolumeKind } from './kind.js';
 import { detachMountPoint, removeRetiringFirst } from './retire-first.js';
 
 export function tmpfsKind(ctx: KindContext): VolumeKind<'tmpfs'> {
@@ -28,7 +28,7 @@ export function tmpfsKind(ctx: KindContext): VolumeKind<'tmpfs'> {
     /** One shared tmpfs at the mount point, and the mount point shows that very filesystem. */
     async isSound(record) {
       const mountpoint = ctx.mountpoint(record.name);
-      const stack = (await ctx.snapshot.get()).entries.filter((e) => e.mountPoint === mountpoint);
+      const stack = await stackAt(ctx, mountpoint);
       const only = stack.length === 1 ? (stack[0] as MountEntry) : undefined;
       return (
         only !== undefined &&
