@@ -89,9 +89,13 @@ typecheck: $(NODE_MODULES)
 test-unit: $(NODE_MODULES)
 	npm run test:unit
 
+# The driver's files once more on the mount layer's mountinfo fallback (kernels before 6.8).
 test-integration: build
 	scripts/require-root.sh integration
 	npm run test:integration
+	SHAREDPROP_MOUNT_LAYER=mountinfo npm run test:integration -- test/integration/driver.test.ts \
+		test/integration/adopted-paths.test.ts test/integration/tmpfs-volumes.test.ts \
+		test/integration/startup-ownership.test.ts
 
 # The two releases the e2e tier pushes, installs and upgrades between (test/e2e/release.test.ts).
 E2E_RELEASES := 0.0.0-e2e.1 0.0.0-e2e.2
