@@ -10,7 +10,10 @@ import { ms } from './stats.js';
 
 const smoke = process.argv.includes('--smoke');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
-/** `--volumes=N`: the driver bench's large size (default 10,000), for a quicker look. */
+/** `--volumes=N`, `--churn=N`: the driver bench's large size and first Create/Remove run. */
+const churn = Number(
+  process.argv.find((a) => a.startsWith('--churn='))?.slice('--churn='.length) ?? 1_000,
+);
 const volumes = Number(
   process.argv.find((a) => a.startsWith('--volumes='))?.slice('--volumes='.length) ?? 10_000,
 );
@@ -37,7 +40,7 @@ async function main(): Promise<void> {
             largeVolumes: volumes,
             latencySamples: 2_000,
             concurrent: 200,
-            createRemove: 1_000,
+            createRemove: churn,
             createRemoveLarge: 200,
           },
       say,
