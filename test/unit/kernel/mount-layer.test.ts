@@ -15,6 +15,8 @@ import {
 } from '../../../src/system/mount-layer.js';
 import { MountSystem } from '../../../src/system/mounts.js';
 import { SyscallMounts } from '../../../src/system/syscall-mounts.js';
+import { SharedpropDriver } from '../../../src/driver/sharedprop-driver.js';
+import { FakeStore } from '../../support/driver-fakes.js';
 
 function capturingLogger() {
   const lines: Record<string, unknown>[] = [];
@@ -166,5 +168,33 @@ describe('probeSyscalls', () => {
       errno: () => 38,
     } as unknown as Libc;
     expect(() => probeSyscalls(libc)).not.toThrow();
+  });
+});
+
+describe('the driver without a mount layer given', () => {
+  const driverWith = (env: string | undefined) => {
+    const { log, lines } = capturingLogger();
+    if (env === undefined) delete process.env.SHAREDPROP_MOUNT_LAYER;
+    else process.env.SHAREDPROP_MOUNT_LAYER = env;
+    try {
+      new SharedpropDriver({
+        dataRoot: '/fake/data',
+        mountRoot: '/fake/data/mounts',
+        logger: log,
+        store: new FakeStore(),
+      });
+    } finally {
+      delete process.env.SHAREDPROP_MOUNT_LAYER;
+    }
+    return lines.map((line) => [line.message, line.tree ?? line.mountLayer]);
+  };
+
+  it('runs on the system calls, or on the layer SHAREDPROP_MOUNT_LAYER names', () => {
+    expect(driverWith(undefined)).toEqual([['mount layer: system calls', 'listmount']]);
+    expect(driverWith('mountinfo')).toEqual([['mount layer: system calls', 'mountinfo']]);
+    expect(driverWith('mount8')).toEqual([
+      ['mount layer: mount(8) and umount(8) processes, as chosen', 'mount8'],
+    ]);
+    expect(() => driverWith('fast')).toThrow('mount layer "fast" is not one of');
   });
 });
