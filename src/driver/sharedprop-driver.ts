@@ -34,7 +34,7 @@ import type { VolumeRecord } from '../model/record.js';
 import { VolumeStore, type Store } from '../state/volume-store.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
 import type { MountEntry } from '../system/mountinfo.js';
-import { MountSystem, type Mounts } from '../system/mounts.js';
+import { ForeignMountPointError, MountSystem, type Mounts } from '../system/mounts.js';
 import { MountBoundaryError } from '../system/safe-delete.js';
 import { hostMemory } from '../system/host-memory.js';
 import type { DriverConfig } from './config.js';
@@ -110,6 +110,8 @@ export class SharedpropDriver implements VolumeDriver {
       {
         isSound: (record) => this.kinds.of(record.options).isSound(record),
         ensureMounted: (record) => this.ensureMounted(record),
+        inPeerGroup: async (record, view) =>
+          (await this.kinds.of(record.options).inPeerGroup?.(record, view)) ?? true,
         exclusive: (name, work) => this.exclusive(name, work),
       },
       this.state,
@@ -331,6 +333,11 @@ export class SharedpropDriver implements VolumeDriver {
         source,
         this.mountpoint(record.name),
         record.options.propagation,
+      );
+    } catch (error) {
+      if (!(error instanceof ForeignMountPointError)) throw error;
+      throw unavailable(
+        `volume ${JSON.stringify(record.name)}: ${error.message}; making it shared would change what is not the driver's: not mounted (make it shared yourself, or unmount it)`,
       );
     } finally {
       this.snapshot.invalidate();
