@@ -4,6 +4,7 @@
  * start-up and at Mount; a mount point the driver did not make is refused at Create (400) and at
  * a remount (503), never made shared.
  */
+import { jest } from '@jest/globals';
 import { adoptedKind } from '../../src/driver/kinds/adopted.js';
 import {
   adoptedViewIsSound,
@@ -49,17 +50,24 @@ async function driverWith(
   const store = new FakeStore();
   for (const dir of [DIR, '/fake/data', MOUNT_ROOT]) mounts.directories.add(dir);
   prepare(store);
+  const logger = silentLogger();
+  const info = jest.spyOn(logger, 'info');
   const driver = new SharedpropDriver({
     dataRoot: '/fake/data',
     mountRoot: MOUNT_ROOT,
-    logger: silentLogger(),
+    logger,
     store,
     mounts,
     statusMaxAgeMs: -1, // every question reads the fake table again
   });
   await driver.start();
   await driver.restored();
-  return { driver, store };
+  /** How many mount points start-up found to put back (its 'driver started' line). */
+  const calls = info.mock.calls as unknown as [string, { mountPointsToRestore: number }][];
+  const toRestore = calls
+    .filter(([message]) => message === 'driver started')
+    .map(([, meta]) => meta.mountPointsToRestore);
+  return { driver, store, toRestore };
 }
 
 /** Moves the view at `at` into another peer group (a new entry, as a new table read gives). */
@@ -153,6 +161,16 @@ describe('the driver and a view cut off from its directory', () => {
     expect(adoptCalls(mounts, 'a1')).toBe(before + 1);
   });
 
+  it('Get of a volume with no mount at its mount point reads nothing about the directory', async () => {
+    const mounts = new FakeMounts();
+    const { driver } = await driverWith(mounts);
+    await driver.create('a1', new Map([['path', DIR]]));
+    mounts.table = mounts.table.filter((e) => e.mountPoint !== mp('a1'));
+    const readAbout = jest.spyOn(mounts, 'readAbout');
+    expect((await driver.get('a1')).status?.mountPoint).toBe('0 mounts');
+    expect(readAbout.mock.calls.filter(([dir]) => dir === DIR)).toEqual([]);
+  });
+
   it.each([
     ['cut off', 8, 1],
     ['joined', 7, 0],
@@ -160,16 +178,18 @@ describe('the driver and a view cut off from its directory', () => {
     const mounts = new FakeMounts();
     mounts.mountOutside(DIR, 'ext4', 7);
     mounts.bindOutside(mp('a1'), DIR, viewGroup);
-    await driverWith(mounts, (store) => store.volumes.set('a1', adopted()));
+    const { toRestore } = await driverWith(mounts, (store) => store.volumes.set('a1', adopted()));
     expect(adoptCalls(mounts, 'a1')).toBe(calls);
+    expect(toRestore).toEqual([calls]);
   });
 
   it('a directory volume’s one shared mount is left alone at start-up (no peer group to join)', async () => {
     const mounts = new FakeMounts();
     mounts.bindOutside(mp('d1'), '/fake/data/volumes/d1/_data', 5);
-    await driverWith(mounts, (store) =>
+    const { toRestore } = await driverWith(mounts, (store) =>
       store.volumes.set('d1', recordOf('d1', parseOptions('d1', {}))),
     );
+    expect(toRestore).toEqual([0]);
     expect(mounts.calls.filter((c) => c.includes(mp('d1')))).toEqual([]);
   });
 });
