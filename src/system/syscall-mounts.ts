@@ -245,10 +245,8 @@ export class SyscallMounts implements Mounts {
   }
 
   /**
-   * A mount root held by a shared mount with a peer in this namespace (a data root bound onto
-   * itself in its parent's peer group, as `ip netns` binds /run/netns on a systemd host) becomes a
-   * mount of its own in a group of its own: else every volume mounted in it would also appear at
-   * each peer, hidden beneath the data root. The caller checked that nothing is mounted in it.
+   * As MountSystem's: a mount root held by a shared mount with a peer here becomes a mount of
+   * its own in a group of its own. The caller checked that nothing is mounted in it.
    */
   private separateMountRoot(root: string): void {
     const held = this.hold(root);
