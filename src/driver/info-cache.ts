@@ -15,6 +15,8 @@ interface Sources {
   record: VolumeRecord;
   mounts: readonly MountEntry[];
   countsSaved: boolean;
+  /** Whether the mount point is in the peer group it must share (see StatusView). */
+  joined?: boolean;
 }
 
 export class VolumeInfoCache {
@@ -30,7 +32,8 @@ export class VolumeInfoCache {
       kept &&
       kept.record === sources.record &&
       kept.mounts === sources.mounts &&
-      kept.countsSaved === sources.countsSaved
+      kept.countsSaved === sources.countsSaved &&
+      kept.joined === sources.joined
     ) {
       return kept.info;
     }

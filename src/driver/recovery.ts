@@ -31,6 +31,8 @@ export interface RuntimeState {
 export interface MountPointKeeper {
   isSound(record: VolumeRecord): Promise<boolean>;
   ensureMounted(record: VolumeRecord): Promise<void>;
+  /** False when `view`, the one shared mount at the mount point, is cut off from its peer group. */
+  inPeerGroup(record: VolumeRecord, view: MountEntry): Promise<boolean>;
   /** Runs `work` under the volume's lock. */
   exclusive<T>(name: string, work: () => Promise<T>): Promise<T>;
 }
@@ -103,10 +105,16 @@ export class StartupRecovery {
     }
     const entries = await this.mounts.read();
     await this.detachOrphans(entries);
-    const toRestore = loaded.records.filter((record) => {
+    const toRestore: VolumeRecord[] = [];
+    for (const record of loaded.records) {
       const stack = mountsAt(entries, this.mountpoint(record.name));
-      return !(stack.length === 1 && propagationOf(stack[0] as MountEntry).startsWith('shared'));
-    });
+      const [view] = stack;
+      const shared = stack.length === 1 && propagationOf(view as MountEntry).startsWith('shared');
+      // A view cut off from the peer group it must share (an adopted directory's) is joined again.
+      if (!shared || !(await this.keeper.inPeerGroup(record, view as MountEntry))) {
+        toRestore.push(record);
+      }
+    }
     if (!this.state.readOnly) {
       await boot
         .record()

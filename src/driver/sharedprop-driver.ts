@@ -35,7 +35,7 @@ import { VolumeStore, type Store } from '../state/volume-store.js';
 import { MountSnapshot } from '../system/mount-snapshot.js';
 import type { MountEntry } from '../system/mountinfo.js';
 import { createMountLayer, MOUNT_LAYER_ENV, parseMountLayer } from '../system/mount-layer.js';
-import type { Mounts } from '../system/mounts.js';
+import { ForeignMountPointError, type Mounts } from '../system/mounts.js';
 import { MountBoundaryError } from '../system/safe-delete.js';
 import { hostMemory } from '../system/host-memory.js';
 import type { DriverConfig } from './config.js';
@@ -113,6 +113,8 @@ export class SharedpropDriver implements VolumeDriver {
       {
         isSound: (record) => this.kinds.of(record.options).isSound(record),
         ensureMounted: (record) => this.ensureMounted(record),
+        inPeerGroup: async (record, view) =>
+          (await this.kinds.of(record.options).inPeerGroup?.(record, view)) ?? true,
         exclusive: (name, work) => this.exclusive(name, work),
       },
       this.state,
@@ -338,6 +340,11 @@ export class SharedpropDriver implements VolumeDriver {
         source,
         this.mountpoint(record.name),
         record.options.propagation,
+      );
+    } catch (error) {
+      if (!(error instanceof ForeignMountPointError)) throw error;
+      throw unavailable(
+        `volume ${JSON.stringify(record.name)}: ${error.message}; making it shared would change what is not the driver's: not mounted (make it shared yourself, or unmount it)`,
       );
     } finally {
       this.snapshot.invalidate();

@@ -19,6 +19,9 @@ import type { VolumeInfo } from './types.js';
 /** A volume with no mount in the snapshot (one shared value, so that VolumeInfoCache can compare). */
 const NO_ENTRIES: readonly MountEntry[] = Object.freeze([]);
 
+/** The Status of a mount point cut off from the peer group it must share (see VolumeKind). */
+export const CUT_OFF = 'cut off from the peer group of the directory it shows';
+
 export class StatusView {
   private readonly infos = new VolumeInfoCache();
   private submountIndex?: { entries: readonly MountEntry[]; byVolume: Map<string, MountEntry[]> };
@@ -39,11 +42,20 @@ export class StatusView {
   async get(record: VolumeRecord): Promise<VolumeInfo> {
     const mounts = (await this.submounts()).get(record.name) ?? NO_ENTRIES;
     const countsSaved = this.ledger.isSaved(record.name);
+    const joined = await this.joined(record, mounts);
     // The same object while the volume and its mounts are unchanged: see VolumeInfoCache.
-    return this.infos.get({ record, mounts, countsSaved }, () => ({
+    return this.infos.get({ record, mounts, countsSaved, joined }, () => ({
       ...this.summary(record),
-      status: this.status(record, mounts),
+      status: this.status(record, mounts, joined),
     }));
+  }
+
+  /** False when the one mount at the mount point is cut off from the peer group it must share. */
+  private async joined(record: VolumeRecord, mounts: readonly MountEntry[]): Promise<boolean> {
+    const own = mounts.filter((e) => e.mountPoint === this.mountpoint(record.name));
+    const kind = this.kinds.of(record.options);
+    if (own.length !== 1 || kind.inPeerGroup === undefined) return true;
+    return kind.inPeerGroup(record, own[0] as MountEntry);
   }
 
   /** Every volume's summary; the same array until a volume is created or removed. */
@@ -69,7 +81,8 @@ export class StatusView {
     };
   }
 
-  status(record: VolumeRecord, mounts: readonly MountEntry[]): VolumeStatus {
+  /** `joined`: false when the mount point's one mount is cut off from its peer group. */
+  status(record: VolumeRecord, mounts: readonly MountEntry[], joined = true): VolumeStatus {
     const mountpoint = this.mountpoint(record.name);
     const own = mounts.filter((e) => e.mountPoint === mountpoint);
     const { type, size, dataPath } = this.kinds.of(record.options).status(record);
@@ -80,7 +93,8 @@ export class StatusView {
       activeMounts: totalMounts(record.mounts),
       mountIds: record.mounts,
       countsSaved: this.ledger.isSaved(record.name),
-      mountPoint: own.length === 1 ? propagationOf(own[0] as MountEntry) : `${own.length} mounts`,
+      mountPoint:
+        own.length !== 1 ? `${own.length} mounts` : joined ? propagationOf(own[0]!) : CUT_OFF,
       submounts: mounts
         .filter((e) => e.mountPoint !== mountpoint)
         .map((e) => ({

@@ -2,16 +2,19 @@
  * The mount system layer: the only code that changes the mount table. Every decision is taken
  * from a fresh read of mountinfo, never from device numbers.
  */
-import { chmod, lstat, mkdir, open, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { lstat, mkdir, realpath, rmdir, stat } from 'node:fs/promises';
 import { CommandError, run } from './exec.js';
+import { writeMountRootMarker } from './mount-root-marker.js';
 import type { MountReader } from './mount-snapshot.js';
 import {
   aboutPath,
+  holderOf,
+  isWithin,
   MountEntry,
   MountinfoReader,
   mountsAt,
   mountsBelow,
+  propagationOf,
   readMountinfo,
 } from './mountinfo.js';
 
@@ -34,6 +37,28 @@ export class StackedMountsError extends Error {
   constructor(readonly count: number) {
     super(`${count} mounts are stacked at the mount point`);
   }
+}
+
+/**
+ * A directory to adopt that is already a mount point, but not a shared one: someone else's mount
+ * (an operator's private bind, a tmpfs). Making it shared would change what is not the driver's.
+ */
+export class ForeignMountPointError extends Error {
+  constructor(
+    readonly directory: string,
+    readonly propagation: string,
+  ) {
+    super(`${directory} is a ${propagation} mount point that sharedprop did not make`);
+  }
+}
+
+/** True when a view (the one mount at a volume's mount point) is in none of the directory's groups. */
+export function isCutOff(
+  view: readonly { sharedGroup?: number }[],
+  directory: readonly { sharedGroup?: number }[],
+): boolean {
+  const [only] = view;
+  return view.length === 1 && !directory.some((d) => d.sharedGroup === only?.sharedGroup);
 }
 
 export interface ResolvedDirectory {
@@ -139,8 +164,16 @@ export class MountSystem implements Mounts {
     target: string,
     mode: SharedMode,
   ): Promise<MountEntry> {
-    if (source.kind === 'adopt') await this.ensureSharedMountPoint(source.directory);
     let stack = mountsAt(await this.readAbout(target), target);
+    if (source.kind === 'adopt') {
+      const directory = await this.ensureSharedMountPoint(source.directory);
+      if (isCutOff(stack, directory)) {
+        // Cut off from the directory (a kill between the two steps of a Remove): what is mounted
+        // in it reaches no one. Detached in this view only, and bound again from the directory.
+        await this.detachView(target);
+        stack = [];
+      }
+    }
     /** A mount made here that is already shared and holds no other (a bind or tmpfs, not rbind). */
     let freshShared = false;
     if (stack.length === 0) {
@@ -198,18 +231,21 @@ export class MountSystem implements Mounts {
   /**
    * Makes `dir` a shared mount point with a peer group of its own, as `ip netns add` does for
    * /run/netns: a self-bind when it is no mount point yet (made private first, so that it does
-   * not join its parent's group), or `--make-shared` when it is one that is not shared.
+   * not join its parent's group). A mount point that is not shared is someone else's: refused,
+   * never made shared. Returns the mounts at `dir`.
    */
-  private async ensureSharedMountPoint(dir: string): Promise<void> {
+  private async ensureSharedMountPoint(dir: string): Promise<MountEntry[]> {
     const stack = mountsAt(await this.readAbout(dir), dir);
-    if (stack.length === 0) {
+    const top = stack.at(-1);
+    if (!top) {
       // Recursive, as `ip netns` binds /run/netns: the mounts already in it stay visible there.
       await this.mount(['--rbind', dir, dir]);
       await this.mount(['--make-private', dir]);
       await this.mount(['--make-shared', dir]);
-    } else if (stack.at(-1)?.sharedGroup === undefined) {
-      await this.mount(['--make-shared', dir]);
+      return mountsAt(await this.readAbout(dir), dir);
     }
+    if (top.sharedGroup === undefined) throw new ForeignMountPointError(dir, propagationOf(top));
+    return stack;
   }
 
   async detachView(mountpoint: string): Promise<DetachReport> {
@@ -262,27 +298,27 @@ export class MountSystem implements Mounts {
     return true;
   }
 
-  /**
-   * The runtime wrapper trusts the marker only when root owns it and the mount root and no one
-   * else can write either (src/runtime/root-file.ts): whatever the umask, a new root is 0755 and
-   * an old one loses group and other write, and the file is written anew (exclusive create,
-   * 0644, renamed into place), so an old one's owner, mode or symlink does not survive.
-   */
   async prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
     const made = await mkdir(root, { recursive: true, mode: 0o755 });
-    const { mode } = await stat(root);
-    const wanted = made === undefined ? mode & 0o7755 : 0o755; // an old root: less others' write
-    if ((mode & 0o7777) !== wanted) await chmod(root, wanted);
-    const temp = path.join(root, `${file.name}.tmp`);
-    await rm(temp, { force: true });
-    const handle = await open(temp, 'wx', 0o644);
-    try {
-      await handle.chmod(0o644);
-      await handle.writeFile(file.content);
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path.join(root, file.name));
+    await this.separateMountRoot(root);
+    await writeMountRootMarker(root, file, made !== undefined);
+  }
+
+  /**
+   * A mount root held by a shared mount with a peer in this namespace (a data root bound onto
+   * itself in its parent's peer group, as `ip netns` binds /run/netns on a systemd host) becomes a
+   * mount of its own in a group of its own: else every volume mounted in it would also appear at
+   * each peer, hidden beneath the data root. Only while nothing is mounted at or in it.
+   */
+  private async separateMountRoot(root: string): Promise<void> {
+    const table = await this.read();
+    if (table.some((e) => isWithin(e.mountPoint, root))) return;
+    const holder = holderOf(table, root);
+    const group = holder?.sharedGroup;
+    if (group === undefined || !table.some((e) => e !== holder && e.sharedGroup === group)) return;
+    await this.mount(['--bind', root, root]);
+    await this.mount(['--make-private', root]);
+    await this.mount(['--make-shared', root]);
   }
 
   /** Detaches every mount beneath `dir` (deepest first), then every mount at `dir` itself. */

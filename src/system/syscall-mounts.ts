@@ -16,9 +16,12 @@ import { isErrno } from './kernel/ffi.js';
 import { newTmpfs } from './kernel/tmpfs.js';
 import { detachChecked, detachNodes } from './detach.js';
 import type { MountReader } from './mount-snapshot.js';
+import { writeMountRootMarker } from './mount-root-marker.js';
 import { MountTree, type MountNode, type MountTreeOptions, type MountView } from './mount-tree.js';
 import { aboutPath, isWithin, type MountEntry } from './mountinfo.js';
 import {
+  ForeignMountPointError,
+  isCutOff,
   MountSystem,
   procMountTable,
   StackedMountsError,
@@ -142,8 +145,16 @@ export class SyscallMounts implements Mounts {
     target: string,
     mode: SharedMode,
   ): Promise<MountEntry> {
-    if (source.kind === 'adopt') this.ensureSharedMountPoint(source.directory);
+    const directory =
+      source.kind === 'adopt' ? this.ensureSharedMountPoint(source.directory) : undefined;
     let held = await this.holdOrCreate(target);
+    if (directory && isCutOff(held.stack, directory)) {
+      // Cut off from the directory (a kill between the two steps of a Remove): what is mounted
+      // in it reaches no one. Detached in this view only, and bound again from the directory.
+      close(held.fd);
+      await this.detachView(target);
+      held = this.hold(target);
+    }
     const view = held.view;
     try {
       if (held.stack.length === 0) return this.attach(source, held, view, mode);
@@ -228,9 +239,10 @@ export class SyscallMounts implements Mounts {
   /**
    * Makes `dir` a shared mount point with a peer group of its own, as `ip netns add` does for
    * /run/netns: a recursive self-bind when it is no mount point yet (out of every group, then
-   * shared: a group of its own), or made shared when it is a mount point that is not.
+   * shared: a group of its own). A mount point that is not shared is someone else's: refused,
+   * never made shared. Returns the mounts at `dir` (their peer groups).
    */
-  private ensureSharedMountPoint(dir: string): void {
+  private ensureSharedMountPoint(dir: string): { sharedGroup?: number }[] {
     const held = this.hold(dir);
     try {
       const top = held.stack.at(-1);
@@ -241,11 +253,36 @@ export class SyscallMounts implements Mounts {
           moveMount(tree, held.fd);
           mountSetattr(tree, { propagation: 'private' });
           mountSetattr(tree, { propagation: 'shared' });
+          return [this.entryOf(tree)];
         } finally {
           close(tree);
         }
-      } else if (top.sharedGroup === undefined) {
-        mountSetattr(held.fd, { propagation: 'shared' });
+      }
+      if (top.sharedGroup === undefined) {
+        throw new ForeignMountPointError(dir, top.masterGroup === undefined ? 'private' : 'slave');
+      }
+      return held.stack;
+    } finally {
+      close(held.fd);
+    }
+  }
+
+  /**
+   * As MountSystem's: a mount root held by a shared mount with a peer here becomes a mount of
+   * its own in a group of its own. The caller checked that nothing is mounted in it.
+   */
+  private separateMountRoot(root: string): void {
+    const held = this.hold(root);
+    try {
+      if (held.mount.sharedGroup === undefined || !held.view.hasPeers(held.mount)) return;
+      const self = openTree(held.fd, { clone: true, recursive: false });
+      try {
+        mountSetattr(self, { propagation: 'private' });
+        moveMount(self, held.fd);
+        mountSetattr(self, { propagation: 'private' });
+        mountSetattr(self, { propagation: 'shared' });
+      } finally {
+        close(self);
       }
     } finally {
       close(held.fd);
@@ -371,9 +408,12 @@ export class SyscallMounts implements Mounts {
     await rmdir(mountpoint).catch(() => undefined);
   }
 
-  /** As MountSystem does it: the runtime wrapper trusts the marker only from root. */
-  prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
-    return this.paths.prepareMountRoot(root, file);
+  /** A mount root of its own where it needs one, and the marker the runtime wrapper trusts. */
+  async prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
+    const made = await mkdir(root, { recursive: true, mode: 0o755 });
+    const within = (await this.readAbout(root)).some((e) => isWithin(e.mountPoint, root));
+    if (!within) this.separateMountRoot(root);
+    await writeMountRootMarker(root, file, made !== undefined);
   }
 }
 

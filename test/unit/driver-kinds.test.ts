@@ -246,12 +246,17 @@ describe('a volume that adopts a host directory', () => {
     expect(error.message).toMatch(/is now reached through a symlink/);
   });
 
-  it('is sound only with one shared bind that shows the directory', async () => {
+  it('is sound only with one shared bind that shows the directory, in its peer group', async () => {
     const { ctx, mounts } = world();
     const kind = adoptedKind(ctx);
     expect(await kind.isSound(adopted())).toBe(false);
+    mounts.mountOutside('/srv/host', 'ext4', 3); // the directory, a shared mount point
     mounts.bindOutside(mp('a1'), '/srv/host', 3);
     expect(await kind.isSound(adopted())).toBe(true);
+    mounts.table = mounts.table.map((e) =>
+      e.mountPoint === mp('a1') ? { ...e, sharedGroup: 4 } : e,
+    );
+    expect(await kind.isSound(adopted())).toBe(false); // cut off from the directory's group
   });
 
   it('Remove detaches the view only, then retires the record; the trash is what is discarded, never the directory', async () => {

@@ -11,19 +11,28 @@ import { assertNoMountsWithin } from '../../system/safe-delete.js';
 import { DEFAULT_RESERVED_PATHS } from '../config.js';
 import { crashPoint } from '../crash-points.js';
 import { storageError } from '../storage-error.js';
-import { bindIsSound, type KindContext, type RecordOf, type VolumeKind } from './kind.js';
+import {
+  adoptedViewIsSound,
+  assertNotForeignMountPoint,
+  viewJoinsDirectory,
+} from './adopted-peers.js';
+import { type KindContext, type RecordOf, type VolumeKind } from './kind.js';
 
 export function adoptedKind(ctx: KindContext): VolumeKind<'path'> {
   return {
     kind: 'path',
     // Adopted directories are checked against each other: one Create at a time.
     serialCreate: true,
-    checkCreate: (name, options) => assertAdoptable(ctx, name, options.path),
+    checkCreate: async (name, options) => {
+      await assertAdoptable(ctx, name, options.path);
+      await assertNotForeignMountPoint(ctx.mounts, name, options.path);
+    },
     // The data is the host directory: the data root keeps only the record.
     dataDirectory: () => undefined,
     source: (record) => adoptedSource(ctx, record),
     mounted: async () => undefined,
-    isSound: (record) => bindIsSound(ctx, ctx.mountpoint(record.name), record.options.path),
+    isSound: (record) => adoptedViewIsSound(ctx, record),
+    inPeerGroup: (record, view) => viewJoinsDirectory(ctx.mounts, record.options.path, view),
     remove: (record) => removeAdopted(ctx, record),
     // In this view only: detaching it plainly would propagate to the directory's own mounts.
     undoCreate: async (name) => {

@@ -66,6 +66,11 @@ export interface VolumeKind<K extends VolumeKindName = VolumeKindName> {
   mounted(record: RecordOf<K>, top: MountEntry): Promise<void>;
   /** Whether the mount point shows the volume's data, once, shared. */
   isSound(record: RecordOf<K>): Promise<boolean>;
+  /**
+   * Whether `view` (the one shared mount at the mount point) is in the peer group it must share
+   * (an adopted directory's); kinds whose mount has a group of its own leave this out.
+   */
+  inPeerGroup?(record: RecordOf<K>, view: MountEntry): Promise<boolean>;
   /** Takes the volume out of the store and detaches its mount point; undoes itself on failure. */
   remove(record: RecordOf<K>): Promise<RemoveOutcome>;
   /** Detaches the mount point of a Create that failed. */
