@@ -158,8 +158,8 @@ export class SharedpropDriver implements VolumeDriver {
           );
         }
         this.assertWritable(name, 'created');
-        await kind.checkCreate(name, options);
-        await this.createNew(name, options, kind);
+        const recorded = (await kind.checkCreate(name, options)) ?? options;
+        await this.createNew(name, recorded, kind);
       });
     await (kind.serialCreate ? this.lock.acquire(SERIAL_CREATE_LOCK, work) : work());
   }
@@ -333,6 +333,7 @@ export class SharedpropDriver implements VolumeDriver {
         record.options.propagation,
       );
     } finally {
+      if (source.kind === 'adopt') source.held?.release();
       this.snapshot.invalidate();
     }
     await kind.mounted(record, top);

@@ -5,6 +5,9 @@
 import { chmod, lstat, mkdir, open, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, run } from './exec.js';
+import { holdDirectory, type HeldDirectory } from './held-directory.js';
+import { bindTree, sharedMountPointAt } from './held-bind.js';
+import { openDirectory, withFd } from './kernel/calls.js';
 import type { MountReader } from './mount-snapshot.js';
 import {
   aboutPath,
@@ -26,7 +29,15 @@ export type MountSource =
    * A host directory adopted as it is: made a shared mount point of its own, and bound at the
    * target in its peer group, so that what is mounted in the volume shows in the directory too.
    */
-  | { kind: 'adopt'; directory: string };
+  | {
+      kind: 'adopt';
+      directory: string;
+      /**
+       * The directory as it was checked, held by descriptor: the bind is made through it, so
+       * nothing swapped at the name since (a rename, a symlink) can redirect it.
+       */
+      held?: HeldDirectory;
+    };
 
 /** A host directory as the kernel resolves it (symlinks followed). */
 /** A view that cannot be detached without reaching the directory it shows: mounts are stacked. */
@@ -81,6 +92,11 @@ export interface Mounts {
   detachView(mountpoint: string): Promise<DetachReport>;
   /** Where `dir` really is, and whether it is a directory; undefined when it does not exist. */
   resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined>;
+  /**
+   * Opens the directory `dir` names, no symlink on its way, and takes its identity and those of
+   * the directories above it (held-directory.ts); errors carry ENOENT, ELOOP or ENOTDIR.
+   */
+  holdDirectory(dir: string): Promise<HeldDirectory>;
   /** True when `mountpoint` shows the directory `source` (the same inode): a cheap health check. */
   showsDirectory(mountpoint: string, source: string): Promise<boolean>;
   /** True when `mountpoint` shows the filesystem `device` (major:minor): a cheap health check. */
@@ -128,10 +144,23 @@ export class MountSystem implements Mounts {
     target: string,
     mode: SharedMode,
   ): Promise<MountEntry> {
-    if (source.kind === 'adopt') await this.ensureSharedMountPoint(source.directory);
-    let stack = mountsAt(await this.readAbout(target), target);
+    const held = source.kind === 'adopt' ? source.held : undefined;
+    if (source.kind === 'adopt' && !held) await this.ensureSharedMountPoint(source.directory);
+    const shown = held && (await sharedMountPointAt(held, (id) => this.isShared(held.path, id)));
+    let stack: MountEntry[];
     /** A mount made here that is already shared and holds no other (a bind or tmpfs, not rbind). */
     let freshShared = false;
+    try {
+      stack = mountsAt(await this.readAbout(target), target);
+      if (stack.length === 0 && shown !== undefined) {
+        await mkdir(target, { recursive: true });
+        withFd(openDirectory(target), (to) => bindTree(shown, to, mode));
+        stack = mountsAt(await this.readAbout(target), target);
+        freshShared = stack.length === 1 && stack[0]?.sharedGroup !== undefined;
+      }
+    } finally {
+      if (shown !== undefined) withFd(shown, () => undefined);
+    }
     if (stack.length === 0) {
       await mkdir(target, { recursive: true });
       await this.mount(
@@ -184,6 +213,12 @@ export class MountSystem implements Mounts {
     return top;
   }
 
+  /** Whether the mount with this (mountinfo) ID, read about `dir`, is shared. */
+  private async isShared(dir: string, id: number): Promise<boolean> {
+    const entries = await this.readAbout(dir, [id]);
+    return entries.find((e) => e.id === id)?.sharedGroup !== undefined;
+  }
+
   /**
    * Makes `dir` a shared mount point with a peer group of its own, as `ip netns add` does for
    * /run/netns: a self-bind when it is no mount point yet (made private first, so that it does
@@ -211,6 +246,10 @@ export class MountSystem implements Mounts {
     }
     await this.mount(['--make-rprivate', mountpoint]);
     return this.detachAll(mountpoint, { includeSelf: true });
+  }
+
+  async holdDirectory(dir: string): Promise<HeldDirectory> {
+    return holdDirectory(dir);
   }
 
   async resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {

@@ -15,6 +15,8 @@ import path from 'node:path';
 import { close, moveMount, mountSetattr, openDirectory, openTree } from './kernel/calls.js';
 import { isErrno } from './kernel/ffi.js';
 import { newTmpfs } from './kernel/tmpfs.js';
+import { sharedMountPointAt } from './held-bind.js';
+import { holdDirectory, type HeldDirectory } from './held-directory.js';
 import { detachChecked, detachNodes } from './detach.js';
 import type { MountReader } from './mount-snapshot.js';
 import { MountTree, type MountNode, type MountTreeOptions, type MountView } from './mount-tree.js';
@@ -120,11 +122,20 @@ export class SyscallMounts implements Mounts {
     target: string,
     mode: SharedMode,
   ): Promise<MountEntry> {
-    if (source.kind === 'adopt') this.ensureSharedMountPoint(source.directory);
-    let held = await this.holdOrCreate(target);
+    const directory = source.kind === 'adopt' ? source.held : undefined;
+    if (source.kind === 'adopt' && !directory) this.ensureSharedMountPoint(source.directory);
+    const shown =
+      directory && (await sharedMountPointAt(directory, (id) => this.isShared(directory, id)));
+    let held: Held;
+    try {
+      held = await this.holdOrCreate(target);
+    } catch (error) {
+      if (shown !== undefined) close(shown);
+      throw error;
+    }
     const view = held.view;
     try {
-      if (held.stack.length === 0) return this.attach(source, held, view, mode);
+      if (held.stack.length === 0) return this.attach(source, held, view, mode, shown);
       if (source.kind === 'adopt' && held.stack.length > 1) {
         // Something was mounted over the adopted directory on the host and propagated here:
         // peeling it off would unmount the host's mount too. The volume shows what it shows.
@@ -153,7 +164,15 @@ export class SyscallMounts implements Mounts {
       return this.entryOf(held.fd, changed ? undefined : view);
     } finally {
       if (held.fd >= 0) close(held.fd);
+      if (shown !== undefined) close(shown);
     }
+  }
+
+  /** Whether the mount (by its mountinfo ID) of the held directory is shared: one read. */
+  private isShared(directory: HeldDirectory, id: number): boolean {
+    this.tableTree ??= new MountTree({ fallback: true });
+    const view = this.tableTree.view({ path: directory.path, ids: [id] });
+    return view.get(id)?.sharedGroup !== undefined;
   }
 
   /**
@@ -164,14 +183,22 @@ export class SyscallMounts implements Mounts {
    * a new group otherwise. An adopted directory's bind stays in the directory's group: that is
    * the point.
    */
-  private attach(source: MountSource, held: Held, view: MountView, mode: SharedMode): MountEntry {
+  private attach(
+    source: MountSource,
+    held: Held,
+    view: MountView,
+    mode: SharedMode,
+    shown?: number,
+  ): MountEntry {
     const mountFd =
       source.kind === 'tmpfs'
         ? newTmpfs(source.options)
-        : this.withDirectory(source.directory, (fd) =>
-            // An adopted directory's own submounts are part of what it shows (as with ip netns).
-            openTree(fd, { clone: true, recursive: source.kind === 'adopt' }),
-          );
+        : shown !== undefined
+          ? openTree(shown, { clone: true, recursive: true })
+          : this.withDirectory(source.directory, (fd) =>
+              // An adopted directory's own submounts are part of what it shows (as with ip netns).
+              openTree(fd, { clone: true, recursive: source.kind === 'adopt' }),
+            );
     try {
       this.betweenCheckAndAct(held.path);
       if (source.kind === 'adopt') {
@@ -335,6 +362,10 @@ export class SyscallMounts implements Mounts {
 
   resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {
     return this.paths.resolveDirectory(dir);
+  }
+
+  async holdDirectory(dir: string): Promise<HeldDirectory> {
+    return holdDirectory(dir);
   }
 
   showsDirectory(mountpoint: string, source: string): Promise<boolean> {
