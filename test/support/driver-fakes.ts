@@ -232,7 +232,7 @@ export class FakeMounts implements Mounts {
       }
     }
     real ||= '/';
-    if (this.directories.has(real)) return { realPath: real, isDirectory: true };
+    if (real === '/' || this.directories.has(real)) return { realPath: real, isDirectory: true };
     return this.files.has(real) ? { realPath: real, isDirectory: false } : undefined;
   }
 

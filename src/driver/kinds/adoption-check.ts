@@ -7,6 +7,7 @@
  */
 import { describeIdentity, type RecordedIdentity } from '../../model/directory-identity.js';
 import { conflict, invalid } from '../../model/errors.js';
+import { isWithin } from '../../model/paths.js';
 import type { PathOptions } from '../../model/options.js';
 import { passesThrough, type HeldDirectory } from '../../system/held-directory.js';
 import { DEFAULT_RESERVED_PATHS } from '../config.js';
@@ -90,20 +91,27 @@ async function assertClearOfReserved(
   const others = [...DEFAULT_RESERVED_PATHS, ...(config.reservedPaths ?? []), ...KERNEL_TREES];
   for (const dir of ['/', ...own, ...others]) {
     const reserved = await holdReserved(ctx, dir);
-    if (!reserved) continue;
-    try {
-      // Every directory lies within `/`: only `/` itself (by any name) is refused for it.
-      const within = dir !== '/' && passesThrough(held.lineage, reserved.identity);
-      if (!within && !passesThrough(reserved.lineage, held.identity)) continue;
-    } finally {
-      reserved.release();
+    let overlaps: boolean;
+    if (reserved) {
+      try {
+        // Every directory lies within `/`: only `/` itself (by any name) is refused for it.
+        const within = dir !== '/' && passesThrough(held.lineage, reserved.identity);
+        overlaps = within || passesThrough(reserved.lineage, held.identity);
+      } finally {
+        reserved.release();
+      }
+    } else {
+      // Missing now: made later, it would be made at that name (e.g. dockerd's data root).
+      overlaps = dir !== '/' && (isWithin(held.path, dir) || isWithin(dir, held.path));
     }
+    if (!overlaps) continue;
     if (dir === '/') throw refuse('is the root directory / (a bind of it, by identity)');
-    throw refuse(
-      own.includes(dir)
-        ? `overlaps the driver's own data root or mount root (${dir}, by identity)`
-        : `overlaps ${dir}, which dockerd, containerd or the kernel own (by identity)`,
-    );
+    const whose = own.includes(dir)
+      ? `the driver's own data root or mount root (${dir}, `
+      : KERNEL_TREES.includes(dir)
+        ? `${dir}, the kernel's (`
+        : `${dir}, which dockerd or containerd own (`;
+    throw refuse(`overlaps ${whose}by identity)`);
   }
 }
 
