@@ -269,8 +269,11 @@ describe('the directory checked at Create is the one bound, and checked at every
   it('a record from before identities takes the directory it finds, and says so', async () => {
     const warnings: unknown[] = [];
     const w = world();
-    const log = { ...w.ctx.log, warn: (...args: unknown[]) => warnings.push(args) };
-    const kind = adoptedKind({ ...w.ctx, log } as typeof w.ctx);
+    w.ctx.log.warn = ((...args: unknown[]) => {
+      warnings.push(args);
+      return w.ctx.log;
+    }) as typeof w.ctx.log.warn;
+    const kind = adoptedKind(w.ctx);
     const record = recordAt('a1', options('/srv/host'));
     await kind.source(record);
     expect(record.options.identity).toEqual({
