@@ -7,7 +7,8 @@
  */
 import type { DirectoryIdentity } from '../model/directory-identity.js';
 import { isSameDirectory } from '../model/directory-identity.js';
-import { close, openDirectory, statx } from './kernel/calls.js';
+import nodePath from 'node:path';
+import { close, openDirectory, openTree, statx, withFd } from './kernel/calls.js';
 
 /** Deeper than this, a walk up is refused rather than followed (PATH_MAX allows ~2,000). */
 export const MAX_DEPTH = 4096;
@@ -84,4 +85,17 @@ export function passesThrough(
   identity: DirectoryIdentity,
 ): boolean {
   return lineage.some((step) => isSameDirectory(step, identity));
+}
+
+/**
+ * The identity of the directory `dir` names beneath whatever is mounted over it (as the
+ * directory entry in its parent holds it): looked up in a detached copy of the parent's mount
+ * alone (open_tree without AT_RECURSIVE), where nothing is mounted. Freed when closed.
+ */
+export function identityBeneath(dir: string): DirectoryIdentity {
+  return withFd(openDirectory(nodePath.dirname(dir)), (parent) =>
+    withFd(openTree(parent, { clone: true, recursive: false }), (copy) =>
+      withFd(openDirectory(nodePath.basename(dir), { dirFd: copy }), identityOf),
+    ),
+  );
 }

@@ -5,7 +5,8 @@
 import { chmod, lstat, mkdir, open, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError, run } from './exec.js';
-import { holdDirectory, type HeldDirectory } from './held-directory.js';
+import type { DirectoryIdentity } from '../model/directory-identity.js';
+import { holdDirectory, identityBeneath, type HeldDirectory } from './held-directory.js';
 import { bindTree, sharedMountPointAt } from './held-bind.js';
 import { openDirectory, withFd } from './kernel/calls.js';
 import type { MountReader } from './mount-snapshot.js';
@@ -97,6 +98,8 @@ export interface Mounts {
    * the directories above it (held-directory.ts); errors carry ENOENT, ELOOP or ENOTDIR.
    */
   holdDirectory(dir: string): Promise<HeldDirectory>;
+  /** The identity of the directory `dir` names beneath whatever is mounted over it. */
+  identityBeneath(dir: string): Promise<DirectoryIdentity>;
   /** True when `mountpoint` shows the directory `source` (the same inode): a cheap health check. */
   showsDirectory(mountpoint: string, source: string): Promise<boolean>;
   /** True when `mountpoint` shows the filesystem `device` (major:minor): a cheap health check. */
@@ -250,6 +253,10 @@ export class MountSystem implements Mounts {
 
   async holdDirectory(dir: string): Promise<HeldDirectory> {
     return holdDirectory(dir);
+  }
+
+  async identityBeneath(dir: string): Promise<DirectoryIdentity> {
+    return identityBeneath(dir);
   }
 
   async resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {

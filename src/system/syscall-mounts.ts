@@ -16,7 +16,8 @@ import { close, moveMount, mountSetattr, openDirectory, openTree } from './kerne
 import { isErrno } from './kernel/ffi.js';
 import { newTmpfs } from './kernel/tmpfs.js';
 import { sharedMountPointAt } from './held-bind.js';
-import { holdDirectory, type HeldDirectory } from './held-directory.js';
+import type { DirectoryIdentity } from '../model/directory-identity.js';
+import { holdDirectory, identityBeneath, type HeldDirectory } from './held-directory.js';
 import { detachChecked, detachNodes } from './detach.js';
 import type { MountReader } from './mount-snapshot.js';
 import { MountTree, type MountNode, type MountTreeOptions, type MountView } from './mount-tree.js';
@@ -366,6 +367,10 @@ export class SyscallMounts implements Mounts {
 
   async holdDirectory(dir: string): Promise<HeldDirectory> {
     return holdDirectory(dir);
+  }
+
+  async identityBeneath(dir: string): Promise<DirectoryIdentity> {
+    return identityBeneath(dir);
   }
 
   showsDirectory(mountpoint: string, source: string): Promise<boolean> {

@@ -11,6 +11,7 @@ import { holderOf, isWithin, mountsBelow, type MountEntry } from '../../src/syst
 import type { MountReader } from '../../src/system/mount-snapshot.js';
 import type { DirectoryIdentity } from '../../src/model/directory-identity.js';
 import type { HeldDirectory } from '../../src/system/held-directory.js';
+import { beneathFake, holdFake } from './fake-directories.js';
 import {
   StackedMountsError,
   type DetachReport,
@@ -180,46 +181,18 @@ export class FakeMounts implements Mounts {
   aliases = new Map<string, string>();
   /** Directories replaced since (`mv; mkdir`): each replacement gives a new inode. */
   replaced = new Map<string, number>();
+  /** Directories something is mounted over: their name shows another identity. */
+  mountedOver = new Set<string>();
   /** Paths of the directories held and not yet released. */
   heldOpen: string[] = [];
-  private readonly inodes = new Map<string, number>();
+  readonly inodes = new Map<string, number>();
 
-  /** The directory a path (no symlink in it) names once bind aliases are followed. */
-  private canonical(dir: string): string {
-    let real = '';
-    for (const name of dir.split('/').filter((n) => n !== '')) {
-      real = this.aliases.get(`${real}/${name}`) ?? `${real}/${name}`;
-      if (real === '/') real = '';
-    }
-    return real || '/';
-  }
-
-  private identityOf(dir: string): DirectoryIdentity {
-    const real = this.canonical(dir);
-    const key = `${real}#${this.replaced.get(real) ?? 0}`;
-    if (!this.inodes.has(key)) this.inodes.set(key, this.inodes.size + 2);
-    return { device: '8:1', ino: String(this.inodes.get(key)) };
-  }
-
-  /** As openat2 with RESOLVE_NO_SYMLINKS: ELOOP at a symlink, ENOENT, ENOTDIR; then identities. */
   async holdDirectory(dir: string): Promise<HeldDirectory> {
-    const prefixes = ['/'];
-    for (const name of dir.split('/').filter((n) => n !== '')) {
-      const prefix = `${prefixes.at(-1) === '/' ? '' : prefixes.at(-1)}/${name}`;
-      if (this.symlinks.has(prefix)) throw errno('ELOOP');
-      prefixes.push(prefix);
-    }
-    const real = this.canonical(dir);
-    if (this.files.has(real)) throw errno('ENOTDIR');
-    if (real !== '/' && !this.directories.has(real)) throw errno('ENOENT');
-    const lineage = prefixes.reverse().map((p) => this.identityOf(p));
-    this.heldOpen.push(dir);
-    let open = true;
-    const release = () => {
-      if (open) this.heldOpen.splice(this.heldOpen.indexOf(dir), 1);
-      open = false;
-    };
-    return { fd: -1, path: dir, identity: lineage[0]!, lineage, release };
+    return holdFake(this, dir);
+  }
+
+  async identityBeneath(dir: string): Promise<DirectoryIdentity> {
+    return beneathFake(this, dir);
   }
 
   /** Follows symlinks in every component, as realpath(3) does. */

@@ -256,6 +256,27 @@ describe('the directory checked at Create is the one bound, and checked at every
     expect(error.message).toMatch(message);
   });
 
+  it('a directory the host mounted something over is still the one recorded: shown as the directory shows it, by name', async () => {
+    const { kind, mounts } = world();
+    const record = recordAt(
+      'a1',
+      (await kind.checkCreate('a1', options('/srv/host'))) as PathOptions,
+    );
+    await kind.undoCreate('a1');
+    mounts.mountedOver.add('/srv/host');
+    expect(await kind.source(record)).toEqual({ kind: 'adopt', directory: '/srv/host' });
+    expect(mounts.heldOpen).toEqual([]);
+    // Replaced and then mounted over: beneath is not the recorded one either.
+    mounts.replaced.set('/srv/host', 1);
+    expect((await rejection(kind.source(record))).message).toMatch(/was replaced/);
+    // Beneath cannot be read: replaced, as far as anyone can tell.
+    mounts.replaced.delete('/srv/host');
+    mounts.identityBeneath = async () => {
+      throw errno('EINVAL');
+    };
+    expect((await rejection(kind.source(record))).message).toMatch(/was replaced/);
+  });
+
   it('another failure to hold it at remount is rethrown as it is', async () => {
     const { kind, mounts } = world();
     mounts.holdDirectory = async () => {

@@ -101,6 +101,16 @@ async function adoptedSource(
     );
   } else if (!isRecordedDirectory(recorded, held.identity, ctx.bootId())) {
     held.release();
+    const beneath = await ctx.mounts.identityBeneath(dir).catch(() => undefined);
+    if (beneath && isRecordedDirectory(recorded, beneath, ctx.bootId())) {
+      // The host mounted something over the directory (it is still there, beneath): the volume
+      // shows what the directory shows, as it always did; a view still there is kept as it is.
+      ctx.log.warn('something is mounted over the adopted directory on the host', {
+        volume: record.name,
+        path: dir,
+      });
+      return { kind: 'adopt', directory: dir };
+    }
     throw unavailable(
       `was replaced: it is no longer the directory adopted at Create (${describeIdentity(recorded)}), it is ${describeIdentity(held.identity)} (unmounted, moved away and made anew?); put the original back there, or remove the volume and create it again`,
     );

@@ -17,6 +17,7 @@ import { bindTree, sharedMountPointAt } from '../../../src/system/held-bind.js';
 import {
   duplicate,
   holdDirectory,
+  identityBeneath,
   identityOf,
   lineageOf,
   passesThrough,
@@ -101,6 +102,26 @@ describeInNamespace('a directory held by descriptor', () => {
     expect(() => holdDirectory(path.join(base, 'link/x'))).toThrow(/^ELOOP/);
     expect(() => holdDirectory(path.join(base, 'none'))).toThrow(/^ENOENT/);
     expect(() => holdDirectory(path.join(base, 'file'))).toThrow(/^ENOTDIR/);
+  });
+
+  it('beneath a mount over it, a name still has its directory: identityBeneath finds it', () => {
+    const d = dir('covered');
+    const below = holdDirectory(d);
+    try {
+      tmpfsAt(d, 'sp-over');
+      const top = holdDirectory(d);
+      try {
+        expect(top.identity).not.toEqual(below.identity);
+        expect(identityBeneath(d)).toEqual(below.identity);
+        expect(identityBeneath(path.join(base, 'covered'))).toEqual(below.identity);
+        expect(mountsAtPath(d)).toHaveLength(1);
+      } finally {
+        top.release();
+      }
+      expect(() => identityBeneath(path.join(base, 'none'))).toThrow(/^ENOENT/);
+    } finally {
+      below.release();
+    }
   });
 
   it('is released once; a duplicate holds the same directory', () => {
