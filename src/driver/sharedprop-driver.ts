@@ -121,9 +121,17 @@ export class SharedpropDriver implements VolumeDriver {
     return path.join(this.config.mountRoot, name);
   }
 
-  /** See StartupRecovery.start. */
-  start(): Promise<void> {
-    return this.recovery.start();
+  /** See StartupRecovery.start; then records an older version wrote are completed. */
+  async start(): Promise<void> {
+    await this.recovery.start();
+    for (const record of [...this.registry.records()]) {
+      const kind = this.kinds.of(record.options);
+      const upgrade = kind.upgrade?.bind(kind);
+      if (!upgrade) continue;
+      await this.exclusive(record.name, async () => {
+        if (this.registry.get(record.name) === record) await upgrade(record);
+      });
+    }
   }
 
   /** Resolves once start-up has put back every mount point it found missing (or failed to). */

@@ -41,6 +41,7 @@ export function adoptedKind(ctx: KindContext): VolumeKind<'path'> {
       return adoptedSource(ctx, record, held);
     },
     mounted: async () => undefined,
+    upgrade: (record) => upgradeRecord(ctx, record),
     isSound: (record) => bindIsSound(ctx, ctx.mountpoint(record.name), record.options.path),
     remove: (record) => removeAdopted(ctx, record),
     // In this view only: detaching it plainly would propagate to the directory's own mounts.
@@ -52,6 +53,57 @@ export function adoptedKind(ctx: KindContext): VolumeKind<'path'> {
     reapsOnUnmount: () => false,
     status: (record) => ({ type: 'path', dataPath: record.options.path }),
   };
+}
+
+/**
+ * A record written before identities were kept takes the directory's current one (logged), and
+ * is saved with it; a data root that cannot be written keeps it in memory until the next start.
+ */
+async function recordIdentity(
+  ctx: KindContext,
+  record: RecordOf<'path'>,
+  held: HeldDirectory,
+): Promise<void> {
+  record.options.identity = { ...held.identity, ...bootOf(ctx) };
+  const details = {
+    volume: record.name,
+    path: record.options.path,
+    identity: describeIdentity(held.identity),
+  };
+  ctx.log.warn(
+    'adopted directory had no recorded identity (an older record); took its current one',
+    details,
+  );
+  await ctx.store.saveRecord(record).catch((error: unknown) =>
+    ctx.log.error('could not save the identity of an adopted directory', {
+      ...details,
+      error: String(error),
+    }),
+  );
+}
+
+/** At start-up: a record without an identity takes it now (see recordIdentity). */
+async function upgradeRecord(ctx: KindContext, record: RecordOf<'path'>): Promise<void> {
+  if (record.options.identity !== undefined) return;
+  let held: HeldDirectory;
+  try {
+    held = await ctx.mounts.holdDirectory(record.options.path);
+  } catch (error) {
+    ctx.log.warn(
+      'could not take the identity of an adopted directory; it is taken at its next mount',
+      {
+        volume: record.name,
+        path: record.options.path,
+        error: String(error),
+      },
+    );
+    return;
+  }
+  try {
+    await recordIdentity(ctx, record, held);
+  } finally {
+    held.release();
+  }
 }
 
 function bootOf(ctx: KindContext): { boot?: string } {
@@ -90,15 +142,7 @@ async function adoptedSource(
   }
   const recorded = record.options.identity;
   if (recorded === undefined) {
-    record.options.identity = { ...held.identity, ...bootOf(ctx) };
-    ctx.log.warn(
-      'adopted directory had no recorded identity (an older record); took its current one',
-      {
-        volume: record.name,
-        path: dir,
-        identity: describeIdentity(held.identity),
-      },
-    );
+    await recordIdentity(ctx, record, held);
   } else if (!isRecordedDirectory(recorded, held.identity, ctx.bootId())) {
     held.release();
     const beneath = await ctx.mounts.identityBeneath(dir).catch(() => undefined);

@@ -62,6 +62,8 @@ export interface VolumeKind<K extends VolumeKindName = VolumeKindName> {
    * (`held`) is released by the caller once the mount is made or failed.
    */
   source(record: RecordOf<K>): Promise<MountSource>;
+  /** At start-up, under the volume's lock: completes a record an older version wrote. */
+  upgrade?(record: RecordOf<K>): Promise<void>;
   /** Told what was mounted (the mount at the mount point), once it is in place. */
   mounted(record: RecordOf<K>, top: MountEntry): Promise<void>;
   /** Whether the mount point shows the volume's data, once, shared. */
