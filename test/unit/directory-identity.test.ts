@@ -5,6 +5,13 @@ import {
   isSameDirectory,
   recordedIdentitySchema,
 } from '../../src/model/directory-identity.js';
+import {
+  describeOptions,
+  parseOptions,
+  sameOptions,
+  type PathOptions,
+} from '../../src/model/options.js';
+import { recordFromJson } from '../../src/model/record.js';
 
 const dir = { device: '8:1', ino: '42', btime: '1700000000.000000001' };
 
@@ -78,4 +85,23 @@ describe('the recorded identity', () => {
   function recorded() {
     return { device: '259:3', ino: '12', btime: '1700000000.123456789', boot: 'b' };
   }
+});
+
+describe('an adopted directory identity in the options a record keeps', () => {
+  const given = parseOptions('v', { path: '/srv/hd' }) as PathOptions;
+  const recorded = { ...given, identity: { device: '8:1', ino: '42', boot: 'b' } };
+
+  it('is no option: Create again with the same options is the same volume, and it is never shown', () => {
+    expect(sameOptions(recorded, given)).toBe(true);
+    expect(sameOptions(recorded, { ...given, propagation: 'shared' })).toBe(false);
+    expect(describeOptions(recorded)).toBe('propagation=rshared path=/srv/hd');
+    expect(() => parseOptions('v', { path: '/srv/hd', identity: '8:1' })).toThrow(/identity/);
+  });
+
+  it('is loaded from a record, and refused when malformed', () => {
+    const file = { version: 2, name: 'v', createdAt: 't', options: recorded };
+    expect(recordFromJson(file).options).toEqual(recorded);
+    const bad = { ...file, options: { ...recorded, identity: { device: '8:1' } } };
+    expect(() => recordFromJson(bad)).toThrow(/options\.identity\.ino/);
+  });
 });
