@@ -120,6 +120,28 @@ describe('adoption by identity', () => {
     );
   });
 
+  it('a record from before identities were kept gets its directory identity at start-up, saved and logged', async () => {
+    const dir = path.join(work, 'srv/hd');
+    await mkdir(dir, { recursive: true });
+    await driver.ok('/VolumeDriver.Create', { Name: 'hd', Opts: { path: dir } });
+    const file = path.join(driver.dataRoot, 'volumes', 'hd', 'volume.json');
+    const record = JSON.parse(await readFile(file, 'utf8')) as {
+      options: { identity?: { ino: string } };
+    };
+    const { ino } = await stat(dir, { bigint: true });
+    expect(record.options.identity?.ino).toBe(String(ino));
+    await driver.stop('SIGTERM');
+    delete record.options.identity;
+    await writeFile(file, JSON.stringify(record));
+    await driver.restart();
+    const after = JSON.parse(await readFile(file, 'utf8')) as typeof record;
+    expect(after.options.identity?.ino).toBe(String(ino));
+    expect(await driver.log()).toMatch(
+      /adopted directory had no recorded identity \(an older record\); took its current one/,
+    );
+    await driver.ok('/VolumeDriver.Mount', { Name: 'hd', ID: 'c1' });
+  });
+
   it('a rename race (the parent swapped with a symlink by renameat2 RENAME_EXCHANGE) never redirects a Create, while a path-based adopter is fooled', async () => {
     const race = path.join(work, 'race');
     const parent = path.join(race, 'parent');
