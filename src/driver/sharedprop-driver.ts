@@ -126,9 +126,17 @@ export class SharedpropDriver implements VolumeDriver {
     return path.join(this.config.mountRoot, name);
   }
 
-  /** See StartupRecovery.start. */
-  start(): Promise<void> {
-    return this.recovery.start();
+  /** See StartupRecovery.start; then records an older version wrote are completed. */
+  async start(): Promise<void> {
+    await this.recovery.start();
+    for (const record of [...this.registry.records()]) {
+      const kind = this.kinds.of(record.options);
+      const upgrade = kind.upgrade?.bind(kind);
+      if (!upgrade) continue;
+      await this.exclusive(record.name, async () => {
+        if (this.registry.get(record.name) === record) await upgrade(record);
+      });
+    }
   }
 
   /** Resolves once start-up has put back every mount point it found missing (or failed to). */
@@ -163,8 +171,8 @@ export class SharedpropDriver implements VolumeDriver {
           );
         }
         this.assertWritable(name, 'created');
-        await kind.checkCreate(name, options);
-        await this.createNew(name, options, kind);
+        const recorded = (await kind.checkCreate(name, options)) ?? options;
+        await this.createNew(name, recorded, kind);
       });
     await (kind.serialCreate ? this.lock.acquire(SERIAL_CREATE_LOCK, work) : work());
   }
@@ -347,6 +355,7 @@ export class SharedpropDriver implements VolumeDriver {
         `volume ${JSON.stringify(record.name)}: ${error.message}; making it shared would change what is not the driver's: not mounted (make it shared yourself, or unmount it)`,
       );
     } finally {
+      if (source.kind === 'adopt') source.held?.release();
       this.snapshot.invalidate();
     }
     await kind.mounted(record, top);

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { invalid } from './errors.js';
 import { defaultTmpfsSize, parseTmpfsSize, type TmpfsSizeLimits } from './tmpfs-size.js';
 import { isWithin } from './paths.js';
+import { recordedIdentitySchema } from './directory-identity.js';
 
 export type PropagationOption = 'rshared' | 'shared';
 
@@ -59,7 +60,16 @@ export const tmpfsOptionsSchema = z
  * would reach the host directory's own mounts.
  */
 export const pathOptionsSchema = z
-  .object({ kind: z.literal('path'), propagation, path: z.string().startsWith('/') })
+  .object({
+    kind: z.literal('path'),
+    propagation,
+    path: z.string().startsWith('/'),
+    /**
+     * The adopted directory's identity, taken at Create (no option sets it; records written
+     * before it have none, and get it from the directory at start-up): checked at every remount.
+     */
+    identity: recordedIdentitySchema.optional(),
+  })
   .strict();
 
 export const optionsSchema = z.discriminatedUnion('kind', [
@@ -80,9 +90,12 @@ const SCHEMA_OF_KIND = {
   path: pathOptionsSchema,
 } as const;
 
+/** What a record keeps beside the options given: never compared, never shown as an option. */
+const RECORDED = ['kind', 'identity'];
+
 /** The option names of one kind, in the order the schema declares them (`kind` excluded). */
 function fieldsOf(kind: VolumeKindName): string[] {
-  return Object.keys(SCHEMA_OF_KIND[kind].shape).filter((key) => key !== 'kind');
+  return Object.keys(SCHEMA_OF_KIND[kind].shape).filter((key) => !RECORDED.includes(key));
 }
 
 export const VALID_OPTIONS = [

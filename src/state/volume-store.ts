@@ -101,6 +101,8 @@ export interface Store {
    * `data`'s owner and mode when given); see publish.
    */
   stage(record: VolumeRecord, data?: DataDirectory): Promise<string>;
+  /** Rewrites a live volume's record (volume.json), e.g. with what an older version lacked. */
+  saveRecord(record: VolumeRecord): Promise<void>;
   publish(staging: string, name: string): Promise<void>;
   retire(name: string): Promise<string>;
   restore(trash: string, name: string): Promise<void>;
@@ -283,13 +285,15 @@ export class VolumeStore implements Store {
    * fsync, rename, then the directory), and its empty counts file of one page.
    */
   async save(record: VolumeRecord, dir: string): Promise<void> {
-    const { name, createdAt, options } = record;
-    const body =
-      JSON.stringify({ version: 2, name, createdAt, options: optionsToJson(options) }, null, 2) +
-      '\n';
-    await writeFileAtomic(path.join(dir, STATE_FILE), body, { mode: 0o600, fsync: true });
+    await writeRecord(record, dir);
     await writeFile(path.join(dir, COUNTS_FILE), countsBody(record.mounts), { mode: 0o600 });
     await fsyncDir(dir);
+  }
+
+  /** Rewrites a live volume's record (not its counts), atomically and durably. */
+  async saveRecord(record: VolumeRecord): Promise<void> {
+    await writeRecord(record, this.volumeDir(record.name));
+    await fsyncDir(this.volumeDir(record.name));
   }
 
   /** Saves the volume's counts (see the header for how, and why without fsync). */
@@ -378,6 +382,12 @@ function parseJson<T>(text: string, schema: z.ZodType<T>): T {
     );
   }
   return parsed.data;
+}
+
+async function writeRecord(record: VolumeRecord, dir: string): Promise<void> {
+  const body = { version: 2, ...record, options: optionsToJson(record.options), mounts: undefined };
+  const text = `${JSON.stringify(body, null, 2)}\n`;
+  await writeFileAtomic(path.join(dir, STATE_FILE), text, { mode: 0o600, fsync: true });
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -5,128 +5,34 @@
 import { lstat, mkdir, realpath, rmdir, stat } from 'node:fs/promises';
 import { CommandError, run } from './exec.js';
 import { writeMountRootMarker } from './mount-root-marker.js';
+import type { DirectoryIdentity } from '../model/directory-identity.js';
+import { holdDirectory, identityBeneath, type HeldDirectory } from './held-directory.js';
+import { bindTree, sharedMountPointAt } from './held-bind.js';
+import { openDirectory, statx, withFd } from './kernel/calls.js';
 import type { MountReader } from './mount-snapshot.js';
 import {
   aboutPath,
   holderOf,
   isWithin,
   MountEntry,
-  MountinfoReader,
   mountsAt,
   mountsBelow,
   propagationOf,
-  readMountinfo,
 } from './mountinfo.js';
 
-export type SharedMode = 'rshared' | 'shared';
-
-/** What a volume's mount point shows: a directory bound there, a tmpfs, or an adopted directory. */
-export type MountSource =
-  | { kind: 'bind'; directory: string }
-  /** `options`: mount(8) options, e.g. `nosuid,nodev,mode=0755,size=64m`. */
-  | { kind: 'tmpfs'; options: string }
-  /**
-   * A host directory adopted as it is: made a shared mount point of its own, and bound at the
-   * target in its peer group, so that what is mounted in the volume shows in the directory too.
-   */
-  | { kind: 'adopt'; directory: string };
-
-/** A host directory as the kernel resolves it (symlinks followed). */
-/** A view that cannot be detached without reaching the directory it shows: mounts are stacked. */
-export class StackedMountsError extends Error {
-  constructor(readonly count: number) {
-    super(`${count} mounts are stacked at the mount point`);
-  }
-}
-
-/**
- * A directory to adopt that is already a mount point, but not a shared one: someone else's mount
- * (an operator's private bind, a tmpfs). Making it shared would change what is not the driver's.
- */
-export class ForeignMountPointError extends Error {
-  constructor(
-    readonly directory: string,
-    readonly propagation: string,
-  ) {
-    super(`${directory} is a ${propagation} mount point that sharedprop did not make`);
-  }
-}
-
-/** True when a view (the one mount at a volume's mount point) is in none of the directory's groups. */
-export function isCutOff(
-  view: readonly { sharedGroup?: number }[],
-  directory: readonly { sharedGroup?: number }[],
-): boolean {
-  const [only] = view;
-  return view.length === 1 && !directory.some((d) => d.sharedGroup === only?.sharedGroup);
-}
-
-export interface ResolvedDirectory {
-  realPath: string;
-  isDirectory: boolean;
-}
-
-export interface MountTable {
-  /** The mount table, or only the lines `keep` accepts. */
-  read(keep?: (line: string) => boolean): Promise<MountEntry[]>;
-  /** For repeated reads of the same lines: one that may skip the parse when nothing changed. */
-  reader(keep: (line: string) => boolean): MountReader;
-}
-
-const MOUNTINFO = '/proc/self/mountinfo';
-
-export const procMountTable: MountTable = {
-  read: (keep) => readMountinfo(MOUNTINFO, keep),
-  reader: (keep) => new MountinfoReader(MOUNTINFO, keep),
-};
-
-export interface DetachReport {
-  /** Mount points detached, deepest first. */
-  detached: string[];
-  /** Those that were busy and had to be detached lazily. */
-  lazy: string[];
-}
-
-/** What the driver needs of the mount table and of mount point directories (faked in unit tests). */
-export interface Mounts {
-  read(keep?: (line: string) => boolean): Promise<MountEntry[]>;
-  readAbout(dir: string): Promise<MountEntry[]>;
-  /**
-   * For questions asked again and again (the driver's snapshot): reads what readAbout(dir) does,
-   * returning the same, frozen array while the table has not changed.
-   */
-  readerAbout(dir: string): MountReader;
-  /**
-   * The mounts at `mountpoint` (bottom of the stack first), read now by identity without the
-   * mount table; undefined when this layer can only tell from the table (the driver's snapshot
-   * answers then). A path that is no directory, or leads through a symlink, has none.
-   */
-  stackAt(mountpoint: string): Promise<MountEntry[] | undefined>;
-  ensureSharedMount(source: MountSource, target: string, mode: SharedMode): Promise<MountEntry>;
-  detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport>;
-  /**
-   * Detaches the mount at `mountpoint` and everything beneath it in this view only: they are made
-   * private first, so that no unmount propagates to the peers (an adopted directory keeps its
-   * own submounts, namespace files included).
-   */
-  detachView(mountpoint: string): Promise<DetachReport>;
-  /** Where `dir` really is, and whether it is a directory; undefined when it does not exist. */
-  resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined>;
-  /** True when `mountpoint` shows the directory `source` (the same inode): a cheap health check. */
-  showsDirectory(mountpoint: string, source: string): Promise<boolean>;
-  /** True when `mountpoint` shows the filesystem `device` (major:minor): a cheap health check. */
-  showsDevice(mountpoint: string, device: string): Promise<boolean>;
-  /** Removes an empty mount point directory; never anything else (rmdir). */
-  removeMountPoint(mountpoint: string): Promise<void>;
-  /** Makes the mount root and writes `file` (name, content) into it. */
-  prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void>;
-  /**
-   * Makes the mount at `dir` and everything beneath it private in this mount namespace, when
-   * `dir` is a mount point that is shared or a slave; true when it changed anything. Other
-   * namespaces' copies are not touched.
-   */
-  privatizeMountPoint(dir: string): Promise<boolean>;
-}
+export * from './mounts-api.js';
+import {
+  ForeignMountPointError,
+  isCutOff,
+  procMountTable,
+  StackedMountsError,
+  type DetachReport,
+  type Mounts,
+  type MountSource,
+  type MountTable,
+  type ResolvedDirectory,
+  type SharedMode,
+} from './mounts-api.js';
 
 export class MountSystem implements Mounts {
   constructor(
@@ -164,18 +70,37 @@ export class MountSystem implements Mounts {
     target: string,
     mode: SharedMode,
   ): Promise<MountEntry> {
-    let stack = mountsAt(await this.readAbout(target), target);
-    if (source.kind === 'adopt') {
-      const directory = await this.ensureSharedMountPoint(source.directory);
-      if (isCutOff(stack, directory)) {
+    const held = source.kind === 'adopt' ? source.held : undefined;
+    let directory: readonly { sharedGroup?: number }[] | undefined;
+    if (source.kind === 'adopt' && !held) {
+      directory = await this.ensureSharedMountPoint(source.directory);
+    }
+    // A mount point the driver did not make is refused, never made shared (sharedOrRefused).
+    const shown = held && (await sharedMountPointAt(held, (id) => this.sharedOrRefused(held, id)));
+    let stack: MountEntry[];
+    /** A mount made here that is already shared and holds no other (a bind or tmpfs, not rbind). */
+    let freshShared = false;
+    try {
+      if (held && shown !== undefined) {
+        const id = statx(shown, '', false).mountId as number;
+        directory = (await this.readAbout(held.path, [id])).filter((e) => e.id === id);
+      }
+      stack = mountsAt(await this.readAbout(target), target);
+      if (directory && isCutOff(stack, directory)) {
         // Cut off from the directory (a kill between the two steps of a Remove): what is mounted
         // in it reaches no one. Detached in this view only, and bound again from the directory.
         await this.detachView(target);
         stack = [];
       }
+      if (stack.length === 0 && shown !== undefined) {
+        await mkdir(target, { recursive: true });
+        withFd(openDirectory(target), (to) => bindTree(shown, to, mode));
+        stack = mountsAt(await this.readAbout(target), target);
+        freshShared = stack.length === 1 && stack[0]?.sharedGroup !== undefined;
+      }
+    } finally {
+      if (shown !== undefined) withFd(shown, () => undefined);
     }
-    /** A mount made here that is already shared and holds no other (a bind or tmpfs, not rbind). */
-    let freshShared = false;
     if (stack.length === 0) {
       await mkdir(target, { recursive: true });
       await this.mount(
@@ -228,6 +153,14 @@ export class MountSystem implements Mounts {
     return top;
   }
 
+  /** Whether the mount with this (mountinfo) ID, read about `dir`, is shared. */
+  /** Whether the mount of this ID (the held directory's) is shared; refused when it is not. */
+  private async sharedOrRefused(held: HeldDirectory, id: number): Promise<true> {
+    const mount = (await this.readAbout(held.path, [id])).find((e) => e.id === id);
+    if (mount?.sharedGroup !== undefined) return true;
+    throw new ForeignMountPointError(held.path, mount ? propagationOf(mount) : 'private');
+  }
+
   /**
    * Makes `dir` a shared mount point with a peer group of its own, as `ip netns add` does for
    * /run/netns: a self-bind when it is no mount point yet (made private first, so that it does
@@ -258,6 +191,14 @@ export class MountSystem implements Mounts {
     }
     await this.mount(['--make-rprivate', mountpoint]);
     return this.detachAll(mountpoint, { includeSelf: true });
+  }
+
+  async holdDirectory(dir: string): Promise<HeldDirectory> {
+    return holdDirectory(dir);
+  }
+
+  async identityBeneath(dir: string): Promise<DirectoryIdentity> {
+    return identityBeneath(dir);
   }
 
   async resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {

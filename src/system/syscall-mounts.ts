@@ -14,9 +14,20 @@ import { mkdir, rmdir } from 'node:fs/promises';
 import { close, moveMount, mountSetattr, openDirectory, openTree } from './kernel/calls.js';
 import { isErrno } from './kernel/ffi.js';
 import { newTmpfs } from './kernel/tmpfs.js';
+import { sharedMountPointAt } from './held-bind.js';
+import type { DirectoryIdentity } from '../model/directory-identity.js';
+import { holdDirectory, identityBeneath, type HeldDirectory } from './held-directory.js';
 import { detachChecked, detachNodes } from './detach.js';
 import type { MountReader } from './mount-snapshot.js';
 import { writeMountRootMarker } from './mount-root-marker.js';
+import {
+  ensureSharedMountPoint,
+  entryOfRoot,
+  holdMountPoint,
+  holdOrCreate,
+  separateMountRoot,
+  type Held,
+} from './held-mount.js';
 import { MountTree, type MountNode, type MountTreeOptions, type MountView } from './mount-tree.js';
 import { aboutPath, isWithin, type MountEntry } from './mountinfo.js';
 import {
@@ -38,18 +49,6 @@ export interface SyscallMountsOptions extends MountTreeOptions {
   table?: MountTable;
   /** Called between the check of a target and the act on it: for tests that race the two. */
   betweenCheckAndAct?: (target: string) => void;
-}
-
-/** A directory held open, with what statx said of it and the mounts stacked at it. */
-interface Held {
-  fd: number;
-  path: string;
-  /** The mount the descriptor is on (the top of the stack when it is a mount root). */
-  mount: MountNode;
-  /** The mounts at this directory, bottom first; empty when it is no mount point. */
-  stack: MountNode[];
-  /** The operation's view of the tree (in mountinfo mode, one read about this directory). */
-  view: MountView;
 }
 
 export class SyscallMounts implements Mounts {
@@ -81,32 +80,6 @@ export class SyscallMounts implements Mounts {
   }
 
   /**
-   * Opens `dir` (no symlink on the way) and reads, by identity, the mount it is on and the stack
-   * of mounts at it: each mount of a stack is the parent of the one above, at the same place.
-   */
-  private hold(dir: string, given?: MountView, tree = this.tree): Held {
-    const fd = openDirectory(dir);
-    try {
-      const stat = tree.stat(fd);
-      const id = tree.idOf(stat);
-      const view = given ?? tree.view({ path: dir, ids: [id] });
-      const mount = view.get(id);
-      if (!mount) throw new Error(`the mount of ${JSON.stringify(dir)} is not in the mount table`);
-      const stack: MountNode[] = [];
-      if (stat.mountRoot) {
-        for (let m: MountNode | undefined = mount; m; m = view.get(m.parent)) {
-          if (m.mountPoint !== mount.mountPoint || stack.includes(m) || m.parent === m.id) break;
-          stack.unshift(m);
-        }
-      }
-      return { fd, path: dir, mount, stack, view };
-    } catch (error) {
-      close(fd);
-      throw error;
-    }
-  }
-
-  /**
    * By identity where the kernel reads one mount by ID (statmount): the mount the directory is
    * on and those beneath it at the same place, with no read of the table. On the mountinfo
    * fallback, undefined: the driver's snapshot (one read for many questions) is cheaper.
@@ -115,7 +88,7 @@ export class SyscallMounts implements Mounts {
     if (this.tree.mode !== 'listmount') return undefined;
     let held: Held;
     try {
-      held = this.hold(mountpoint);
+      held = holdMountPoint(this.tree, mountpoint);
     } catch (error) {
       if (isErrno(error, 'ENOENT', 'ENOTDIR', 'ELOOP')) return [];
       throw error;
@@ -129,39 +102,41 @@ export class SyscallMounts implements Mounts {
     });
   }
 
-  /** Opens `dir`, making it (and its parents) first when it does not exist. */
-  private async holdOrCreate(dir: string): Promise<Held> {
-    try {
-      return this.hold(dir);
-    } catch (error) {
-      if (!isErrno(error, 'ENOENT')) throw error;
-    }
-    await mkdir(dir, { recursive: true });
-    return this.hold(dir);
-  }
-
   async ensureSharedMount(
     source: MountSource,
     target: string,
     mode: SharedMode,
   ): Promise<MountEntry> {
-    const directory =
-      source.kind === 'adopt' ? this.ensureSharedMountPoint(source.directory) : undefined;
-    let held = await this.holdOrCreate(target);
-    if (directory && isCutOff(held.stack, directory)) {
-      // Cut off from the directory (a kill between the two steps of a Remove): what is mounted
-      // in it reaches no one. Detached in this view only, and bound again from the directory.
-      close(held.fd);
-      await this.detachView(target);
-      held = this.hold(target);
+    const adopted = source.kind === 'adopt' ? source.held : undefined;
+    let directory =
+      source.kind === 'adopt' && !adopted
+        ? ensureSharedMountPoint(this.tree, source.directory)
+        : undefined;
+    // A mount point the driver did not make is refused, never made shared (sharedOrRefused).
+    const shown =
+      adopted && (await sharedMountPointAt(adopted, (id) => this.sharedOrRefused(adopted, id)));
+    let held: Held;
+    try {
+      if (shown !== undefined) directory = [entryOfRoot(this.tree, shown)];
+      held = await holdOrCreate(this.tree, target);
+      if (directory && isCutOff(held.stack, directory)) {
+        // Cut off from the directory (a kill between the two steps of a Remove): what is mounted
+        // in it reaches no one. Detached in this view only, and bound again from the directory.
+        close(held.fd);
+        await this.detachView(target);
+        held = holdMountPoint(this.tree, target);
+      }
+    } catch (error) {
+      if (shown !== undefined) close(shown);
+      throw error;
     }
     const view = held.view;
     try {
-      if (held.stack.length === 0) return this.attach(source, held, view, mode);
+      if (held.stack.length === 0) return this.attach(source, held, view, mode, shown);
       if (source.kind === 'adopt' && held.stack.length > 1) {
         // Something was mounted over the adopted directory on the host and propagated here:
         // peeling it off would unmount the host's mount too. The volume shows what it shows.
-        return this.entryOf(held.fd, view);
+        return entryOfRoot(this.tree, held.fd, view);
       }
       let changed = false;
       while (held.stack.length > 1) {
@@ -172,7 +147,7 @@ export class SyscallMounts implements Mounts {
         close(held.fd);
         held.fd = -1;
         const outcome = detachChecked(this.tree, view, target, top.id);
-        held = this.hold(target, view);
+        held = holdMountPoint(this.tree, target, view);
         if (outcome === 'elsewhere' || held.mount.id !== below.id) {
           throw new Error(`${JSON.stringify(target)} changed while its stacked mounts were peeled`);
         }
@@ -183,10 +158,23 @@ export class SyscallMounts implements Mounts {
         mountSetattr(held.fd, { propagation: 'shared', recursive: mode === 'rshared' });
         changed = true;
       }
-      return this.entryOf(held.fd, changed ? undefined : view);
+      return entryOfRoot(this.tree, held.fd, changed ? undefined : view);
     } finally {
       if (held.fd >= 0) close(held.fd);
+      if (shown !== undefined) close(shown);
     }
+  }
+
+  /**
+   * Whether the mount (by its mountinfo ID) the held directory is the root of is shared: one
+   * read. One that is not is someone else's: refused (ForeignMountPointError).
+   */
+  private sharedOrRefused(directory: HeldDirectory, id: number): true {
+    this.tableTree ??= new MountTree({ fallback: true });
+    const mount = this.tableTree.view({ path: directory.path, ids: [id] }).get(id);
+    if (mount?.sharedGroup !== undefined) return true;
+    const propagation = mount?.masterGroup === undefined ? 'private' : 'slave';
+    throw new ForeignMountPointError(directory.path, propagation);
   }
 
   /**
@@ -197,14 +185,22 @@ export class SyscallMounts implements Mounts {
    * a new group otherwise. An adopted directory's bind stays in the directory's group: that is
    * the point.
    */
-  private attach(source: MountSource, held: Held, view: MountView, mode: SharedMode): MountEntry {
+  private attach(
+    source: MountSource,
+    held: Held,
+    view: MountView,
+    mode: SharedMode,
+    shown?: number,
+  ): MountEntry {
     const mountFd =
       source.kind === 'tmpfs'
         ? newTmpfs(source.options)
-        : this.withDirectory(source.directory, (fd) =>
-            // An adopted directory's own submounts are part of what it shows (as with ip netns).
-            openTree(fd, { clone: true, recursive: source.kind === 'adopt' }),
-          );
+        : shown !== undefined
+          ? openTree(shown, { clone: true, recursive: true })
+          : this.withDirectory(source.directory, (fd) =>
+              // An adopted directory's own submounts are part of what it shows (as with ip netns).
+              openTree(fd, { clone: true, recursive: source.kind === 'adopt' }),
+            );
     try {
       this.betweenCheckAndAct(held.path);
       if (source.kind === 'adopt') {
@@ -221,7 +217,7 @@ export class SyscallMounts implements Mounts {
           mountSetattr(mountFd, { propagation: 'shared' });
         }
       }
-      return this.entryOf(mountFd);
+      return entryOfRoot(this.tree, mountFd);
     } finally {
       close(mountFd);
     }
@@ -236,74 +232,10 @@ export class SyscallMounts implements Mounts {
     }
   }
 
-  /**
-   * Makes `dir` a shared mount point with a peer group of its own, as `ip netns add` does for
-   * /run/netns: a recursive self-bind when it is no mount point yet (out of every group, then
-   * shared: a group of its own). A mount point that is not shared is someone else's: refused,
-   * never made shared. Returns the mounts at `dir` (their peer groups).
-   */
-  private ensureSharedMountPoint(dir: string): { sharedGroup?: number }[] {
-    const held = this.hold(dir);
-    try {
-      const top = held.stack.at(-1);
-      if (!top) {
-        const tree = openTree(held.fd, { clone: true, recursive: true });
-        try {
-          mountSetattr(tree, { propagation: 'private' });
-          moveMount(tree, held.fd);
-          mountSetattr(tree, { propagation: 'private' });
-          mountSetattr(tree, { propagation: 'shared' });
-          return [this.entryOf(tree)];
-        } finally {
-          close(tree);
-        }
-      }
-      if (top.sharedGroup === undefined) {
-        throw new ForeignMountPointError(dir, top.masterGroup === undefined ? 'private' : 'slave');
-      }
-      return held.stack;
-    } finally {
-      close(held.fd);
-    }
-  }
-
-  /**
-   * As MountSystem's: a mount root held by a shared mount with a peer here becomes a mount of
-   * its own in a group of its own. The caller checked that nothing is mounted in it.
-   */
-  private separateMountRoot(root: string): void {
-    const held = this.hold(root);
-    try {
-      if (held.mount.sharedGroup === undefined || !held.view.hasPeers(held.mount)) return;
-      const self = openTree(held.fd, { clone: true, recursive: false });
-      try {
-        mountSetattr(self, { propagation: 'private' });
-        moveMount(self, held.fd);
-        mountSetattr(self, { propagation: 'private' });
-        mountSetattr(self, { propagation: 'shared' });
-      } finally {
-        close(self);
-      }
-    } finally {
-      close(held.fd);
-    }
-  }
-
-  /**
-   * The mount whose root `fd` holds, as mountinfo shows it: from `view` when nothing changed
-   * since it was taken, else from a new one (in mountinfo mode, the operation's second read).
-   */
-  private entryOf(fd: number, view?: MountView): MountEntry {
-    const id = this.tree.idOf(this.tree.stat(fd));
-    const entry = (view ?? this.tree.view({ ids: [id] })).entry(id);
-    if (!entry) throw new Error(`mount ${String(id)} is not in the mount table`);
-    return entry;
-  }
-
   async detachView(mountpoint: string): Promise<DetachReport> {
     let held: Held;
     try {
-      held = this.hold(mountpoint);
+      held = holdMountPoint(this.tree, mountpoint);
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return { detached: [], lazy: [] };
       throw error;
@@ -323,7 +255,7 @@ export class SyscallMounts implements Mounts {
   async detachAll(dir: string, options: { includeSelf: boolean }): Promise<DetachReport> {
     let held: Held;
     try {
-      held = this.hold(dir);
+      held = holdMountPoint(this.tree, dir);
     } catch (error) {
       if (isErrno(error, 'ENOENT', 'ENOTDIR')) return { detached: [], lazy: [] };
       throw error;
@@ -334,7 +266,7 @@ export class SyscallMounts implements Mounts {
       // and the whole table, which statmount would read one call per mount. One filtered read
       // of mountinfo finds them instead (identity then by mountinfo's IDs).
       this.tableTree ??= new MountTree({ fallback: true });
-      held = this.hold(dir, undefined, this.tableTree);
+      held = holdMountPoint(this.tableTree, dir);
       close(held.fd);
       return this.detachHeld(held, options.includeSelf, this.tableTree);
     }
@@ -381,7 +313,7 @@ export class SyscallMounts implements Mounts {
   }
 
   async privatizeMountPoint(dir: string): Promise<boolean> {
-    const held = this.hold(dir);
+    const held = holdMountPoint(this.tree, dir);
     try {
       const top = held.stack.at(-1);
       if (!top || (top.sharedGroup === undefined && top.masterGroup === undefined)) return false;
@@ -394,6 +326,14 @@ export class SyscallMounts implements Mounts {
 
   resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {
     return this.paths.resolveDirectory(dir);
+  }
+
+  async holdDirectory(dir: string): Promise<HeldDirectory> {
+    return holdDirectory(dir);
+  }
+
+  async identityBeneath(dir: string): Promise<DirectoryIdentity> {
+    return identityBeneath(dir);
   }
 
   showsDirectory(mountpoint: string, source: string): Promise<boolean> {
@@ -412,7 +352,7 @@ export class SyscallMounts implements Mounts {
   async prepareMountRoot(root: string, file: { name: string; content: string }): Promise<void> {
     const made = await mkdir(root, { recursive: true, mode: 0o755 });
     const within = (await this.readAbout(root)).some((e) => isWithin(e.mountPoint, root));
-    if (!within) this.separateMountRoot(root);
+    if (!within) separateMountRoot(this.tree, root);
     await writeMountRootMarker(root, file, made !== undefined);
   }
 }

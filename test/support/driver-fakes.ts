@@ -5,6 +5,9 @@
  */
 import { holderOf, isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
 import type { MountReader } from '../../src/system/mount-snapshot.js';
+import type { DirectoryIdentity } from '../../src/model/directory-identity.js';
+import type { HeldDirectory } from '../../src/system/held-directory.js';
+import { beneathFake, holdFake } from './fake-directories.js';
 import {
   StackedMountsError,
   type DetachReport,
@@ -182,6 +185,24 @@ export class FakeMounts implements Mounts {
   /** Files that exist (not directories). */
   files = new Set<string>();
 
+  /** Bind aliases: a path that shows another directory (`mount --bind <target> <alias>`). */
+  aliases = new Map<string, string>();
+  /** Directories replaced since (`mv; mkdir`): each replacement gives a new inode. */
+  replaced = new Map<string, number>();
+  /** Directories something is mounted over: their name shows another identity. */
+  mountedOver = new Set<string>();
+  /** Paths of the directories held and not yet released. */
+  heldOpen: string[] = [];
+  readonly inodes = new Map<string, number>();
+
+  async holdDirectory(dir: string): Promise<HeldDirectory> {
+    return holdFake(this, dir);
+  }
+
+  async identityBeneath(dir: string): Promise<DirectoryIdentity> {
+    return beneathFake(this, dir);
+  }
+
   /** Follows symlinks in every component, as realpath(3) does. */
   async resolveDirectory(dir: string): Promise<ResolvedDirectory | undefined> {
     let real = '';
@@ -192,7 +213,7 @@ export class FakeMounts implements Mounts {
       }
     }
     real ||= '/';
-    if (this.directories.has(real)) return { realPath: real, isDirectory: true };
+    if (real === '/' || this.directories.has(real)) return { realPath: real, isDirectory: true };
     return this.files.has(real) ? { realPath: real, isDirectory: false } : undefined;
   }
 

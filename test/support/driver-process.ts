@@ -35,6 +35,9 @@ export class DriverProcess {
    */
   command?: readonly string[];
 
+  /** More arguments for `serve`. */
+  serveArgs: readonly string[] = [];
+
   private constructor(
     readonly base: string,
     socket: string | undefined,
@@ -70,6 +73,8 @@ export class DriverProcess {
       command?: readonly string[];
       /** `--mount-root`, an absolute path (default: none given, the driver's own default). */
       mountRoot?: string;
+      /** More arguments for `serve` (e.g. `--reserved-path <dir>`). */
+      serveArgs?: readonly string[];
     } = {},
   ): Promise<DriverProcess> {
     const base = await mkdtemp(path.join(options.parentDir ?? tmpdir(), 'sharedprop-it-'));
@@ -84,6 +89,7 @@ export class DriverProcess {
     driver.env = { ...options.env };
     driver.nodeFlags = [...(options.nodeFlags ?? [])];
     driver.command = options.command;
+    driver.serveArgs = [...(options.serveArgs ?? [])];
     await writeFile(driver.bootIdFile, 'boot-1\n');
     try {
       await options.prepare?.(driver);
@@ -111,6 +117,7 @@ export class DriverProcess {
         '--data-root',
         this.dataRoot,
         ...(this.explicitMountRoot ? ['--mount-root', this.explicitMountRoot] : []),
+        ...this.serveArgs,
       ],
       {
         stdout: { file: this.logFile, append: true },

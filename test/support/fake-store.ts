@@ -39,6 +39,15 @@ export class FakeStore implements Store {
     this.identities.set(`${this.root}/${name}`, identity);
   }
 
+  /** Records rewritten in place (saveRecord), in order. */
+  readonly rewritten: VolumeRecord[] = [];
+
+  async saveRecord(record: VolumeRecord): Promise<void> {
+    if (this.readOnly) throw errno('EROFS');
+    this.rewritten.push(record);
+    this.volumes.set(record.name, record);
+  }
+
   async readTmpfsIdentity(dir: string): Promise<TmpfsIdentity | undefined> {
     return this.identities.get(dir);
   }

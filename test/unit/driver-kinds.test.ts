@@ -212,7 +212,10 @@ describe('a volume that adopts a host directory', () => {
   it('checks the directory at Create: it exists, is real, and overlaps nothing reserved or adopted', async () => {
     const { ctx, mounts, store } = world();
     const kind = adoptedKind(ctx);
-    await expect(kind.checkCreate('a1', adopted().options)).resolves.toBeUndefined();
+    expect(await kind.checkCreate('a1', adopted().options)).toEqual({
+      ...adopted().options,
+      identity: { device: '8:1', ino: expect.stringMatching(/^\d+$/), boot: 'boot-1' },
+    });
     expect((await rejection(kind.checkCreate('a1', adopted('/srv/none').options))).message).toMatch(
       /does not exist/,
     );
@@ -237,7 +240,11 @@ describe('a volume that adopts a host directory', () => {
   it('mounts the directory itself, and not through a symlink put on its way since', async () => {
     const { ctx, mounts } = world();
     const kind = adoptedKind(ctx);
-    expect(await kind.source(adopted())).toEqual({ kind: 'adopt', directory: '/srv/host' });
+    expect(await kind.source(adopted())).toMatchObject({
+      kind: 'adopt',
+      directory: '/srv/host',
+      held: { path: '/srv/host' },
+    });
     mounts.directories.delete('/srv/host');
     mounts.directories.add('/elsewhere');
     mounts.symlinks.set('/srv/host', '/elsewhere');

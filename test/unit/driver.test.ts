@@ -687,7 +687,9 @@ describe('a volume that adopts a host directory (-o path=)', () => {
       kind: 'path',
       propagation: 'rshared',
       path: '/run/netns',
+      identity: { device: '8:1', ino: expect.stringMatching(/^\d+$/), boot: 'boot-1' },
     });
+    expect(mounts.heldOpen).toEqual([]);
     expect((await driver.get('netns')).status).toMatchObject({
       type: 'path',
       dataPath: '/run/netns',

@@ -44,6 +44,31 @@ describe('volume state on disk', () => {
     expect(byName(loaded.records)).toEqual([record('alpha', { c1: 2 }), record('beta')]);
   });
 
+  it("rewrites a live record in place (an adopted directory's identity), never its counts", async () => {
+    await publish(record('alpha', { c1: 2 }));
+    const counts = await readFile(store.countsFile('alpha'), 'utf8');
+    const adopted: VolumeRecord = {
+      ...record('alpha'),
+      options: {
+        kind: 'path',
+        propagation: 'rshared',
+        path: '/srv/hd',
+        identity: { device: '8:1', ino: '42', btime: '1.000000000', boot: 'b' },
+      },
+    };
+    await store.saveRecord(adopted);
+    expect(JSON.parse(await readFile(store.stateFile('alpha'), 'utf8'))).toEqual({
+      version: 2,
+      name: 'alpha',
+      createdAt: '2026-11-22T10:00:00.000Z',
+      options: adopted.options,
+    });
+    expect((await stat(store.stateFile('alpha'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(store.countsFile('alpha'), 'utf8')).toBe(counts);
+    const [loaded] = (await store.loadAll()).records;
+    expect(loaded).toEqual({ ...adopted, mounts: new Map([['c1', 2]]) });
+  });
+
   it('keeps what a volume is apart from its counts, which each save overwrites whole', async () => {
     await publish(record('alpha'));
     const definition = await readFile(store.stateFile('alpha'), 'utf8');

@@ -4,11 +4,11 @@
  * volume shows in the directory too. Nothing in the directory is ever deleted, and nothing
  * mounted in it is ever detached from it: the volume's view is made private before it goes.
  */
-import { conflict, invalid, VolumeError } from '../../model/errors.js';
-import { isWithin } from '../../model/paths.js';
+import { describeIdentity, isRecordedDirectory } from '../../model/directory-identity.js';
+import { conflict, VolumeError } from '../../model/errors.js';
+import type { HeldDirectory } from '../../system/held-directory.js';
 import { StackedMountsError, type MountSource } from '../../system/mounts.js';
 import { assertNoMountsWithin } from '../../system/safe-delete.js';
-import { DEFAULT_RESERVED_PATHS } from '../config.js';
 import { crashPoint } from '../crash-points.js';
 import { storageError } from '../storage-error.js';
 import {
@@ -16,26 +16,49 @@ import {
   assertNotForeignMountPoint,
   viewJoinsDirectory,
 } from './adopted-peers.js';
+import { holdAdoptable, openFailure } from './adoption-check.js';
 import { type KindContext, type RecordOf, type VolumeKind } from './kind.js';
 
 export function adoptedKind(ctx: KindContext): VolumeKind<'path'> {
+  /** The directory a Create checked, held until its bind is made (Creates of this kind are serial). */
+  const checked = new Map<string, HeldDirectory>();
+  const forget = (name: string) => {
+    checked.get(name)?.release();
+    checked.delete(name);
+  };
   return {
     kind: 'path',
     // Adopted directories are checked against each other: one Create at a time.
     serialCreate: true,
     checkCreate: async (name, options) => {
-      await assertAdoptable(ctx, name, options.path);
-      await assertNotForeignMountPoint(ctx.mounts, name, options.path);
+      // A Create that failed before its bind left its descriptor: Creates are serial, so any
+      // still held is stale.
+      for (const stale of [...checked.keys()]) forget(stale);
+      const held = await holdAdoptable(ctx, name, options);
+      try {
+        await assertNotForeignMountPoint(ctx.mounts, name, options.path);
+      } catch (error) {
+        held.release();
+        throw error;
+      }
+      checked.set(name, held);
+      return { ...options, identity: { ...held.identity, ...bootOf(ctx) } };
     },
     // The data is the host directory: the data root keeps only the record.
     dataDirectory: () => undefined,
-    source: (record) => adoptedSource(ctx, record),
+    source: async (record) => {
+      const held = checked.get(record.name);
+      checked.delete(record.name);
+      return adoptedSource(ctx, record, held);
+    },
     mounted: async () => undefined,
+    upgrade: (record) => upgradeRecord(ctx, record),
     isSound: (record) => adoptedViewIsSound(ctx, record),
     inPeerGroup: (record, view) => viewJoinsDirectory(ctx.mounts, record.options.path, view),
     remove: (record) => removeAdopted(ctx, record),
     // In this view only: detaching it plainly would propagate to the directory's own mounts.
     undoCreate: async (name) => {
+      forget(name);
       await ctx.mounts.detachView(ctx.mountpoint(name));
     },
     // Reaping would reach the host directory's own mounts.
@@ -45,60 +68,110 @@ export function adoptedKind(ctx: KindContext): VolumeKind<'path'> {
 }
 
 /**
- * A host directory may be adopted when it exists, is a directory, has no symlink on its way
- * (its real path is itself), stays clear of the driver's own directories and dockerd's (neither
- * in them nor around them), and overlaps no other volume's adopted directory.
+ * A record written before identities were kept takes the directory's current one (logged), and
+ * is saved with it; a data root that cannot be written keeps it in memory until the next start.
  */
-async function assertAdoptable(ctx: KindContext, name: string, dir: string): Promise<void> {
-  const { config, mounts } = ctx;
-  const refuse = (why: string) =>
-    invalid(`volume ${JSON.stringify(name)}: option path=${JSON.stringify(dir)} ${why}`);
-  if (config.hostPaths === false) {
-    throw refuse(
-      "is refused: the managed plugin does not see the host's directories; run the driver as a host process (sharedprop serve) to adopt one",
+async function recordIdentity(
+  ctx: KindContext,
+  record: RecordOf<'path'>,
+  held: HeldDirectory,
+): Promise<void> {
+  record.options.identity = { ...held.identity, ...bootOf(ctx) };
+  const details = {
+    volume: record.name,
+    path: record.options.path,
+    identity: describeIdentity(held.identity),
+  };
+  ctx.log.warn(
+    'adopted directory had no recorded identity (an older record); took its current one',
+    details,
+  );
+  await ctx.store.saveRecord(record).catch((error: unknown) =>
+    ctx.log.error('could not save the identity of an adopted directory', {
+      ...details,
+      error: String(error),
+    }),
+  );
+}
+
+/** At start-up: a record without an identity takes it now (see recordIdentity). */
+async function upgradeRecord(ctx: KindContext, record: RecordOf<'path'>): Promise<void> {
+  if (record.options.identity !== undefined) return;
+  let held: HeldDirectory;
+  try {
+    held = await ctx.mounts.holdDirectory(record.options.path);
+  } catch (error) {
+    ctx.log.warn(
+      'could not take the identity of an adopted directory; it is taken at its next mount',
+      {
+        volume: record.name,
+        path: record.options.path,
+        error: String(error),
+      },
     );
+    return;
   }
-  const resolved = await mounts.resolveDirectory(dir);
-  if (!resolved) throw refuse('does not exist; create the directory first');
-  if (resolved.realPath !== dir) {
-    throw refuse("has a symlink on its way; give the directory's real path");
-  }
-  if (!resolved.isDirectory) throw refuse('is not a directory');
-  const own = [config.dataRoot, config.mountRoot, ctx.hostDataRoot()];
-  for (const reserved of [...own, ...DEFAULT_RESERVED_PATHS, ...(config.reservedPaths ?? [])]) {
-    const real = (await mounts.resolveDirectory(reserved))?.realPath ?? reserved;
-    if (isWithin(dir, real) || isWithin(real, dir)) {
-      throw refuse(
-        own.includes(reserved)
-          ? "overlaps the driver's own data root or mount root"
-          : `overlaps ${reserved}, which dockerd or containerd own`,
-      );
-    }
-  }
-  for (const other of ctx.records()) {
-    const theirs = other.options.kind === 'path' ? other.options.path : undefined;
-    if (theirs !== undefined && (isWithin(dir, theirs) || isWithin(theirs, dir))) {
-      throw conflict(
-        `volume ${JSON.stringify(name)}: option path=${JSON.stringify(dir)} overlaps ${JSON.stringify(theirs)}, which volume ${JSON.stringify(other.name)} adopted; two volumes may not adopt the same or nested directories`,
-      );
-    }
+  try {
+    await recordIdentity(ctx, record, held);
+  } finally {
+    held.release();
   }
 }
 
+function bootOf(ctx: KindContext): { boot?: string } {
+  const boot = ctx.bootId();
+  return boot === undefined ? {} : { boot };
+}
+
 /**
- * Checked again at every (re)mount: a symlink put on its way since Create must not lead the bind
- * (mount(8) follows symlinks) to another directory.
+ * Checked again at every (re)mount, by identity: the directory the path reaches now (held by
+ * descriptor, no symlink on its way) must be the one recorded at Create; one replaced since
+ * (`umount; mv; mkdir`) is never served in its place. The bind is made through the descriptor.
+ * A record from before identities were kept takes the directory's now (logged).
  */
-async function adoptedSource(ctx: KindContext, record: RecordOf<'path'>): Promise<MountSource> {
+async function adoptedSource(
+  ctx: KindContext,
+  record: RecordOf<'path'>,
+  checked: HeldDirectory | undefined,
+): Promise<MountSource> {
   const dir = record.options.path;
-  const resolved = await ctx.mounts.resolveDirectory(dir);
-  if (resolved?.realPath !== dir || !resolved.isDirectory) {
-    throw new VolumeError(
+  const unavailable = (why: string) =>
+    new VolumeError(
       'unavailable',
-      `volume ${JSON.stringify(record.name)}: its adopted directory ${JSON.stringify(dir)} ${resolved ? 'is now reached through a symlink or is no directory' : 'no longer exists'}; not mounted`,
+      `volume ${JSON.stringify(record.name)}: its adopted directory ${JSON.stringify(dir)} ${why}; not mounted`,
+    );
+  let held = checked;
+  if (!held) {
+    try {
+      held = await ctx.mounts.holdDirectory(dir);
+    } catch (error) {
+      const why = openFailure(error);
+      if (why === undefined) throw error;
+      throw unavailable(
+        why === 'has a symlink on its way' ? 'is now reached through a symlink' : `${why} now`,
+      );
+    }
+  }
+  const recorded = record.options.identity;
+  if (recorded === undefined) {
+    await recordIdentity(ctx, record, held);
+  } else if (!isRecordedDirectory(recorded, held.identity, ctx.bootId())) {
+    held.release();
+    const beneath = await ctx.mounts.identityBeneath(dir).catch(() => undefined);
+    if (beneath && isRecordedDirectory(recorded, beneath, ctx.bootId())) {
+      // The host mounted something over the directory (it is still there, beneath): the volume
+      // shows what the directory shows, as it always did; a view still there is kept as it is.
+      ctx.log.warn('something is mounted over the adopted directory on the host', {
+        volume: record.name,
+        path: dir,
+      });
+      return { kind: 'adopt', directory: dir };
+    }
+    throw unavailable(
+      `was replaced: it is no longer the directory adopted at Create (${describeIdentity(recorded)}), it is ${describeIdentity(held.identity)} (unmounted, moved away and made anew?); put the original back there, or remove the volume and create it again`,
     );
   }
-  return { kind: 'adopt', directory: dir };
+  return { kind: 'adopt', directory: dir, held };
 }
 
 /**

@@ -56,12 +56,20 @@ export interface VolumeKind<K extends VolumeKindName = VolumeKindName> {
   readonly kind: K;
   /** Creates of this kind are checked against each other, so they run one at a time. */
   readonly serialCreate: boolean;
-  /** Checks at Create beyond the options' syntax; throws the answer to give. */
-  checkCreate(name: string, options: OptionsOf<K>): Promise<void>;
+  /**
+   * Checks at Create beyond the options' syntax; throws the answer to give. May return the
+   * options to record (with what the check learnt, e.g. an adopted directory's identity).
+   */
+  checkCreate(name: string, options: OptionsOf<K>): Promise<OptionsOf<K> | void>;
   /** The data directory to make in the data root (owner, mode); none when the data is elsewhere. */
   dataDirectory(options: OptionsOf<K>): DataDirectory | undefined;
-  /** What to mount at the mount point; checked again at every (re)mount. */
+  /**
+   * What to mount at the mount point; checked again at every (re)mount. A directory it holds
+   * (`held`) is released by the caller once the mount is made or failed.
+   */
   source(record: RecordOf<K>): Promise<MountSource>;
+  /** At start-up, under the volume's lock: completes a record an older version wrote. */
+  upgrade?(record: RecordOf<K>): Promise<void>;
   /** Told what was mounted (the mount at the mount point), once it is in place. */
   mounted(record: RecordOf<K>, top: MountEntry): Promise<void>;
   /** Whether the mount point shows the volume's data, once, shared. */

@@ -46,11 +46,19 @@ export interface Statx {
   uniqueMountId?: bigint;
   /** True when this is the root of a mount (STATX_ATTR_MOUNT_ROOT). */
   mountRoot: boolean;
+  /** Birth time (`seconds.nanoseconds`), where the filesystem keeps one (STATX_BTIME). */
+  btime?: string;
 }
 
 /** The statx(2) mask that asks for everything Statx holds. */
 export const STATX_WANTED =
-  C.STATX_TYPE | C.STATX_MODE | C.STATX_UID | C.STATX_GID | C.STATX_INO | C.STATX_MNT_ID;
+  C.STATX_TYPE |
+  C.STATX_MODE |
+  C.STATX_UID |
+  C.STATX_GID |
+  C.STATX_INO |
+  C.STATX_BTIME |
+  C.STATX_MNT_ID;
 
 /**
  * statx(2) of a descriptor (AT_EMPTY_PATH), or of `path` relative to it without following a
@@ -79,6 +87,10 @@ export function statx(fd: number, path = '', unique = true): Statx {
     mountId: uniqueId ? undefined : buf.readUInt32LE(144),
     uniqueMountId: uniqueId ? buf.readBigUInt64LE(144) : undefined,
     mountRoot: (buf.readUInt32LE(8) & C.STATX_ATTR_MOUNT_ROOT) !== 0,
+    btime:
+      (mask & C.STATX_BTIME) === 0
+        ? undefined
+        : `${buf.readBigInt64LE(80)}.${String(buf.readUInt32LE(88)).padStart(9, '0')}`,
   };
 }
 

@@ -26,6 +26,7 @@ export const STATX_MODE = 0x2;
 export const STATX_UID = 0x8;
 export const STATX_GID = 0x10;
 export const STATX_INO = 0x100;
+export const STATX_BTIME = 0x800;
 export const STATX_BASIC_STATS = 0x7ff;
 /** The reusable mount ID of mountinfo's first field (5.8). */
 export const STATX_MNT_ID = 0x1000;
