@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { getSystemErrorMap } from 'node:util';
 import type * as Koffi from 'koffi';
 
-const require = createRequire(import.meta.url);
+const nodeRequire = createRequire(import.meta.url);
 
 /** Syscall numbers of the calls that came after the table was unified (same on x86_64, arm64). */
 export const SYS = {
@@ -79,10 +79,27 @@ export interface Libc {
 
 let libc: Libc | undefined;
 
+/**
+ * koffi, from its package under Node. A Bun-compiled executable (the standalone `sharedprop`)
+ * embeds a native module only when it is required by a literal path, and koffi finds its own by
+ * a computed one: there, its native module for x86_64 glibc is required directly (koffi's package
+ * wraps it only with deprecation shims this code does not use). Elsewhere under Bun this throws,
+ * and the driver falls back to mount(8), saying why.
+ */
+function loadKoffi(): typeof Koffi {
+  if (process.versions.bun === undefined) return nodeRequire('koffi') as typeof Koffi;
+  if (process.arch !== 'x64') {
+    throw new Error(`this executable embeds koffi for x64 only, not ${process.arch}`);
+  }
+  // Bun's own `require` (defined in its ES modules), which its bundler follows.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@koromix/koffi-linux-x64/linux_x64/koffi.node') as typeof Koffi;
+}
+
 /** Loads koffi and libc at first use (the driver's other modules never pay for it). */
 export function loadLibc(): Libc {
   if (libc) return libc;
-  const koffi = require('koffi') as typeof Koffi;
+  const koffi = loadKoffi();
   const lib = koffi.load('libc.so.6');
   // `void *` takes a Buffer or a typed array (its memory, not a copy), `str` a JS string.
   const fn = (decl: string) => lib.func(decl) as unknown as Fn;
