@@ -6,7 +6,7 @@
 import type { DirectoryIdentity } from '../model/directory-identity.js';
 import type { HeldDirectory } from './held-directory.js';
 import type { MountReader } from './mount-snapshot.js';
-import { MountinfoReader, readMountinfo, type MountEntry } from './mountinfo.js';
+import { MountinfoReader, mountsAt, readMountinfo, type MountEntry } from './mountinfo.js';
 export type SharedMode = 'rshared' | 'shared';
 
 /** What a volume's mount point shows: a directory bound there, a tmpfs, or an adopted directory. */
@@ -26,6 +26,12 @@ export type MountSource =
        * nothing swapped at the name since (a rename, a symlink) can redirect it.
        */
       held?: HeldDirectory;
+      /**
+       * The host mounted something over the directory and the volume's view is there: the view
+       * is kept as it is and nothing is done by the directory's name (it no longer reaches the
+       * directory).
+       */
+      keepView?: true;
     };
 
 /** A host directory as the kernel resolves it (symlinks followed). */
@@ -130,4 +136,14 @@ export interface Mounts {
    * namespaces' copies are not touched.
    */
   privatizeMountPoint(dir: string): Promise<boolean>;
+}
+
+/** The top of the mounts at `target`, kept as it is (an adopt source's `keepView`). */
+export async function viewKeptAsItIs(
+  mounts: Pick<Mounts, 'readAbout'>,
+  target: string,
+): Promise<MountEntry> {
+  const top = mountsAt(await mounts.readAbout(target), target).at(-1);
+  if (!top) throw new Error(`the view at ${target} is gone`);
+  return top;
 }

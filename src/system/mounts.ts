@@ -32,6 +32,7 @@ import {
   type MountTable,
   type ResolvedDirectory,
   type SharedMode,
+  viewKeptAsItIs,
 } from './mounts-api.js';
 
 export class MountSystem implements Mounts {
@@ -70,6 +71,7 @@ export class MountSystem implements Mounts {
     target: string,
     mode: SharedMode,
   ): Promise<MountEntry> {
+    if (source.kind === 'adopt' && source.keepView) return viewKeptAsItIs(this, target);
     const held = source.kind === 'adopt' ? source.held : undefined;
     let directory: readonly { sharedGroup?: number }[] | undefined;
     if (source.kind === 'adopt' && !held) {

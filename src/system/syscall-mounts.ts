@@ -42,6 +42,7 @@ import {
   type MountTable,
   type ResolvedDirectory,
   type SharedMode,
+  viewKeptAsItIs,
 } from './mounts.js';
 
 export interface SyscallMountsOptions extends MountTreeOptions {
@@ -107,6 +108,7 @@ export class SyscallMounts implements Mounts {
     target: string,
     mode: SharedMode,
   ): Promise<MountEntry> {
+    if (source.kind === 'adopt' && source.keepView) return viewKeptAsItIs(this, target);
     const adopted = source.kind === 'adopt' ? source.held : undefined;
     let directory =
       source.kind === 'adopt' && !adopted

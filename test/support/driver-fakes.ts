@@ -15,6 +15,7 @@ import {
   type MountSource,
   type ResolvedDirectory,
   type SharedMode,
+  viewKeptAsItIs,
 } from '../../src/system/mounts.js';
 import { errno } from './fake-store.js';
 
@@ -119,6 +120,7 @@ export class FakeMounts implements Mounts {
     this.calls.push(
       source.kind === 'tmpfs' ? `tmpfs ${target} ${source.options}` : `${source.kind} ${target}`,
     );
+    if (source.kind === 'adopt' && source.keepView) return viewKeptAsItIs(this, target);
     // An adopted directory becomes a shared mount point of its own, and the volume its peer.
     const adopted = source.kind === 'adopt' ? this.sharedMountPoint(source.directory) : undefined;
     const directory = source.kind === 'tmpfs' ? undefined : source.directory;

@@ -258,15 +258,31 @@ describe('the directory checked at Create is the one bound, and checked at every
     expect(error.message).toMatch(message);
   });
 
-  it('a directory the host mounted something over is still the one recorded: shown as the directory shows it, by name', async () => {
-    const { kind, mounts } = world();
+  it('a directory the host mounted something over is still the one recorded: a view still there is kept as it is, nothing is done by the name', async () => {
+    const { kind, mounts, ctx } = world();
     const record = recordAt(
       'a1',
       (await kind.checkCreate('a1', options('/srv/host'))) as PathOptions,
     );
     await kind.undoCreate('a1');
     mounts.mountedOver.add('/srv/host');
-    expect(await kind.source(record)).toEqual({ kind: 'adopt', directory: '/srv/host' });
+    // No view left: the name no longer reaches the directory, and nothing is done through it.
+    const gone = await rejection(kind.source(record));
+    expect(gone.kind).toBe('unavailable');
+    expect(gone.message).toMatch(/is covered by a mount the host made over it/);
+    expect(mounts.heldOpen).toEqual([]);
+    // A view there: kept as it is, whatever the name now reaches.
+    const view = await mounts.ensureSharedMount(
+      { kind: 'bind', directory: '/srv/host' },
+      ctx.mountpoint('a1'),
+      'rshared',
+    );
+    const source = await kind.source(record);
+    expect(source).toEqual({ kind: 'adopt', directory: '/srv/host', keepView: true });
+    const before = mounts.calls.length;
+    expect(await mounts.ensureSharedMount(source, ctx.mountpoint('a1'), 'rshared')).toEqual(view);
+    expect(mounts.at(ctx.mountpoint('a1'))).toHaveLength(1);
+    expect(mounts.calls.slice(before)).toEqual([`adopt ${ctx.mountpoint('a1')}`]);
     expect(mounts.heldOpen).toEqual([]);
     // Replaced and then mounted over: beneath is not the recorded one either.
     mounts.replaced.set('/srv/host', 1);

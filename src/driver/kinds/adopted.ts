@@ -7,6 +7,7 @@
 import { describeIdentity, isRecordedDirectory } from '../../model/directory-identity.js';
 import { conflict, VolumeError } from '../../model/errors.js';
 import type { HeldDirectory } from '../../system/held-directory.js';
+import { mountsAt } from '../../system/mountinfo.js';
 import { StackedMountsError, type MountSource } from '../../system/mounts.js';
 import { assertNoMountsWithin } from '../../system/safe-delete.js';
 import { crashPoint } from '../crash-points.js';
@@ -159,13 +160,20 @@ async function adoptedSource(
     held.release();
     const beneath = await ctx.mounts.identityBeneath(dir).catch(() => undefined);
     if (beneath && isRecordedDirectory(recorded, beneath, ctx.bootId())) {
-      // The host mounted something over the directory (it is still there, beneath): the volume
-      // shows what the directory shows, as it always did; a view still there is kept as it is.
+      // The host mounted something over the directory (it is still there, beneath): a view still
+      // there shows it, and is kept as it is. Without one, nothing is done by the name, which no
+      // longer reaches the directory (and a rename could make it reach another).
+      const mountpoint = ctx.mountpoint(record.name);
+      if (mountsAt(await ctx.mounts.readAbout(mountpoint), mountpoint).length === 0) {
+        throw unavailable(
+          'is covered by a mount the host made over it, and the volume no longer shows it; unmount that mount on the host, then use the volume again',
+        );
+      }
       ctx.log.warn('something is mounted over the adopted directory on the host', {
         volume: record.name,
         path: dir,
       });
-      return { kind: 'adopt', directory: dir };
+      return { kind: 'adopt', directory: dir, keepView: true };
     }
     throw unavailable(
       `was replaced: it is no longer the directory adopted at Create (${describeIdentity(recorded)}), it is ${describeIdentity(held.identity)} (unmounted, moved away and made anew?); put the original back there, or remove the volume and create it again`,

@@ -6,7 +6,7 @@
  * - a mount root held by a shared mount with a peer in this namespace (a data root bound onto
  *   itself in its parent's peer group) gets a mount of its own, so that each volume is one mount.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import * as C from '../../../src/system/kernel/constants.js';
 import { mount, mountSetattr, openDirectory, withFd } from '../../../src/system/kernel/calls.js';
@@ -74,6 +74,32 @@ describeInNamespace.each(implementations)('%s', (_name, make) => {
       );
       return { hd, target, view };
     }
+
+    it('kept as it is when the directory is covered (keepView): nothing is done by the name', async () => {
+      const hd = dir('parent/hd');
+      const target = path.join(base, 'mnt/vol');
+      const view = await mounts.ensureSharedMount(
+        { kind: 'adopt', directory: hd },
+        target,
+        'rshared',
+      );
+      // The name now reaches another directory: had anything been done by it, it would show.
+      renameSync(path.join(base, 'parent'), path.join(base, 'parent.old'));
+      mkdirSync(hd, { recursive: true });
+      const kept = await mounts.ensureSharedMount(
+        { kind: 'adopt', directory: hd, keepView: true },
+        target,
+        'rshared',
+      );
+      expect(kept.id).toBe(view.id);
+      expect(mountsAtPath(target).map((e) => e.id)).toEqual([view.id]);
+      expect(mountsAtPath(hd)).toEqual([]);
+      const gone = path.join(base, 'mnt/none');
+      await expect(
+        mounts.ensureSharedMount({ kind: 'adopt', directory: hd, keepView: true }, gone, 'shared'),
+      ).rejects.toThrow(`the view at ${gone} is gone`);
+      expect(mountsAtPath(hd)).toEqual([]);
+    });
 
     it('in the directory’s group is kept as it is (the same mount)', async () => {
       const { hd, target, view } = await adopted();
