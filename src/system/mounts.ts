@@ -9,6 +9,7 @@ import type { DirectoryIdentity } from '../model/directory-identity.js';
 import { holdDirectory, identityBeneath, type HeldDirectory } from './held-directory.js';
 import { bindTree, sharedMountPointAt } from './held-bind.js';
 import { openDirectory, statx, withFd } from './kernel/calls.js';
+import { heldOrUnavailable } from './held-or-unavailable.js';
 import type { MountReader } from './mount-snapshot.js';
 import {
   aboutPath,
@@ -195,8 +196,9 @@ export class MountSystem implements Mounts {
     return this.detachAll(mountpoint, { includeSelf: true });
   }
 
+  /** Through the system calls even here: adoption decides by identity (see heldOrUnavailable). */
   async holdDirectory(dir: string): Promise<HeldDirectory> {
-    return holdDirectory(dir);
+    return heldOrUnavailable(() => holdDirectory(dir));
   }
 
   async identityBeneath(dir: string): Promise<DirectoryIdentity> {
