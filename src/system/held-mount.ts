@@ -3,12 +3,19 @@
  * opened with no symlink on its way, the mount it is on and the stack of mounts at it, read by
  * identity; and the two acts on a held directory that make a mount point of its own.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { close, moveMount, mountSetattr, openDirectory, openTree } from './kernel/calls.js';
 import { isErrno } from './kernel/ffi.js';
 import type { MountTree, MountNode, MountView } from './mount-tree.js';
-import type { MountEntry } from './mountinfo.js';
+import { parseMountinfo, type MountEntry } from './mountinfo.js';
 import { ForeignMountPointError } from './mounts-api.js';
+import { mountRootShowsTwice } from './mount-root-peers.js';
+
+/** This namespace's mount table, read once (at start, for the mount root). */
+function readMountinfoSync(): MountEntry[] {
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+}
 
 /** A directory held open, with what statx said of it and the mounts stacked at it. */
 export interface Held {
@@ -120,7 +127,7 @@ export function ensureSharedMountPoint(tree: MountTree, dir: string): { sharedGr
 export function separateMountRoot(tree: MountTree, root: string): void {
   const held = holdMountPoint(tree, root);
   try {
-    if (held.mount.sharedGroup === undefined || !held.view.hasPeers(held.mount)) return;
+    if (!mountRootShowsTwice(readMountinfoSync(), root)) return;
     close(selfBindInOwnGroup(held, false));
   } finally {
     close(held.fd);

@@ -5,21 +5,14 @@
 import { lstat, mkdir, realpath, rmdir, stat } from 'node:fs/promises';
 import { CommandError, run } from './exec.js';
 import { writeMountRootMarker } from './mount-root-marker.js';
+import { mountRootShowsTwice } from './mount-root-peers.js';
 import type { DirectoryIdentity } from '../model/directory-identity.js';
 import { holdDirectory, identityBeneath, type HeldDirectory } from './held-directory.js';
 import { bindTree, sharedMountPointAt } from './held-bind.js';
 import { openDirectory, statx, withFd } from './kernel/calls.js';
 import { heldOrUnavailable } from './held-or-unavailable.js';
 import type { MountReader } from './mount-snapshot.js';
-import {
-  aboutPath,
-  holderOf,
-  isWithin,
-  MountEntry,
-  mountsAt,
-  mountsBelow,
-  propagationOf,
-} from './mountinfo.js';
+import { aboutPath, MountEntry, mountsAt, mountsBelow, propagationOf } from './mountinfo.js';
 
 export * from './mounts-api.js';
 import {
@@ -256,11 +249,7 @@ export class MountSystem implements Mounts {
    * each peer, hidden beneath the data root. Only while nothing is mounted at or in it.
    */
   private async separateMountRoot(root: string): Promise<void> {
-    const table = await this.read();
-    if (table.some((e) => isWithin(e.mountPoint, root))) return;
-    const holder = holderOf(table, root);
-    const group = holder?.sharedGroup;
-    if (group === undefined || !table.some((e) => e !== holder && e.sharedGroup === group)) return;
+    if (!mountRootShowsTwice(await this.read(), root)) return;
     await this.mount(['--bind', root, root]);
     await this.mount(['--make-private', root]);
     await this.mount(['--make-shared', root]);
