@@ -1,5 +1,5 @@
 /** The system call bindings against the real kernel: each one's success and its errno. */
-import { mkdirSync, renameSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { renameSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as C from '../../../src/system/kernel/constants.js';
 import {
@@ -20,18 +20,14 @@ import {
 import { KernelError } from '../../../src/system/kernel/ffi.js';
 import { listmount, statmount } from '../../../src/system/kernel/statmount.js';
 import { newTmpfs } from '../../../src/system/kernel/tmpfs.js';
-import { describeInNamespace, mountsAtPath, scratch } from './namespace.js';
+import { describeInNamespace, mountsAtPath, scratch, dirIn } from './namespace.js';
 
 let base: string;
 let cleanup: () => void;
 beforeEach(() => ({ base, cleanup } = scratch()));
 afterEach(() => cleanup());
 
-const dir = (name: string) => {
-  const p = path.join(base, name);
-  mkdirSync(p, { recursive: true });
-  return p;
-};
+const dir = (name: string) => dirIn(base, name);
 
 /** Binds `source` at `target` through descriptors; returns nothing, throws the KernelError. */
 function bind(source: string, target: string): void {

@@ -3,16 +3,9 @@
  * adopted directory through that descriptor (held-bind.ts, and both mount layers given `held`),
  * against the real kernel in the unit tier's own mount namespace.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import * as C from '../../../src/system/kernel/constants.js';
-import {
-  mount,
-  mountSetattr,
-  openDirectory,
-  statx,
-  withFd,
-} from '../../../src/system/kernel/calls.js';
+import { mountSetattr, openDirectory, statx, withFd } from '../../../src/system/kernel/calls.js';
 import { bindTree, sharedMountPointAt } from '../../../src/system/held-bind.js';
 import {
   duplicate,
@@ -22,22 +15,23 @@ import {
   lineageOf,
   passesThrough,
 } from '../../../src/system/held-directory.js';
-import { MountSystem, type Mounts } from '../../../src/system/mounts.js';
-import { SyscallMounts } from '../../../src/system/syscall-mounts.js';
-import { describeInNamespace, mountinfo, mountsAtPath, scratch } from './namespace.js';
+import {
+  describeInNamespace,
+  mountinfo,
+  mountsAtPath,
+  scratch,
+  dirIn,
+  bindByPath,
+  tmpfsAt,
+  MOUNT_LAYERS,
+} from './namespace.js';
 
 let base: string;
 let cleanup: () => void;
 beforeEach(() => ({ base, cleanup } = scratch()));
 afterEach(() => cleanup());
 
-const dir = (name: string) => {
-  const p = path.join(base, name);
-  mkdirSync(p, { recursive: true });
-  return p;
-};
-const bindByPath = (source: string, target: string) => mount(source, target, null, C.MS_BIND);
-const tmpfsAt = (target: string, name: string) => mount(name, target, 'tmpfs', 0, 'size=64k');
+const dir = (name: string) => dirIn(base, name);
 const devIno = (p: string) => {
   const s = statSync(p, { bigint: true });
   return { ino: String(s.ino), dev: s.dev };
@@ -208,13 +202,7 @@ describeInNamespace('the bind of an adopted directory through its descriptor', (
   });
 });
 
-const implementations: [string, () => Mounts][] = [
-  ['syscalls, listmount', () => new SyscallMounts({ fallback: false })],
-  ['syscalls, mountinfo fallback', () => new SyscallMounts({ fallback: true })],
-  ['MountSystem', () => new MountSystem()],
-];
-
-describeInNamespace.each(implementations)('%s, given the held directory', (_name, make) => {
+describeInNamespace.each(MOUNT_LAYERS)('%s, given the held directory', (_name, make) => {
   it('binds the directory it checked, though its parent was swapped for a symlink since', async () => {
     const mounts = make();
     const checked = dir('srv/hd');

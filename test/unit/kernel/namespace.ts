@@ -3,10 +3,19 @@
  * namespace of their own (`unshare --user --map-root-user --mount --propagation private`), where
  * every mount vanishes with the namespace. Outside one they fail, saying how to run them.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { close, moveMount, openDirectory, umount2 } from '../../../src/system/kernel/calls.js';
+import {
+  close,
+  mount,
+  moveMount,
+  openDirectory,
+  umount2,
+} from '../../../src/system/kernel/calls.js';
+import { MS_BIND } from '../../../src/system/kernel/constants.js';
+import { MountSystem, type Mounts } from '../../../src/system/mounts.js';
+import { SyscallMounts } from '../../../src/system/syscall-mounts.js';
 import { newTmpfs } from '../../../src/system/kernel/tmpfs.js';
 import { parseMountinfo, type MountEntry } from '../../../src/system/mountinfo.js';
 import { inOwnMountNamespace } from '../../support/namespaces.js';
@@ -60,3 +69,27 @@ export function mountinfo(): MountEntry[] {
 export function mountsAtPath(target: string): MountEntry[] {
   return mountinfo().filter((e) => e.mountPoint === target);
 }
+
+/** `name` under `base`, made with its parents. */
+export function dirIn(base: string, name: string): string {
+  const p = path.join(base, name);
+  mkdirSync(p, { recursive: true });
+  return p;
+}
+
+/** A bind of `source` at `target` by path (mount(2), as the tests set the scene). */
+export const bindByPath = (source: string, target: string) => mount(source, target, null, MS_BIND);
+
+/** A small tmpfs named `name` (its mountinfo source) at `target`. */
+export const tmpfsAt = (target: string, name: string) =>
+  mount(name, target, 'tmpfs', 0, 'size=64k');
+
+/** The mounts whose mountinfo source is `name`. */
+export const bySource = (name: string) => mountinfo().filter((e) => e.source === name);
+
+/** Every Mounts implementation, for tests that run the same cases on each. */
+export const MOUNT_LAYERS: [string, () => Mounts][] = [
+  ['syscalls, listmount', () => new SyscallMounts({ fallback: false })],
+  ['syscalls, mountinfo fallback', () => new SyscallMounts({ fallback: true })],
+  ['MountSystem (mount(8))', () => new MountSystem()],
+];

@@ -8,30 +8,26 @@
  */
 import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import * as C from '../../../src/system/kernel/constants.js';
-import { mount, mountSetattr, openDirectory, withFd } from '../../../src/system/kernel/calls.js';
+import { mountSetattr, openDirectory, withFd } from '../../../src/system/kernel/calls.js';
+import { ForeignMountPointError, isCutOff, type Mounts } from '../../../src/system/mounts.js';
 import {
-  ForeignMountPointError,
-  isCutOff,
-  MountSystem,
-  type Mounts,
-} from '../../../src/system/mounts.js';
-import { SyscallMounts } from '../../../src/system/syscall-mounts.js';
-import { describeInNamespace, mountinfo, mountsAtPath, scratch } from './namespace.js';
+  describeInNamespace,
+  mountinfo,
+  mountsAtPath,
+  scratch,
+  dirIn,
+  bindByPath,
+  tmpfsAt,
+  bySource,
+  MOUNT_LAYERS,
+} from './namespace.js';
 
 let base: string;
 let cleanup: () => void;
 beforeEach(() => ({ base, cleanup } = scratch()));
 afterEach(() => cleanup());
 
-const dir = (name: string) => {
-  const p = path.join(base, name);
-  mkdirSync(p, { recursive: true });
-  return p;
-};
-const bindByPath = (source: string, target: string) => mount(source, target, null, C.MS_BIND);
-const tmpfsAt = (target: string, name: string) => mount(name, target, 'tmpfs', 0, 'size=64k');
-const bySource = (name: string) => mountinfo().filter((e) => e.source === name);
+const dir = (name: string) => dirIn(base, name);
 const propagate = (target: string, propagation: 'shared' | 'private' | 'slave') =>
   withFd(openDirectory(target), (fd) => mountSetattr(fd, { propagation, recursive: true }));
 const points = (source: string) =>
@@ -52,13 +48,7 @@ describe('isCutOff', () => {
   });
 });
 
-const implementations: [string, () => Mounts][] = [
-  ['syscalls, listmount', () => new SyscallMounts({ fallback: false })],
-  ['syscalls, mountinfo fallback', () => new SyscallMounts({ fallback: true })],
-  ['MountSystem (mount(8))', () => new MountSystem()],
-];
-
-describeInNamespace.each(implementations)('%s', (_name, make) => {
+describeInNamespace.each(MOUNT_LAYERS)('%s', (_name, make) => {
   let mounts: Mounts;
   beforeEach(() => (mounts = make()));
 

@@ -3,24 +3,19 @@
  * of those beneath it at the same place) without the mount table; undefined where the layer can
  * only tell from the table (the mountinfo fallback, mount(8)).
  */
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { mount } from '../../../src/system/kernel/calls.js';
 import { MountSystem } from '../../../src/system/mounts.js';
 import { SyscallMounts } from '../../../src/system/syscall-mounts.js';
-import { describeInNamespace, mountsAtPath, scratch } from './namespace.js';
+import { describeInNamespace, mountsAtPath, scratch, dirIn, tmpfsAt } from './namespace.js';
 
 let base: string;
 let cleanup: () => void;
 beforeEach(() => ({ base, cleanup } = scratch()));
 afterEach(() => cleanup());
 
-const dir = (name: string) => {
-  const p = path.join(base, name);
-  mkdirSync(p, { recursive: true });
-  return p;
-};
-const tmpfsAt = (target: string, name: string) => mount(name, target, 'tmpfs', 0, 'size=64k');
+const dir = (name: string) => dirIn(base, name);
 
 describeInNamespace('stackAt', () => {
   const byId = () => new SyscallMounts({ fallback: false });

@@ -8,7 +8,6 @@ import { mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import * as C from '../../../src/system/kernel/constants.js';
 import {
-  mount,
   mountSetattr,
   moveMount,
   openDirectory,
@@ -19,31 +18,28 @@ import { detachChecked } from '../../../src/system/detach.js';
 import { MountTree } from '../../../src/system/mount-tree.js';
 import { MountSystem, StackedMountsError, type Mounts } from '../../../src/system/mounts.js';
 import { SyscallMounts } from '../../../src/system/syscall-mounts.js';
-import { describeInNamespace, mountinfo, mountsAtPath, scratch } from './namespace.js';
+import {
+  describeInNamespace,
+  mountinfo,
+  mountsAtPath,
+  scratch,
+  dirIn,
+  bindByPath,
+  tmpfsAt,
+  bySource,
+  MOUNT_LAYERS,
+} from './namespace.js';
 
 let base: string;
 let cleanup: () => void;
 beforeEach(() => ({ base, cleanup } = scratch()));
 afterEach(() => cleanup());
 
-const dir = (name: string) => {
-  const p = path.join(base, name);
-  mkdirSync(p, { recursive: true });
-  return p;
-};
-const bindByPath = (source: string, target: string) => mount(source, target, null, C.MS_BIND);
-const tmpfsAt = (target: string, name: string) => mount(name, target, 'tmpfs', 0, 'size=64k');
-const bySource = (name: string) => mountinfo().filter((e) => e.source === name);
+const dir = (name: string) => dirIn(base, name);
 const share = (target: string) =>
   withFd(openDirectory(target), (fd) => mountSetattr(fd, { propagation: 'shared' }));
 
-const implementations: [string, () => Mounts][] = [
-  ['syscalls, listmount', () => new SyscallMounts({ fallback: false })],
-  ['syscalls, mountinfo fallback', () => new SyscallMounts({ fallback: true })],
-  ['MountSystem (mount(8), the reference)', () => new MountSystem()],
-];
-
-describeInNamespace.each(implementations)('%s', (_name, make) => {
+describeInNamespace.each(MOUNT_LAYERS)('%s', (_name, make) => {
   let mounts: Mounts;
   beforeEach(() => (mounts = make()));
 
@@ -246,7 +242,7 @@ describeInNamespace.each(implementations)('%s', (_name, make) => {
   });
 });
 
-describeInNamespace.each(implementations.slice(0, 2))('%s, by identity', (_name, make) => {
+describeInNamespace.each(MOUNT_LAYERS.slice(0, 2))('%s, by identity', (_name, make) => {
   it('refuses a symlink on the way to the target or to the source, and mounts nothing', async () => {
     const mounts = make();
     const real = dir('real');
