@@ -1,5 +1,6 @@
 /*
  * sharedprop-rmtree PARENT NAME
+ * sharedprop-rmtree --serve
  *
  * Deletes the tree PARENT/NAME the way only the kernel can make safe: by file descriptor.
  * Every directory is opened with openat2(2) relative to its parent's descriptor, with
@@ -31,6 +32,12 @@
  *   5  openat2 with these flags is not available (kernel < 5.6, or a seccomp filter): nothing
  *      was deleted; there is no fallback
  * Diagnostics go to stderr, one line each (names escaped), for the log; nothing goes to stdout.
+ *
+ * --serve: the same, once per request, for as long as standard input stays open (the driver keeps
+ * one running, so that a Remove costs no process start). A request is PARENT and NAME, each ended
+ * by a NUL byte; the answer, on stdout, is its diagnostic lines (each starting with
+ * "sharedprop-rmtree:") then the line "exit N", N the exit code above. End of input: exit 0. A
+ * request never sees what an earlier one counted; the depth limit is the same for all.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -61,6 +68,7 @@
 static long boundaries; /* mount points met (left alone) */
 static long failures;   /* entries that could not be removed */
 static long max_depth;  /* levels the walk may hold open */
+static FILE *diag;      /* where diagnostics go: stderr, or stdout in --serve */
 
 struct frame {
 	int fd;       /* the directory, open */
@@ -94,7 +102,7 @@ static const char *shown(const char *name, char *buf, size_t size) {
 
 static void report(const char *what, const char *name, int err) {
 	char buf[SHOWN_SIZE];
-	fprintf(stderr, "sharedprop-rmtree: %s \"%s\" (depth %ld): %s\n", what,
+	fprintf(diag, "sharedprop-rmtree: %s \"%s\" (depth %ld): %s\n", what,
 	        shown(name, buf, sizeof buf), depth, strerror(err));
 }
 
@@ -293,40 +301,76 @@ static long depth_limit(void) {
 	return (long)limit.rlim_cur > 2 * FD_MARGIN ? (long)limit.rlim_cur - FD_MARGIN : FD_MARGIN;
 }
 
-int main(int argc, char **argv) {
-	if (argc != 3 || argv[1][0] != '/' || !one_component(argv[2])) {
-		fprintf(stderr,
-		        "sharedprop-rmtree: usage: sharedprop-rmtree /ABSOLUTE/PARENT NAME "
-		        "(NAME: one path component, not . or ..)\n");
-		return EXIT_USAGE;
-	}
+static int usage(void) {
+	fprintf(diag,
+	        "sharedprop-rmtree: usage: sharedprop-rmtree /ABSOLUTE/PARENT NAME "
+	        "(NAME: one path component, not . or ..), or sharedprop-rmtree --serve\n");
+	return EXIT_USAGE;
+}
+
+/* Deletes PARENT/NAME: the exit code of the one-shot form. */
+static int delete_tree(const char *parent_path, const char *name) {
+	if (parent_path[0] != '/' || !one_component(name)) return usage();
+	boundaries = failures = 0;
 	/* PARENT is ours (trusted): an ordinary open. Everything below it is not. */
-	int parent = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int parent = open(parent_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (parent < 0) {
 		int err = errno;
 		if (err == ENOENT) return 0; /* no parent, no tree */
-		report("cannot open parent", argv[1], err);
+		report("cannot open parent", parent_path, err);
 		return err == ENOTDIR ? EXIT_USAGE : EXIT_LEFT;
 	}
 	/* Refuse before touching anything when the kernel cannot do this safely: no openat2
 	 * (ENOSYS), flags it does not know (EINVAL), or a seccomp filter (EPERM). */
 	int probe = open_dir(parent, ".");
 	if (probe < 0 && (errno == ENOSYS || errno == EINVAL || errno == EPERM)) {
-		report("openat2 unavailable, nothing deleted under", argv[1], errno);
+		int err = errno;
+		close(parent);
+		report("openat2 unavailable, nothing deleted under", parent_path, err);
 		return EXIT_NO_OPENAT2;
 	}
 	if (probe >= 0) close(probe);
 
-	max_depth = depth_limit();
-	walk(parent, argv[2]);
+	walk(parent, name);
 	close(parent);
-	free(stack);
 	if (failures || boundaries) {
 		char buf[SHOWN_SIZE];
-		fprintf(stderr, "sharedprop-rmtree: left in \"%s\": %ld mount point(s), %ld failure(s)\n",
-		        shown(argv[2], buf, sizeof buf), boundaries, failures);
+		fprintf(diag, "sharedprop-rmtree: left in \"%s\": %ld mount point(s), %ld failure(s)\n",
+		        shown(name, buf, sizeof buf), boundaries, failures);
 	}
 	if (failures) return EXIT_LEFT;
 	if (boundaries) return EXIT_BOUNDARY;
 	return 0;
+}
+
+/* Requests on stdin until its end; see --serve in the header. */
+static int serve(void) {
+	char *parent = NULL, *name = NULL;
+	size_t parent_room = 0, name_room = 0;
+	for (;;) {
+		if (getdelim(&parent, &parent_room, '\0', stdin) < 0) break;
+		if (getdelim(&name, &name_room, '\0', stdin) < 0) break;
+		int code = delete_tree(parent, name);
+		fprintf(stdout, "exit %d\n", code);
+		if (fflush(stdout) != 0) break; /* the driver is gone */
+	}
+	free(parent);
+	free(name);
+	return 0;
+}
+
+int main(int argc, char **argv) {
+	diag = stderr;
+	max_depth = depth_limit();
+	int code;
+	if (argc == 2 && strcmp(argv[1], "--serve") == 0) {
+		diag = stdout;
+		code = serve();
+	} else if (argc == 3) {
+		code = delete_tree(argv[1], argv[2]);
+	} else {
+		code = usage();
+	}
+	free(stack);
+	return code;
 }

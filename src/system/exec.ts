@@ -5,6 +5,7 @@
  * stderr (it is translated, and it belongs in the log).
  */
 import { execa, type Options } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 export class CommandError extends Error {
   constructor(
@@ -60,4 +61,14 @@ export async function run(
     );
   }
   return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
+}
+
+export type ServerProcess = ChildProcess;
+
+/**
+ * A long-lived child that serves requests on its standard input and answers on its standard
+ * output (its stderr is discarded: it answers there). Its lifetime is the caller's to manage.
+ */
+export function startServer(command: string, args: readonly string[]): ServerProcess {
+  return spawn(command, [...args], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...CHILD_LOCALE } });
 }

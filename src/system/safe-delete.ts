@@ -1,7 +1,8 @@
 /**
  * Deletes a directory tree without ever crossing a mount boundary or following a symlink.
  *
- * The walk itself is done by `sharedprop-rmtree` (src/native/rmtree.c), which traverses by file
+ * The walk itself is done by `sharedprop-rmtree` (src/native/rmtree.c; one kept running, see
+ * rmtree-server.ts), which traverses by file
  * descriptor with openat2(RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_BENEATH) and unlinkat:
  * the kernel enforces both rules, so a process inside the tree that swaps a directory for a
  * symlink mid-walk (CVE-2018-15664) cannot make it delete anything outside. A path-based
@@ -14,8 +15,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommandError, run } from './exec.js';
 import { isWithin, type MountEntry } from './mountinfo.js';
+import { rmtreeServer, type HelperAnswer } from './rmtree-server.js';
 import { IS_STANDALONE } from './version.js';
 
 export class MountBoundaryError extends Error {
@@ -93,11 +94,11 @@ function splitTarget(dir: string): { parent: string; name: string } {
   return { parent, name: path.basename(clean) };
 }
 
-/** Translates the helper's failure; the text of its stderr only goes into the message. */
-function helperFailure(dir: string, error: CommandError): Error {
-  const code = error.exitCode;
+/** Translates the helper's failure; the text of its diagnostics only goes into the message. */
+function helperFailure(dir: string, answer: HelperAnswer): Error {
+  const code = answer.exitCode;
   if (code === RMTREE_EXIT.boundary) return new MountBoundaryError(dir);
-  const details = error.stderr.trim().slice(0, 2000);
+  const details = answer.diagnostics.trim().slice(0, 2000);
   const why =
     code === RMTREE_EXIT.noOpenat2
       ? 'the kernel has no usable openat2 (5.6 or later is needed to delete safely); nothing was deleted'
@@ -119,11 +120,6 @@ export async function deleteTree(dir: string, entries: readonly MountEntry[]): P
   const { parent, name } = splitTarget(dir);
   assertNoMountsWithin(entries, path.join(parent, name));
   if (!existsSync(parent)) return;
-  const helper = helperPath();
-  try {
-    await run(helper, [parent, name], { timeout: HELPER_TIMEOUT_MS });
-  } catch (error) {
-    if (error instanceof CommandError) throw helperFailure(dir, error);
-    throw error;
-  }
+  const answer = await rmtreeServer(helperPath()).delete(parent, name, HELPER_TIMEOUT_MS);
+  if (answer.exitCode !== RMTREE_EXIT.ok) throw helperFailure(dir, answer);
 }

@@ -50,10 +50,19 @@ const mountAt = (mountPoint: string): MountEntry => ({
 
 const gone = (p: string) => expect(lstat(p)).rejects.toThrow(/ENOENT/);
 
-/** Runs a stand-in for the helper that records its arguments and exits with `code`. */
+/**
+ * Runs a stand-in for the helper: in --serve, it records each request's PARENT and NAME and
+ * answers a diagnostic line, then `exit CODE`.
+ */
 async function withFakeHelper(dir: string, code: number, body: () => Promise<void>) {
   const fake = path.join(dir, `fake-helper-${code}`);
-  await writeFile(fake, `#!/bin/sh\nprintf '%s\\n' "$@" > "$0.args"\necho why >&2\nexit ${code}\n`);
+  await writeFile(
+    fake,
+    `#!/bin/bash\n[ "$1" = --serve ] || exit 9\n` +
+      `while IFS= read -r -d '' parent && IFS= read -r -d '' name; do\n` +
+      `  printf '%s\\n%s\\n' "$parent" "$name" >> "$0.args"\n` +
+      `  echo 'sharedprop-rmtree: why'\n  echo 'exit ${code}'\ndone\n`,
+  );
   await chmod(fake, 0o755);
   process.env.SHAREDPROP_RMTREE = fake;
   try {
@@ -221,6 +230,9 @@ describe('deleteTree', () => {
         const error = await deleteTree(dir, []).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(DeleteError);
         expect((error as DeleteError).exitCode).toBe(code);
+        if (code !== RMTREE_EXIT.noOpenat2) {
+          expect((error as DeleteError).message).toContain('sharedprop-rmtree: why');
+        }
       });
     }
     await withFakeHelper(base, 0, () => expect(deleteTree(dir, [])).resolves.toBeUndefined());

@@ -1,0 +1,141 @@
+/**
+ * The kept-running delete helper (rmtree-server.ts): one process for many requests, each answered
+ * on its own, and a helper that dies, hangs or is missing fails only its request.
+ */
+import { execa } from 'execa';
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { RmtreeServer } from '../../src/system/rmtree-server.js';
+import { HELPER_NAME } from '../../src/system/safe-delete.js';
+
+const helper = path.resolve('dist', 'native', HELPER_NAME);
+const MINUTE = 60_000;
+
+beforeAll(async () => {
+  await execa('scripts/build-native.sh', ['dist/native']);
+}, 120_000);
+
+let base: string;
+const servers: RmtreeServer[] = [];
+beforeEach(async () => {
+  base = await mkdtemp(path.join(tmpdir(), 'sharedprop-rmtree-server-'));
+});
+afterEach(async () => {
+  for (const server of servers.splice(0)) server.close();
+  await rm(base, { recursive: true, force: true });
+});
+
+const serverOf = (program: string) => {
+  const server = new RmtreeServer(program);
+  servers.push(server);
+  return server;
+};
+
+/** A stand-in helper: answers each request with `body` (bash, $name set). */
+async function fakeHelper(body: string): Promise<string> {
+  const fake = path.join(base, `fake-${servers.length}-${Math.random().toString(16).slice(2)}`);
+  await writeFile(
+    fake,
+    `#!/bin/bash\n[ "$1" = --serve ] || exit 9\n` +
+      `while IFS= read -r -d '' parent && IFS= read -r -d '' name; do\n${body}\ndone\n`,
+  );
+  await chmod(fake, 0o755);
+  return fake;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitUntilGone(pid: number): Promise<void> {
+  for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+  expect(alive(pid)).toBe(false);
+}
+
+describe('RmtreeServer', () => {
+  it('deletes tree after tree through one helper process, each answer its own', async () => {
+    const server = serverOf(helper);
+    for (const name of ['a', 'b', 'c']) {
+      await mkdir(path.join(base, name, 'sub'), { recursive: true });
+      await writeFile(path.join(base, name, 'sub', 'f'), name);
+    }
+    expect(await server.delete(base, 'a', MINUTE)).toEqual({ exitCode: 0, diagnostics: '' });
+    const pid = server.pid;
+    expect(pid).toBeGreaterThan(0);
+    // A refused request in between: its diagnostics are its own, and the next one is clean.
+    const refused = await server.delete('relative', 'b', MINUTE);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.diagnostics).toMatch(/^sharedprop-rmtree: usage/);
+    expect(await server.delete(base, 'b', MINUTE)).toEqual({ exitCode: 0, diagnostics: '' });
+    expect(await server.delete(base, 'c', MINUTE)).toEqual({ exitCode: 0, diagnostics: '' });
+    expect(server.pid).toBe(pid);
+    expect(await readdir(base)).toEqual([]);
+  });
+
+  it('answers requests made at once in order, each with its own answer', async () => {
+    const server = serverOf(
+      await fakeHelper('  echo "sharedprop-rmtree: $name"; echo "exit ${#name}"'),
+    );
+    const names = ['x', 'xxxx', 'xx', 'xxxxxxx', 'xxx'];
+    const answers = await Promise.all(names.map((name) => server.delete(base, name, MINUTE)));
+    expect(answers).toEqual(
+      names.map((name) => ({ exitCode: name.length, diagnostics: `sharedprop-rmtree: ${name}` })),
+    );
+  });
+
+  it('a helper that dies fails only the request it had; the next one gets a new helper', async () => {
+    const server = serverOf(
+      await fakeHelper(
+        '  [ "$name" = die ] && { echo "sharedprop-rmtree: dying"; exit 7; }\n  echo "exit 0"',
+      ),
+    );
+    expect((await server.delete(base, 'ok', MINUTE)).exitCode).toBe(0);
+    const first = server.pid as number;
+    const died = await server.delete(base, 'die', MINUTE);
+    expect(died.exitCode).toBeUndefined();
+    expect(died.diagnostics).toBe('sharedprop-rmtree: dying\nthe helper ended (exit code 7)');
+    expect((await server.delete(base, 'ok', MINUTE)).exitCode).toBe(0);
+    expect(server.pid).not.toBe(first);
+  });
+
+  it('a helper past the timeout is killed, and the next request gets a new helper', async () => {
+    const server = serverOf(
+      await fakeHelper('  [ "$name" = hang ] && exec sleep 60\n  echo "exit 0"'),
+    );
+    expect((await server.delete(base, 'ok', MINUTE)).exitCode).toBe(0);
+    const hung = server.pid as number;
+    const answer = await server.delete(base, 'hang', 300);
+    expect(answer).toEqual({ diagnostics: 'timed out after 300 ms and was killed' });
+    await waitUntilGone(hung);
+    expect((await server.delete(base, 'ok', MINUTE)).exitCode).toBe(0);
+    expect(server.pid).not.toBe(hung);
+  });
+
+  it('a missing helper fails each request, and one put back later is used', async () => {
+    const missing = path.join(base, 'not-yet');
+    const server = serverOf(missing);
+    const answer = await server.delete(base, 'x', MINUTE);
+    expect(answer.exitCode).toBeUndefined();
+    expect(answer.diagnostics).toMatch(/^the helper did not start: .*ENOENT/);
+    await writeFile(
+      missing,
+      '#!/bin/bash\nwhile read -r -d "" p && read -r -d "" n; do echo "exit 0"; done\n',
+    );
+    await chmod(missing, 0o755);
+    expect(await server.delete(base, 'x', MINUTE)).toEqual({ exitCode: 0, diagnostics: '' });
+  });
+
+  it('the helper ends when its input closes (as when the driver is gone)', async () => {
+    const server = serverOf(helper);
+    expect((await server.delete(base, 'none', MINUTE)).exitCode).toBe(0);
+    const pid = server.pid as number;
+    server.close();
+    await waitUntilGone(pid);
+  });
+});
