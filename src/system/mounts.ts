@@ -191,7 +191,7 @@ export class MountSystem implements Mounts {
 
   /** Through the system calls even here: adoption decides by identity (see heldOrUnavailable). */
   async holdDirectory(dir: string): Promise<HeldDirectory> {
-    return heldOrUnavailable(() => holdDirectory(dir));
+    return heldOrUnavailable(() => holdDirectory(dir, 'mountinfo'));
   }
 
   async identityBeneath(dir: string): Promise<DirectoryIdentity> {

@@ -331,7 +331,7 @@ export class SyscallMounts implements Mounts {
   }
 
   async holdDirectory(dir: string): Promise<HeldDirectory> {
-    return holdDirectory(dir);
+    return holdDirectory(dir, this.tree.mode === 'listmount' ? 'statmount' : 'mountinfo');
   }
 
   async identityBeneath(dir: string): Promise<DirectoryIdentity> {

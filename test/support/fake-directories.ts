@@ -51,13 +51,20 @@ export function holdFake(state: FakeDirectoryState, dir: string): HeldDirectory 
   if (state.files.has(real)) throw fail('ENOTDIR');
   if (real !== '/' && !state.directories.has(real)) throw fail('ENOENT');
   const lineage = prefixes.reverse().map((p) => identityAt(state, p));
+  // Every alias on the way is a bind mount: rooted where its target lies (one filesystem here).
+  const boundRoots = prefixes
+    .filter((p) => state.aliases.has(p))
+    .map((p) => ({ device: '8:1', path: canonical(state, p) }))
+    .filter((root) => root.path !== '/');
   state.heldOpen.push(dir);
   let open = true;
   const release = () => {
     if (open) state.heldOpen.splice(state.heldOpen.indexOf(dir), 1);
     open = false;
   };
-  return { fd: -1, path: dir, identity: lineage[0] as DirectoryIdentity, lineage, release };
+  const identity = lineage[0] as DirectoryIdentity;
+  const place = { device: '8:1', path: real };
+  return { fd: -1, path: dir, identity, lineage, place, boundRoots, release };
 }
 
 export function beneathFake(state: FakeDirectoryState, dir: string): DirectoryIdentity {

@@ -73,6 +73,42 @@ describe('adoption refuses by identity, whatever the name', () => {
     expect(mounts.heldOpen).toEqual([]);
   });
 
+  it.each([
+    [
+      '/fake/data/volumes/v1/_data',
+      /overlaps the driver's own data root or mount root \(\/fake\/data, by identity\)/,
+    ],
+    ['/var/lib/docker/volumes', /overlaps \/var\/lib\/docker, which dockerd or containerd own/],
+    ['/proc/1', /overlaps \/proc, the kernel's/],
+  ])(
+    'a bind of %s (a subdirectory: what lies above it is on no way up from the bind) is a 400',
+    async (target, message) => {
+      const { kind, mounts } = world();
+      mounts.directories.add(target);
+      mounts.aliases.set('/srv/alias', target);
+      mounts.directories.add('/srv/alias');
+      const error = await rejection(kind.checkCreate('a1', options('/srv/alias')));
+      expect(error.kind).toBe('invalid');
+      expect(error.message).toMatch(message);
+      expect(mounts.heldOpen).toEqual([]);
+    },
+  );
+
+  it('a reserved path that is itself a bind of a subdirectory: what contains its target is a 400', async () => {
+    const w = world();
+    const kind = adoptedKind({
+      ...w.ctx,
+      config: { ...w.ctx.config, reservedPaths: ['/srv/ops'] },
+    });
+    w.mounts.directories.add('/big/ops');
+    w.mounts.directories.add('/srv/ops');
+    w.mounts.aliases.set('/srv/ops', '/big/ops');
+    w.mounts.directories.add('/big');
+    expect((await rejection(kind.checkCreate('a1', options('/big')))).message).toMatch(
+      /overlaps \/srv\/ops, which dockerd or containerd own \(by identity\)/,
+    );
+  });
+
   it('an alias of a --reserved-path is refused, and a plain directory beside it is not', async () => {
     const w = world();
     const ctx = { ...w.ctx, config: { ...w.ctx.config, reservedPaths: ['/srv/ops'] } };
@@ -147,6 +183,7 @@ describe('one directory is adopted by one volume, by identity', () => {
     ['the same directory under another name', '/srv/alias', '/srv/host'],
     ['a directory within it, under another name', '/srv/alias/sub', '/srv/host'],
     ['a directory that contains it', '/srv', '/srv'],
+    ['a bind of a directory within it', '/srv/alias', '/srv/host/sub'],
   ])('%s is a 409', async (_what, dir, aliasTarget) => {
     const { kind, mounts } = withOther(false);
     mounts.aliases.set('/srv/alias', aliasTarget);

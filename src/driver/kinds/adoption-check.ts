@@ -3,9 +3,14 @@
  * directory is held by descriptor (no symlink on its way), and its identity and those of the
  * directories above it are compared with those of `/`, the driver's own directories, dockerd's
  * and containerd's (and the kernel's trees), whatever names reach them: a bind alias of any of
- * them is the same directory. The descriptor is what the bind is then made through.
+ * them is the same directory, and a bind of a subdirectory of one is known by where its root lies
+ * in its filesystem (liesWithin). The descriptor is what the bind is then made through.
  */
-import { describeIdentity, type RecordedIdentity } from '../../model/directory-identity.js';
+import {
+  describeIdentity,
+  liesWithin,
+  type RecordedIdentity,
+} from '../../model/directory-identity.js';
 import { conflict, invalid } from '../../model/errors.js';
 import { isWithin } from '../../model/paths.js';
 import type { PathOptions } from '../../model/options.js';
@@ -95,8 +100,8 @@ async function assertClearOfReserved(
     if (reserved) {
       try {
         // Every directory lies within `/`: only `/` itself (by any name) is refused for it.
-        const within = dir !== '/' && passesThrough(held.lineage, reserved.identity);
-        overlaps = within || passesThrough(reserved.lineage, held.identity);
+        const within = dir !== '/' && liesWithin(held, reserved);
+        overlaps = within || liesWithin(reserved, held);
       } finally {
         reserved.release();
       }
@@ -132,9 +137,7 @@ async function assertClearOfAdopted(
     try {
       const overlaps =
         (recorded !== undefined && passesThrough(held.lineage, recorded)) ||
-        (current !== undefined &&
-          (passesThrough(held.lineage, current.identity) ||
-            passesThrough(current.lineage, held.identity)));
+        (current !== undefined && (liesWithin(held, current) || liesWithin(current, held)));
       if (!overlaps) continue;
     } finally {
       current?.release();

@@ -14,7 +14,9 @@ import {
   identityOf,
   lineageOf,
   passesThrough,
+  type HeldDirectory,
 } from '../../../src/system/held-directory.js';
+import { liesWithin } from '../../../src/model/directory-identity.js';
 import {
   describeInNamespace,
   mountinfo,
@@ -242,6 +244,74 @@ describeInNamespace.each(MOUNT_LAYERS)('%s, given the held directory', (_name, m
       expect(mountsAtPath(path.join(base, 'srv.moved/hd'))).toHaveLength(1);
     } finally {
       held.release();
+    }
+  });
+});
+
+describeInNamespace('a bind of a subdirectory, where the walk up cannot see above its root', () => {
+  const holdAll = (reading: 'statmount' | 'mountinfo', ...paths: string[]) =>
+    paths.map((p) => holdDirectory(p, reading));
+  const releaseAll = (held: HeldDirectory[]) => held.forEach((h) => h.release());
+
+  it.each(['statmount', 'mountinfo'] as const)(
+    'by %s: its root is a place in its filesystem, so what lies above that root is known',
+    (reading) => {
+      dir('data/volumes/v1/_data/deeper');
+      const alias = dir('srv/x');
+      bindByPath(path.join(base, 'data/volumes/v1/_data'), alias);
+      const held = holdAll(reading, dir('data'), path.join(alias, 'deeper'), dir('other'));
+      const [data, viaAlias, other] = held as [HeldDirectory, HeldDirectory, HeldDirectory];
+      try {
+        const device = statx(data.fd).device;
+        // The scratch directory is its tmpfs's root: places are paths from it.
+        expect(data.place).toEqual({ device, path: '/data' });
+        expect(viaAlias.place).toEqual({ device, path: '/data/volumes/v1/_data/deeper' });
+        expect(viaAlias.boundRoots).toContainEqual({ device, path: '/data/volumes/v1/_data' });
+        expect(data.boundRoots.filter((r) => r.device === device)).toEqual([]);
+        // Its way up passes through the bind's mount point, never through data: identities
+        // alone miss it; places do not.
+        expect(passesThrough(viaAlias.lineage, data.identity)).toBe(false);
+        expect(liesWithin(viaAlias, data)).toBe(true);
+        expect(liesWithin(data, viaAlias)).toBe(false);
+        expect(liesWithin(viaAlias, other)).toBe(false);
+        expect(liesWithin(other, viaAlias)).toBe(false);
+      } finally {
+        releaseAll(held);
+      }
+    },
+  );
+
+  it.each(['statmount', 'mountinfo'] as const)(
+    'by %s: a directory held through such a bind lies within what contains its target',
+    (reading) => {
+      const ops = dir('big/ops');
+      const reservedName = dir('srv/ops');
+      bindByPath(ops, reservedName);
+      const held = holdAll(reading, reservedName, dir('big'), dir('big2'));
+      const [reserved, big, beside] = held as [HeldDirectory, HeldDirectory, HeldDirectory];
+      try {
+        expect(passesThrough(reserved.lineage, big.identity)).toBe(false);
+        expect(liesWithin(reserved, big)).toBe(true);
+        expect(liesWithin(reserved, beside)).toBe(false);
+      } finally {
+        releaseAll(held);
+      }
+    },
+  );
+
+  it('both readings find the same places', () => {
+    dir('a/b');
+    const alias = dir('srv/y');
+    bindByPath(path.join(base, 'a/b'), alias);
+    const [byId, byTable] = [holdDirectory(alias, 'statmount'), holdDirectory(alias, 'mountinfo')];
+    try {
+      expect(byId.place).toBeDefined();
+      expect(byTable.place).toEqual(byId.place);
+      expect(byTable.boundRoots).toEqual(byId.boundRoots);
+      expect(byTable.lineage).toEqual(byId.lineage);
+    } finally {
+      byId.release();
+      byTable.release();
     }
   });
 });
