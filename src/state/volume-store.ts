@@ -281,12 +281,23 @@ export class VolumeStore implements Store {
   }
 
   /**
-   * Writes what `record` is into `dir`, a staging directory, atomically and durably (temp file,
-   * fsync, rename, then the directory), and its empty counts file of one page.
+   * Writes what `record` is into `dir`, a staging directory of its own (fresh, 0700: nobody else
+   * writes in it, and it is published by one rename), durably (new file, fsync, then the
+   * directory), and its empty counts file of one page. No temporary file and rename: a staging
+   * directory cut short is never published, and is deleted at the next start.
    */
   async save(record: VolumeRecord, dir: string): Promise<void> {
-    await writeRecord(record, dir);
-    await writeFile(path.join(dir, COUNTS_FILE), countsBody(record.mounts), { mode: 0o600 });
+    const handle = await open(path.join(dir, STATE_FILE), 'wx', 0o600);
+    try {
+      await handle.writeFile(recordText(record));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await writeFile(path.join(dir, COUNTS_FILE), countsBody(record.mounts), {
+      mode: 0o600,
+      flag: 'wx',
+    });
     await fsyncDir(dir);
   }
 
@@ -384,9 +395,13 @@ function parseJson<T>(text: string, schema: z.ZodType<T>): T {
   return parsed.data;
 }
 
-async function writeRecord(record: VolumeRecord, dir: string): Promise<void> {
+function recordText(record: VolumeRecord): string {
   const body = { version: 2, ...record, options: optionsToJson(record.options), mounts: undefined };
-  const text = `${JSON.stringify(body, null, 2)}\n`;
+  return `${JSON.stringify(body, null, 2)}\n`;
+}
+
+async function writeRecord(record: VolumeRecord, dir: string): Promise<void> {
+  const text = recordText(record);
   await writeFileAtomic(path.join(dir, STATE_FILE), text, { mode: 0o600, fsync: true });
 }
 
