@@ -1,8 +1,8 @@
 /**
  * Integration tier: adoption by identity (`-o path=`), on the real driver process as root. Each
  * attack of issue 25 that concerns adoption is a named test here: bind aliases of `/`, of the
- * data root and of a reserved path; one directory under two names; a rename race between the
- * check and the bind; a directory replaced under its name.
+ * data root and of a reserved path, and binds of their subdirectories; one directory under two
+ * names; a rename race between the check and the bind; a directory replaced under its name.
  */
 import { jest } from '@jest/globals';
 import { execa, type ResultPromise } from 'execa';
@@ -67,6 +67,24 @@ describe('adoption by identity', () => {
     const own = /overlaps the driver's own data root or mount root/;
     await refused('data', alias, 400, own);
     await refused('data', path.join(alias, 'volumes'), 400, own);
+  });
+
+  it('a bind of a subdirectory of the data root, of a reserved path or of an adopted directory is refused (nothing above its root is on its way up)', async () => {
+    const alias = path.join(work, 'srv/sub-alias');
+    await bindAlias(path.join(driver.dataRoot, 'volumes'), alias);
+    await refused('sub', alias, 400, /overlaps the driver's own data root or mount root/);
+    await execa('umount', [alias]);
+    await mkdir(path.join(work, 'ops/deep'));
+    await bindAlias(path.join(work, 'ops/deep'), alias);
+    await refused('sub', alias, 400, /which dockerd or containerd own/);
+    await execa('umount', [alias]);
+    const adopted = path.join(work, 'srv/hd');
+    await mkdir(path.join(adopted, 'inner'), { recursive: true });
+    await driver.ok('/VolumeDriver.Create', { Name: 'first', Opts: { path: adopted } });
+    await bindAlias(path.join(adopted, 'inner'), alias);
+    await refused('sub', alias, 409, /which volume "first" adopted/);
+    await execa('umount', [alias]);
+    await driver.ok('/VolumeDriver.Remove', { Name: 'first' });
   });
 
   it('a directory under an alias of a --reserved-path is a 400, as is an alias of its parent', async () => {
