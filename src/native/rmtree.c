@@ -36,8 +36,9 @@
  * --serve: the same, once per request, for as long as standard input stays open (the driver keeps
  * one running, so that a Remove costs no process start). A request is PARENT and NAME, each ended
  * by a NUL byte; the answer, on stdout, is its diagnostic lines (each starting with
- * "sharedprop-rmtree:") then the line "exit N", N the exit code above. End of input: exit 0. A
- * request never sees what an earlier one counted; the depth limit is the same for all.
+ * "sharedprop-rmtree:") then the line "exit N", N the exit code above. End of input: exit 0 (a
+ * request cut short by it is not carried out). A request never sees what an earlier one counted;
+ * the depth limit is the same for all.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -348,8 +349,12 @@ static int serve(void) {
 	char *parent = NULL, *name = NULL;
 	size_t parent_room = 0, name_room = 0;
 	for (;;) {
-		if (getdelim(&parent, &parent_room, '\0', stdin) < 0) break;
-		if (getdelim(&name, &name_room, '\0', stdin) < 0) break;
+		/* A field cut short by the end of input (the driver died while writing) is no request:
+		 * its NAME could be a prefix of another entry's. */
+		ssize_t n = getdelim(&parent, &parent_room, '\0', stdin);
+		if (n <= 0 || parent[n - 1] != '\0') break;
+		n = getdelim(&name, &name_room, '\0', stdin);
+		if (n <= 0 || name[n - 1] != '\0') break;
 		int code = delete_tree(parent, name);
 		fprintf(stdout, "exit %d\n", code);
 		if (fflush(stdout) != 0) break; /* the driver is gone */

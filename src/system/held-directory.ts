@@ -138,9 +138,10 @@ function placesOf(
 
 /**
  * Opens the directory `path` names (absolute; no symlink on the way: ELOOP; no directory:
- * ENOTDIR; missing: ENOENT, as KernelErrors) and takes its identity, lineage and places.
+ * ENOTDIR; missing: ENOENT, as KernelErrors) and takes its identity and lineage, and with a
+ * `reading`, its places (else none: no place, no bound roots).
  */
-export function holdDirectory(path: string, reading: MountReading = 'statmount'): HeldDirectory {
+export function holdDirectory(path: string, reading?: MountReading): HeldDirectory {
   const fd = openDirectory(path);
   try {
     let open = true;
@@ -151,7 +152,8 @@ export function holdDirectory(path: string, reading: MountReading = 'statmount')
     const steps = walkUp(fd, reading === 'statmount');
     const lineage = steps.map((step) => step.identity);
     const identity = lineage[0] as DirectoryIdentity;
-    return { fd, path, identity, lineage, ...placesOf(path, steps, reading), release };
+    const places = reading ? placesOf(path, steps, reading) : { boundRoots: [] };
+    return { fd, path, identity, lineage, ...places, release };
   } catch (error) {
     close(fd);
     throw error;

@@ -119,7 +119,11 @@ export interface Mounts {
    * Opens the directory `dir` names, no symlink on its way, and takes its identity and those of
    * the directories above it (held-directory.ts); errors carry ENOENT, ELOOP or ENOTDIR.
    */
-  holdDirectory(dir: string): Promise<HeldDirectory>;
+  /**
+   * `places`: also where it and the mounts on its way up lie in their filesystems (what adoption
+   * compares; a mountinfo read on the fallback layers), else those are left empty.
+   */
+  holdDirectory(dir: string, places?: boolean): Promise<HeldDirectory>;
   /** The identity of the directory `dir` names beneath whatever is mounted over it. */
   identityBeneath(dir: string): Promise<DirectoryIdentity>;
   /** True when `mountpoint` shows the directory `source` (the same inode): a cheap health check. */

@@ -190,8 +190,8 @@ export class MountSystem implements Mounts {
   }
 
   /** Through the system calls even here: adoption decides by identity (see heldOrUnavailable). */
-  async holdDirectory(dir: string): Promise<HeldDirectory> {
-    return heldOrUnavailable(() => holdDirectory(dir, 'mountinfo'));
+  async holdDirectory(dir: string, places = false): Promise<HeldDirectory> {
+    return heldOrUnavailable(() => holdDirectory(dir, places ? 'mountinfo' : undefined));
   }
 
   async identityBeneath(dir: string): Promise<DirectoryIdentity> {

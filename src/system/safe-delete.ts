@@ -1,7 +1,7 @@
 /**
  * Deletes a directory tree without ever crossing a mount boundary or following a symlink.
  *
- * The walk itself is done by `sharedprop-rmtree` (src/native/rmtree.c; one kept running, see
+ * The walk itself is done by `sharedprop-rmtree` (src/native/rmtree.c; kept running, see
  * rmtree-server.ts), which traverses by file
  * descriptor with openat2(RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_BENEATH) and unlinkat:
  * the kernel enforces both rules, so a process inside the tree that swaps a directory for a
@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isWithin, type MountEntry } from './mountinfo.js';
-import { rmtreeServer, type HelperAnswer } from './rmtree-server.js';
+import { rmtreePool, type HelperAnswer } from './rmtree-server.js';
 import { IS_STANDALONE } from './version.js';
 
 export class MountBoundaryError extends Error {
@@ -120,6 +120,6 @@ export async function deleteTree(dir: string, entries: readonly MountEntry[]): P
   const { parent, name } = splitTarget(dir);
   assertNoMountsWithin(entries, path.join(parent, name));
   if (!existsSync(parent)) return;
-  const answer = await rmtreeServer(helperPath()).delete(parent, name, HELPER_TIMEOUT_MS);
+  const answer = await rmtreePool(helperPath()).delete(parent, name, HELPER_TIMEOUT_MS);
   if (answer.exitCode !== RMTREE_EXIT.ok) throw helperFailure(dir, answer);
 }

@@ -330,8 +330,9 @@ export class SyscallMounts implements Mounts {
     return this.paths.resolveDirectory(dir);
   }
 
-  async holdDirectory(dir: string): Promise<HeldDirectory> {
-    return holdDirectory(dir, this.tree.mode === 'listmount' ? 'statmount' : 'mountinfo');
+  async holdDirectory(dir: string, places = false): Promise<HeldDirectory> {
+    const reading = this.tree.mode === 'listmount' ? 'statmount' : 'mountinfo';
+    return holdDirectory(dir, places ? reading : undefined);
   }
 
   async identityBeneath(dir: string): Promise<DirectoryIdentity> {

@@ -197,8 +197,8 @@ export class FakeMounts implements Mounts {
   heldOpen: string[] = [];
   readonly inodes = new Map<string, number>();
 
-  async holdDirectory(dir: string): Promise<HeldDirectory> {
-    return holdFake(this, dir);
+  async holdDirectory(dir: string, places = false): Promise<HeldDirectory> {
+    return holdFake(this, dir, places);
   }
 
   async identityBeneath(dir: string): Promise<DirectoryIdentity> {

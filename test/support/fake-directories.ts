@@ -39,7 +39,7 @@ function identityAt(state: FakeDirectoryState, dir: string, beneath = false): Di
   return { device: '8:1', ino: String(state.inodes.get(key)) };
 }
 
-export function holdFake(state: FakeDirectoryState, dir: string): HeldDirectory {
+export function holdFake(state: FakeDirectoryState, dir: string, places = true): HeldDirectory {
   const prefixes = ['/'];
   for (const name of dir.split('/').filter((n) => n !== '')) {
     const last = prefixes.at(-1) as string;
@@ -64,6 +64,7 @@ export function holdFake(state: FakeDirectoryState, dir: string): HeldDirectory 
   };
   const identity = lineage[0] as DirectoryIdentity;
   const place = { device: '8:1', path: real };
+  if (!places) return { fd: -1, path: dir, identity, lineage, boundRoots: [], release };
   return { fd: -1, path: dir, identity, lineage, place, boundRoots, release };
 }
 

@@ -94,6 +94,30 @@ describe('adoption refuses by identity, whatever the name', () => {
     },
   );
 
+  it('a directory whose place in its filesystem is unknown is compared by identity, and the log says so', async () => {
+    const w = world();
+    const warned: unknown[][] = [];
+    w.ctx.log.warn = ((...args: unknown[]) => {
+      warned.push(args);
+      return w.ctx.log;
+    }) as typeof w.ctx.log.warn;
+    const hold = w.mounts.holdDirectory.bind(w.mounts);
+    w.mounts.holdDirectory = async (dir: string, places?: boolean) => {
+      const held = await hold(dir, places);
+      return dir === '/srv/host' ? { ...held, place: undefined } : held;
+    };
+    await expect(w.kind.checkCreate('a1', options('/srv/host'))).resolves.toBeDefined();
+    expect(warned).toEqual([
+      [
+        expect.stringMatching(/binds of subdirectories are compared by identity only/),
+        { volume: 'a1', path: '/srv/host' },
+      ],
+    ]);
+    w.mounts.directories.add('/srv/other');
+    await expect(w.kind.checkCreate('a2', options('/srv/other'))).resolves.toBeDefined();
+    expect(warned).toHaveLength(1);
+  });
+
   it('a reserved path that is itself a bind of a subdirectory: what contains its target is a 400', async () => {
     const w = world();
     const kind = adoptedKind({

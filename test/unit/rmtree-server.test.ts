@@ -3,10 +3,10 @@
  * on its own, and a helper that dies, hangs or is missing fails only its request.
  */
 import { execa } from 'execa';
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { RmtreeServer } from '../../src/system/rmtree-server.js';
+import { RmtreePool, RmtreeServer } from '../../src/system/rmtree-server.js';
 import { HELPER_NAME } from '../../src/system/safe-delete.js';
 
 const helper = path.resolve('dist', 'native', HELPER_NAME);
@@ -131,11 +131,69 @@ describe('RmtreeServer', () => {
     expect(await server.delete(base, 'x', MINUTE)).toEqual({ exitCode: 0, diagnostics: '' });
   });
 
+  it('a helper that had died while idle, unseen, is replaced and the request sent again', async () => {
+    // It answers its first request, then dies at the next one without a word: as a helper
+    // killed while idle looks to the request that finds it.
+    const server = serverOf(
+      await fakeHelper('  n=$((n + 1)); [ "$n" -gt 1 ] && exit 0\n  echo "exit 0"'),
+    );
+    expect(await server.delete(base, 'first', MINUTE)).toEqual({ exitCode: 0, diagnostics: '' });
+    const first = server.pid as number;
+    expect(await server.delete(base, 'second', MINUTE)).toEqual({ exitCode: 0, diagnostics: '' });
+    expect(server.pid).not.toBe(first);
+  });
+
+  it('a request cut short by the end of input is not carried out (the driver died writing)', async () => {
+    await mkdir(path.join(base, 'abc'));
+    await mkdir(path.join(base, 'abcdef'));
+    const result = await execa(helper, ['--serve'], {
+      input: `${base}\0abcdef\0${base}\0abc`,
+      reject: false,
+    });
+    expect([result.exitCode, result.stdout]).toEqual([0, 'exit 0']);
+    expect(await readdir(base)).toEqual(['abc']);
+  });
+
   it('the helper ends when its input closes (as when the driver is gone)', async () => {
     const server = serverOf(helper);
     expect((await server.delete(base, 'none', MINUTE)).exitCode).toBe(0);
     const pid = server.pid as number;
     server.close();
     await waitUntilGone(pid);
+  });
+});
+
+describe('RmtreePool', () => {
+  const pools: RmtreePool[] = [];
+  afterEach(() => pools.splice(0).forEach((pool) => pool.close()));
+
+  it('a delete that hangs holds up no other; the pool keeps one helper when idle', async () => {
+    const fake = await fakeHelper(
+      '  [ "$name" = hang ] && exec sleep 60\n  echo "$$" >> "$0.pids"; echo "exit 0"',
+    );
+    const pool = new RmtreePool(fake);
+    pools.push(pool);
+    const order: string[] = [];
+    const hung = pool.delete(base, 'hang', 2_000).then((answer) => {
+      order.push('hang');
+      return answer;
+    });
+    const others = await Promise.all(
+      ['a', 'b', 'c'].map((name) =>
+        pool.delete(base, name, MINUTE).then((answer) => {
+          order.push(name);
+          return answer;
+        }),
+      ),
+    );
+    expect(others.map((answer) => answer.exitCode)).toEqual([0, 0, 0]);
+    expect((await hung).diagnostics).toBe('timed out after 2000 ms and was killed');
+    expect(order.at(-1)).toBe('hang');
+    // Three answered at once by three helpers; of all, one is kept, the others end.
+    const pids = [...new Set((await readFile(`${fake}.pids`, 'utf8')).trim().split('\n'))];
+    expect(pids.length).toBe(3);
+    const living = () => pids.map(Number).filter(alive).length;
+    for (let i = 0; i < 200 && living() > 1; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(living()).toBe(1);
   });
 });

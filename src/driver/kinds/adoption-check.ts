@@ -35,7 +35,7 @@ async function holdReserved(ctx: KindContext, dir: string): Promise<HeldDirector
   try {
     // These names are the operator's and the system's: their symlinks are followed, once.
     const real = (await ctx.mounts.resolveDirectory(dir))?.realPath;
-    return real === undefined ? undefined : await ctx.mounts.holdDirectory(real);
+    return real === undefined ? undefined : await ctx.mounts.holdDirectory(real, true);
   } catch (error) {
     if (openFailure(error) === undefined) throw error;
     return undefined;
@@ -64,7 +64,7 @@ export async function holdAdoptable(
   }
   let held: HeldDirectory;
   try {
-    held = await ctx.mounts.holdDirectory(dir);
+    held = await ctx.mounts.holdDirectory(dir, true);
   } catch (error) {
     const why = openFailure(error);
     if (why === undefined) throw error;
@@ -74,6 +74,12 @@ export async function holdAdoptable(
         : why === 'has a symlink on its way'
           ? "has a symlink on its way; give the directory's real path"
           : why,
+    );
+  }
+  if (held.place === undefined) {
+    ctx.log.warn(
+      'where an adopted directory lies in its filesystem is unknown (statx gives no mount ID before Linux 5.8, or it moved while checked): binds of subdirectories are compared by identity only',
+      { volume: name, path: dir },
     );
   }
   try {

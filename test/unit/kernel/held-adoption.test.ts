@@ -299,6 +299,17 @@ describeInNamespace('a bind of a subdirectory, where the walk up cannot see abov
     },
   );
 
+  it('without a reading, no place is read: none is given', () => {
+    const alias = dir('srv/z');
+    bindByPath(dir('c/d'), alias);
+    const held = holdDirectory(alias);
+    try {
+      expect([held.place, held.boundRoots]).toEqual([undefined, []]);
+    } finally {
+      held.release();
+    }
+  });
+
   it('both readings find the same places', () => {
     dir('a/b');
     const alias = dir('srv/y');
