@@ -93,8 +93,11 @@ export class RmtreeServer {
     // A helper that is gone fails its request (below); a write to it then must not throw.
     child.stdin?.on('error', () => undefined);
     child.unref();
-    (child.stdin as Socket | null)?.unref();
-    (child.stdout as Socket | null)?.unref();
+    // Node's pipes are sockets that can be unreferenced; Bun's (the standalone executable) are
+    // not, and do not hold its event loop.
+    for (const pipe of [child.stdin, child.stdout] as unknown as (Partial<Socket> | null)[]) {
+      if (typeof pipe?.unref === 'function') pipe.unref();
+    }
     child.stdout?.setEncoding('utf8');
     if (child.pid !== undefined) killAtExit(child);
     this.child = child;
