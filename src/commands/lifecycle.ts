@@ -16,6 +16,9 @@ import {
 } from '../install/plugin-install.js';
 import { upgradePlugin } from '../install/plugin-upgrade.js';
 import { installService, uninstallService, type ServiceReport } from '../install/service-unit.js';
+import { serveArguments, serveSettings } from '../install/serve-settings.js';
+import type { HostMemory } from '../model/tmpfs-size.js';
+import { hostMemory } from '../system/host-memory.js';
 import { installRuntime, uninstallRuntime, BINARY_NAME } from '../install/runtime-install.js';
 import { hostMountOps, type HostMountOps } from '../install/upgrade-mounts.js';
 import { run } from '../system/exec.js';
@@ -36,6 +39,8 @@ export interface LifecycleDeps {
   uninstallService: typeof uninstallService;
   /** What a host-process service runs `serve` with: this executable, or Node and this module. */
   serveWith: () => { command: string[]; documentation?: string };
+  /** The host's memory, against which --tmpfs-max-size is read. */
+  hostMemory: () => HostMemory;
 }
 
 const defaultDeps: LifecycleDeps = {
@@ -51,6 +56,7 @@ const defaultDeps: LifecycleDeps = {
   uninstallRuntime,
   installService,
   uninstallService,
+  hostMemory,
   serveWith: () =>
     IS_STANDALONE
       ? { command: [process.execPath] }
@@ -147,6 +153,14 @@ export function registerLifecycleCommands(
       )
       .option('--log-level <level>', "the plugin's log level (error, warn, info, debug)")
       .option(
+        '--tmpfs-max-size <size>',
+        "the largest -o type=tmpfs volume, and the size of one created without -o size (e.g. 1g, 512m or 25%; at most the host's memory): serve --tmpfs-max-size, the plugin's SHAREDPROP_TMPFS_MAX_SIZE",
+      )
+      .option(
+        '--engine-storage <dir...>',
+        "more engine storage roots for reap=on-unmount, besides the defaults and this dockerd's own (found from its data-root): serve --engine-storage, the plugin's SHAREDPROP_ENGINE_STORAGE",
+      )
+      .option(
         '--runtime-binary <file>',
         'the runtime wrapper to install (default: the one next to this executable)',
       )
@@ -164,6 +178,8 @@ export function registerLifecycleCommands(
         name: string;
         dataDir: string;
         logLevel?: string;
+        tmpfsMaxSize?: string;
+        engineStorage?: string[];
         runtimeBinary?: string;
         force: boolean;
       },
@@ -180,17 +196,22 @@ export function registerLifecycleCommands(
               name: options.name,
               dataDir: options.dataDir,
               logLevel: options.logLevel,
+              tmpfsMaxSize: options.tmpfsMaxSize,
+              engineStorage: options.engineStorage,
               force: options.force,
             },
             { engine, run: deps.run, say },
           );
         } else {
+          const { dockerRootDir } = await engine.info();
+          const settings = serveSettings(options, deps.hostMemory(), dockerRootDir);
           const serve = deps.serveWith();
           const report = await deps.installService({
             name: options.name,
             dataDir: options.dataDir,
             logLevel: options.logLevel,
             unitDir: options.unitDir,
+            serveArguments: serveArguments(settings),
             ...serve,
           });
           for (const line of serviceLines(report, 'install')) say(line);

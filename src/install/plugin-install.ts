@@ -16,7 +16,9 @@ import {
   type VolumeUser,
 } from '../docker/plugin-volumes.js';
 import { CommandError, type run as runCommand } from '../system/exec.js';
-import { DEFAULT_ENGINE_STORAGE, dockerStorageRoots } from '../system/engine-storage.js';
+import { DEFAULT_ENGINE_STORAGE } from '../system/engine-storage.js';
+import { hostMemory } from '../system/host-memory.js';
+import { pluginEnvironment, serveSettings } from './serve-settings.js';
 
 export const DEFAULT_PLUGIN_NAME = 'sharedprop';
 export const DEFAULT_DATA_DIR = '/var/lib/sharedprop';
@@ -45,6 +47,10 @@ export interface PluginInstallOptions {
   name: string;
   dataDir: string;
   logLevel?: string;
+  /** serve --tmpfs-max-size, as SHAREDPROP_TMPFS_MAX_SIZE. */
+  tmpfsMaxSize?: string;
+  /** More engine storage roots (besides the engine's own), as SHAREDPROP_ENGINE_STORAGE. */
+  engineStorage?: readonly string[];
   force: boolean;
 }
 
@@ -128,6 +134,10 @@ export async function installPlugin(
     throw new PluginInstallError(`the data directory must be an absolute path, not ${dataDir}`);
   }
   await requireDocker(deps);
+  // Checked before anything changes: a value the driver would refuse is an error here.
+  const { dockerRootDir } = await deps.engine.info();
+  const serve = serveSettings(options, hostMemory(), dockerRootDir);
+  const environment = pluginEnvironment(serve);
 
   if (await ensureDataDir(dataDir)) deps.say(`created ${dataDir} (mode 0700)`);
 
@@ -156,7 +166,7 @@ export async function installPlugin(
       ...settings,
     ]);
   }
-  await setEngineStorage(deps, name);
+  await setEnvironment(deps, name, environment, options);
   try {
     await docker(deps, ['plugin', 'enable', name]);
   } catch (error) {
@@ -172,20 +182,31 @@ export async function installPlugin(
 }
 
 /**
- * Tells the (disabled) plugin where this dockerd keeps containers' layers when its data root is
- * not the default one, so that `reap=on-unmount` recognises them (SHAREDPROP_ENGINE_STORAGE). A
- * plugin that does not take the setting (an older release) is installed all the same, and told.
+ * Gives the (disabled) plugin the driver's settings: those the user gave, and where this dockerd
+ * keeps containers' layers when its data root is not the default one (so that `reap=on-unmount`
+ * recognises them). A plugin that does not take them (an older release) is an error when the
+ * user asked for a setting; when only the engine's own storage was to be set, it is installed all
+ * the same, and told.
  */
-async function setEngineStorage(deps: PluginDeps, name: string): Promise<void> {
-  const roots = dockerStorageRoots((await deps.engine.info()).dockerRootDir);
-  if (roots.every((root) => DEFAULT_ENGINE_STORAGE.includes(root))) return;
-  const setting = `SHAREDPROP_ENGINE_STORAGE=${roots.join(':')}`;
+async function setEnvironment(
+  deps: PluginDeps,
+  name: string,
+  environment: string[],
+  given: { tmpfsMaxSize?: string; engineStorage?: readonly string[] },
+): Promise<void> {
+  if (environment.length === 0) return;
   try {
-    await docker(deps, ['plugin', 'set', name, setting]);
+    await docker(deps, ['plugin', 'set', name, ...environment]);
   } catch (error) {
     if (!(error instanceof CommandError)) throw error;
+    const names = environment.map((setting) => setting.slice(0, setting.indexOf('=')));
+    if (given.tmpfsMaxSize !== undefined || (given.engineStorage ?? []).length > 0) {
+      throw new PluginInstallError(
+        `${name} is installed (disabled) but does not take ${names.join(', ')}: ${error.message.split('\n')[0] ?? ''}`,
+      );
+    }
     deps.say(
-      `${name} does not take SHAREDPROP_ENGINE_STORAGE: reap=on-unmount recognises only containers in ${DEFAULT_ENGINE_STORAGE.join(', ')}`,
+      `${name} does not take ${names.join(', ')}: reap=on-unmount recognises only containers in ${DEFAULT_ENGINE_STORAGE.join(', ')}`,
     );
   }
 }

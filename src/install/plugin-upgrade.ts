@@ -10,6 +10,7 @@
 import path from 'node:path';
 import { findPlugin } from '../docker/plugin-volumes.js';
 import { docker, PluginInstallError, requireDocker, type PluginDeps } from './plugin-install.js';
+import { ENGINE_STORAGE_ENV, TMPFS_MAX_SIZE_ENV } from './serve-settings.js';
 import {
   bringBackWithMounts,
   messageOf,
@@ -20,7 +21,7 @@ import {
 import { volumeMountsIn } from './upgrade-mounts.js';
 
 /** The settings carried over: the data directory, and the env a user or `install` sets. */
-const CARRIED_ENV = ['LOG_LEVEL', 'HOST_DATA_DIR', 'SHAREDPROP_ENGINE_STORAGE'];
+const CARRIED_ENV = ['LOG_LEVEL', 'HOST_DATA_DIR', ENGINE_STORAGE_ENV, TMPFS_MAX_SIZE_ENV];
 
 export interface PluginUpgradeOptions {
   /** The new version: a registry reference (`make push`: HOST:PORT/sharedprop:VERSION). */

@@ -23,6 +23,8 @@ export interface ServiceOptions {
   command: readonly string[];
   /** The README's path, for the unit's Documentation= line (a checkout has one). */
   documentation?: string;
+  /** More `serve` options, last on its line (serve-settings.ts serveArguments). */
+  serveArguments?: readonly string[];
 }
 
 /**
@@ -96,6 +98,7 @@ export function serveCommand(options: ServiceOptions): string[] {
     socketOf(options.name),
     '--data-root',
     options.dataDir,
+    ...(options.serveArguments ?? []),
   ];
 }
 

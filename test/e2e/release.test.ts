@@ -302,6 +302,8 @@ describe(onEngine('a release, from a registry, upgraded with containers running'
         dataDir,
         '--log-level',
         'debug',
+        '--tmpfs-max-size',
+        '64m',
         '--daemon-json',
         daemon.configFile,
         '--pidfile',
@@ -315,7 +317,11 @@ describe(onEngine('a release, from a registry, upgraded with containers running'
       expect(configVersion(plugin)).toBe(V1);
       expect(plugin.Settings.Mounts.find((m) => m.Name === 'data')?.Source).toBe(dataDir);
       expect(plugin.Settings.Env).toEqual(
-        expect.arrayContaining([`HOST_DATA_DIR=${dataDir}`, 'LOG_LEVEL=debug']),
+        expect.arrayContaining([
+          `HOST_DATA_DIR=${dataDir}`,
+          'LOG_LEVEL=debug',
+          'SHAREDPROP_TMPFS_MAX_SIZE=64m',
+        ]),
       );
       const runtimes = JSON.parse(
         await docker(['info', '--format', '{{json .Runtimes}}']),
@@ -398,7 +404,11 @@ describe(onEngine('a release, from a registry, upgraded with containers running'
       expect(plugin.Config.Description).toMatch(/^sharedprop 0\.0\.0-e2e\.2:/);
       expect(plugin.Settings.Mounts.find((m) => m.Name === 'data')?.Source).toBe(dataDir);
       expect(plugin.Settings.Env).toEqual(
-        expect.arrayContaining([`HOST_DATA_DIR=${dataDir}`, 'LOG_LEVEL=debug']),
+        expect.arrayContaining([
+          `HOST_DATA_DIR=${dataDir}`,
+          'LOG_LEVEL=debug',
+          'SHAREDPROP_TMPFS_MAX_SIZE=64m',
+        ]),
       );
       // The volume is still the driver's, with its data, at the same host path.
       expect(await docker(['volume', 'ls', '--format', '{{.Name}}'])).toBe('netns');

@@ -6,16 +6,16 @@
 import { Command } from 'commander';
 import { registerLifecycleCommands, type LifecycleDeps } from '../../../src/commands/lifecycle.js';
 import type { RunResult } from '../../../src/system/exec.js';
-import { FakeEngine } from '../../support/cli-fakes.js';
+import { FakeEngine, type FakeEngineState } from '../../support/cli-fakes.js';
 
-function world(options: { standalone?: boolean } = {}) {
+function world(options: { standalone?: boolean; engine?: FakeEngineState } = {}) {
   const out: string[] = [];
   const err: string[] = [];
   const calls: string[] = [];
   let exitCode = 0;
   const report = { reload: { kind: 'not-needed' as const }, daemonJsonChanged: true };
   const deps: LifecycleDeps = {
-    connect: async () => new FakeEngine({}),
+    connect: async () => new FakeEngine(options.engine ?? {}),
     run: async (command: string, args: readonly string[]): Promise<RunResult> => {
       calls.push([command, ...args.slice(0, 3)].join(' '));
       return { stdout: '', stderr: '' };
@@ -41,13 +41,17 @@ function world(options: { standalone?: boolean } = {}) {
       return { ...report, binaryPath: `${o.dir}/sharedprop-runtime`, binaryRemoved: true };
     },
     installService: async (o) => {
-      calls.push(`service install ${o.name} ${o.command.join(' ')}`);
+      calls.push(
+        `service install ${o.name} ${[...o.command, ...(o.serveArguments ?? [])].join(' ')}`,
+      );
       return { unitFile: `${o.unitDir}/${o.name}.service`, systemd: { kind: 'enabled' } };
     },
     uninstallService: async (o) => {
       calls.push(`service uninstall ${o.name}`);
       return { unitFile: `${o.unitDir}/${o.name}.service`, systemd: { kind: 'disabled' } };
     },
+    // A host with 8 GiB: --tmpfs-max-size is read against it.
+    hostMemory: () => ({ pageSize: 4096, memoryBytes: 8n << 30n }),
     serveWith: () =>
       options.standalone
         ? { command: ['/opt/sp/sharedprop'] }
@@ -95,6 +99,39 @@ describe('sharedprop install', () => {
     expect(result.out).toMatch(
       /^systemd: enabled and started \(it starts before docker.service\)$/m,
     );
+  });
+
+  it("--host-process passes --tmpfs-max-size and --engine-storage to serve, with the engine's own storage", async () => {
+    const result = await world({ engine: { info: { dockerRootDir: '/srv/docker' } } }).run([
+      'install',
+      '--host-process',
+      '--tmpfs-max-size',
+      '2g',
+      '--engine-storage',
+      '/srv/a',
+      '/var/lib/docker/overlay2',
+    ]);
+    expect(result.err).toBe('');
+    expect(result.calls[0]).toBe(
+      'service install sharedprop /usr/bin/node /src/dist/cli.js --tmpfs-max-size 2g --engine-storage /srv/a /srv/docker/overlay2 /srv/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots',
+    );
+  });
+
+  it.each([
+    [
+      ['--tmpfs-max-size', '9g'],
+      /--tmpfs-max-size "9g" is 9663676416 bytes \(9 GiB\), above the host's memory/,
+    ],
+    [['--tmpfs-max-size', '1x'], /--tmpfs-max-size "1x"/],
+    [
+      ['--engine-storage', 'rel'],
+      /--engine-storage: engine storage root "rel" must be an absolute path/,
+    ],
+  ])('--host-process refuses %j before it installs anything', async (args, message) => {
+    const result = await world().run(['install', '--host-process', ...args]);
+    expect(result.err).toMatch(message);
+    expect(result.exitCode).toBe(1);
+    expect(result.calls).toEqual([]);
   });
 
   it('needs exactly one of --plugin and --host-process', async () => {

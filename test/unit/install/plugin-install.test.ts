@@ -184,6 +184,49 @@ describe('plugin install', () => {
     ]);
   });
 
+  it("passes --tmpfs-max-size and --engine-storage on as the plugin's settings, with the engine's own storage", async () => {
+    const { deps, commands } = depsFor({ info: { dockerRootDir: '/srv/docker' } });
+    await installPlugin(
+      options({
+        tmpfsMaxSize: '25%',
+        engineStorage: ['/srv/other//overlay2/', '/var/lib/docker/overlay2'],
+      }),
+      deps,
+    );
+    expect(commands.slice(2)).toEqual([
+      setDataDir(),
+      [
+        'docker',
+        'plugin',
+        'set',
+        'sharedprop',
+        'SHAREDPROP_TMPFS_MAX_SIZE=25%',
+        'SHAREDPROP_ENGINE_STORAGE=/srv/other/overlay2:/srv/docker/overlay2:/srv/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots',
+      ],
+      ['docker', 'plugin', 'enable', 'sharedprop'],
+    ]);
+  });
+
+  it.each([
+    [{ tmpfsMaxSize: 'lots' }, /--tmpfs-max-size "lots"/],
+    [{ tmpfsMaxSize: '17179869184g' }, /--tmpfs-max-size "17179869184g"/],
+    [{ engineStorage: ['overlay2'] }, /--engine-storage: .*"overlay2" must be an absolute path/],
+    [{ engineStorage: ['/srv/a:b'] }, /none can contain ':'/],
+  ])('refuses %j before it changes anything: %s', async (extra, message) => {
+    const { deps, commands } = depsFor({ plugins: [] });
+    await expect(installPlugin(options(extra), deps)).rejects.toThrow(message);
+    expect(commands).toEqual([['docker', '--version']]);
+  });
+
+  it('a plugin that does not take a setting the user gave is an error, and is not enabled', async () => {
+    const args = ['plugin', 'set', 'sharedprop', 'SHAREDPROP_TMPFS_MAX_SIZE=1g'];
+    const { deps, commands } = depsFor({}, { [args.join(' ')]: failed(args) });
+    await expect(installPlugin(options({ tmpfsMaxSize: '1g' }), deps)).rejects.toThrow(
+      /sharedprop is installed \(disabled\) but does not take SHAREDPROP_TMPFS_MAX_SIZE: /,
+    );
+    expect(commands.at(-1)).toEqual(['docker', ...args]);
+  });
+
   it('a plugin that does not take the storage setting (an older release) is installed all the same', async () => {
     const storage =
       'SHAREDPROP_ENGINE_STORAGE=/srv/docker/overlay2:/srv/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots';

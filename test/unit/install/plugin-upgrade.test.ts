@@ -86,9 +86,13 @@ describe('the volumes an upgrade keeps', () => {
       'LOG_LEVEL=debug',
       'HOST_DATA_DIR=/srv/sp',
     ]);
-    expect(settingsToCarry({ Env: ['SHAREDPROP_ENGINE_STORAGE=/srv/docker/overlay2'] })).toEqual([
+    const driverSettings = [
       'SHAREDPROP_ENGINE_STORAGE=/srv/docker/overlay2',
-    ]);
+      'SHAREDPROP_TMPFS_MAX_SIZE=25%',
+    ];
+    expect(settingsToCarry({ Env: [...driverSettings, 'SHAREDPROP_CRASH_AT=x'] })).toEqual(
+      driverSettings,
+    );
     expect(settingsToCarry({})).toEqual([]);
   });
 });
