@@ -3,6 +3,7 @@
  * the errors it throws: shared by MountSystem (mount(8), mounts.ts), SyscallMounts (system calls,
  * syscall-mounts.ts) and the unit tests' fake.
  */
+import type { MountsWithin } from './mounts-within.js';
 import type { DirectoryIdentity } from '../model/directory-identity.js';
 import type { HeldDirectory } from './held-directory.js';
 import type { MountReader } from './mount-snapshot.js';
@@ -130,6 +131,12 @@ export interface Mounts {
   showsDirectory(mountpoint: string, source: string): Promise<boolean>;
   /** True when `mountpoint` shows the filesystem `device` (major:minor): a cheap health check. */
   showsDevice(mountpoint: string, device: string): Promise<boolean>;
+  /**
+   * Whether anything is mounted at or within `dir` now, told without the mount table where the
+   * layer can (mounts-within.ts: a walk of a small tree by descriptor); `unknown` where it cannot
+   * (a large tree, mount(8)): the caller reads the table then.
+   */
+  mountsWithin(dir: string): Promise<MountsWithin>;
   /** Removes an empty mount point directory; never anything else (rmdir). */
   removeMountPoint(mountpoint: string): Promise<void>;
   /** Makes the mount root and writes `file` (name, content) into it. */

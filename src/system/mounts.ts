@@ -2,6 +2,7 @@
  * The mount system layer: the only code that changes the mount table. Every decision is taken
  * from a fresh read of mountinfo, never from device numbers.
  */
+import type { MountsWithin } from './mounts-within.js';
 import { lstat, mkdir, realpath, rmdir, stat } from 'node:fs/promises';
 import { CommandError, run } from './exec.js';
 import { writeMountRootMarker } from './mount-root-marker.js';
@@ -223,6 +224,11 @@ export class MountSystem implements Mounts {
     } catch {
       return false;
     }
+  }
+
+  /** mount(8) has no cheaper way than the table: the caller reads it. */
+  async mountsWithin(): Promise<MountsWithin> {
+    return 'unknown';
   }
 
   async removeMountPoint(mountpoint: string): Promise<void> {

@@ -20,6 +20,7 @@ import { holdDirectory, identityBeneath, type HeldDirectory } from './held-direc
 import { detachChecked, detachNodes } from './detach.js';
 import type { MountReader } from './mount-snapshot.js';
 import { writeMountRootMarker } from './mount-root-marker.js';
+import { scanForMounts, type MountsWithin } from './mounts-within.js';
 import {
   ensureSharedMountPoint,
   entryOfRoot,
@@ -345,6 +346,10 @@ export class SyscallMounts implements Mounts {
 
   showsDevice(mountpoint: string, device: string): Promise<boolean> {
     return this.paths.showsDevice(mountpoint, device);
+  }
+
+  async mountsWithin(dir: string): Promise<MountsWithin> {
+    return scanForMounts(dir);
   }
 
   async removeMountPoint(mountpoint: string): Promise<void> {

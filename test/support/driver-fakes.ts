@@ -18,6 +18,7 @@ import {
   viewKeptAsItIs,
 } from '../../src/system/mounts.js';
 import { errno } from './fake-store.js';
+import type { MountsWithin } from '../../src/system/mounts-within.js';
 
 export { errno, FakeStore } from './fake-store.js';
 
@@ -228,6 +229,12 @@ export class FakeMounts implements Mounts {
   /** As the real layer: the device of the top mount at the path, whoever made it. */
   async showsDevice(mountpoint: string, device: string): Promise<boolean> {
     return this.at(mountpoint).at(-1)?.device === device;
+  }
+
+  /** As the kernel walk answers, from the table: at or within `dir`, or not. */
+  async mountsWithin(dir: string): Promise<MountsWithin> {
+    this.calls.push(`scan ${dir}`);
+    return this.table.some((e) => isWithin(e.mountPoint, dir)) ? 'some' : 'none';
   }
 
   async removeMountPoint(mountpoint: string): Promise<void> {

@@ -1,8 +1,8 @@
 /**
  * What a Remove and a Mount's health check read of the mount table, which can hold tens of
- * thousands of lines: a Remove reads it once when nothing is left in the volume's files (the mount
- * point's mounts are found by identity, and the delete's check is that same read), twice when
- * something must be detached there; a health check asks the mount layer by identity where it can,
+ * thousands of lines: a Remove reads none when the kernel tells that nothing is left at the mount
+ * point or in the volume's files (the mount point's mounts are found by identity, the rest by a
+ * walk), once when it cannot tell, twice when something must be detached in the files; a health check asks the mount layer by identity where it can,
  * and falls back to the snapshot where it cannot.
  */
 import { directoryKind } from '../../src/driver/kinds/directory.js';
@@ -38,17 +38,63 @@ function withMountInTrash(mounts?: FakeMounts) {
 }
 
 describe('Remove of a volume whose data is its own', () => {
-  it('with nothing in its files: one read of the table, no detach there, and the delete is told so', async () => {
+  it('with nothing in its files: no read of the table (the kernel walks find nothing), no detach there', async () => {
     const { ctx, mounts, store } = kindContext();
     const record = dir();
     store.volumes.set('d1', record);
     mounts.bindOutside(mp('d1'), store.dataDir('d1'), 3);
     const outcome = await directoryKind(ctx).remove(record);
-    expect(mounts.tableReads).toBe(1);
+    expect(mounts.tableReads).toBe(0);
     expect(mounts.readsAbout).toEqual([]);
-    expect(mounts.calls).toEqual([`detach-all ${mp('d1')}`]);
+    expect(mounts.calls).toEqual([
+      `detach-all ${mp('d1')}`,
+      `scan ${mp('d1')}`,
+      expect.stringMatching(/^scan .*\.trash-/),
+    ]);
     expect(outcome.trashMounts).toEqual([]);
     expect(mounts.table).toEqual([]);
+  });
+
+  it('where the walk cannot tell (a large tree, mount(8)): one read of the table proves it', async () => {
+    class Unsure extends FakeMounts {
+      override async mountsWithin(): Promise<'unknown'> {
+        return 'unknown';
+      }
+    }
+    const mounts = new Unsure();
+    const { ctx, store } = kindContext({ mounts });
+    const record = dir();
+    store.volumes.set('d1', record);
+    mounts.bindOutside(mp('d1'), store.dataDir('d1'), 3);
+    const outcome = await directoryKind(ctx).remove(record);
+    expect(mounts.tableReads).toBe(1);
+    expect(outcome.trashMounts).toEqual([]);
+  });
+
+  it('with a mount left at the mount point (hidden beneath the volume): refused with a 409, volume put back', async () => {
+    class Hiding extends FakeMounts {
+      override async detachAll(
+        path: string,
+        options: { includeSelf: boolean },
+      ): Promise<DetachReport> {
+        const report = await super.detachAll(path, options);
+        // Revealed once the volume's mount is gone: a mount nobody listed beneath it.
+        if (path === mp('d1')) this.mountOutside(`${path}/hidden`);
+        return report;
+      }
+    }
+    const mounts = new Hiding();
+    const { ctx, store } = kindContext({ mounts });
+    const record = dir();
+    store.volumes.set('d1', record);
+    mounts.bindOutside(mp('d1'), store.dataDir('d1'), 3);
+    let error: unknown;
+    await directoryKind(ctx)
+      .remove(record)
+      .catch((e: unknown) => (error = e));
+    expect(error).toBeInstanceOf(VolumeError);
+    expect((error as VolumeError).message).toMatch(/^volume "d1" not removed: a mount inside it/);
+    expect(store.volumes.get('d1')).toBe(record);
   });
 
   it('with a mount left in its files: detached there, and the table read again to prove it gone', async () => {
@@ -57,7 +103,12 @@ describe('Remove of a volume whose data is its own', () => {
     store.volumes.set('d1', record);
     const outcome = await directoryKind(ctx).remove(record);
     const trash = trashes[0] as string;
-    expect(mounts.calls).toEqual([`detach-all ${mp('d1')}`, `detach-all ${trash} (below)`]);
+    expect(mounts.calls).toEqual([
+      `detach-all ${mp('d1')}`,
+      `scan ${mp('d1')}`,
+      `scan ${trash}`,
+      `detach-all ${trash} (below)`,
+    ]);
     expect(mounts.tableReads).toBe(2);
     expect(outcome.details).toEqual({ submountsDetached: [`${trash}/inside`] });
     expect(mounts.table).toEqual([]);

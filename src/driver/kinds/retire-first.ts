@@ -55,8 +55,10 @@ export async function removeRetiringFirst(
 
 /**
  * Detaches the volume's mount point and everything beneath it, and any mount left in its files;
- * then proves from the mount table that none is left. One read of the table in the usual case
- * (nothing in the files): the mount point's are found by identity.
+ * then proves that none is left. In the usual case the kernel tells, with no read of the mount
+ * table: the mount point's mounts are found by identity, and a walk of the mount point and the
+ * files by descriptor finds nothing mounted (mountsWithin). Otherwise (a mount found, a large
+ * tree, mount(8)) from the table: read once, and again after detaching what is in the files.
  */
 async function detachEverything(
   ctx: KindContext,
@@ -65,6 +67,12 @@ async function detachEverything(
 ): Promise<{ detached: string[]; trashMounts: MountEntry[] }> {
   try {
     const below = await ctx.mounts.detachAll(mountpoint, { includeSelf: true });
+    if (
+      (await ctx.mounts.mountsWithin(mountpoint)) === 'none' &&
+      (await ctx.mounts.mountsWithin(files)) === 'none'
+    ) {
+      return { detached: below.detached, trashMounts: [] };
+    }
     const about = [aboutPath(mountpoint), aboutPath(files)];
     const read = () => ctx.mounts.read((line) => about.some((keep) => keep(line)));
     let entries = await read();
