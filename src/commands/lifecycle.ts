@@ -203,7 +203,12 @@ export function registerLifecycleCommands(
             { engine, run: deps.run, say },
           );
         } else {
-          const { dockerRootDir } = await engine.info();
+          // The unit starts before dockerd: installing it needs no running engine (then only
+          // the default storage roots and those given are known).
+          const dockerRootDir = await engine.info().then(
+            (info) => info.dockerRootDir,
+            () => undefined,
+          );
           const settings = serveSettings(options, deps.hostMemory(), dockerRootDir);
           const serve = deps.serveWith();
           const report = await deps.installService({

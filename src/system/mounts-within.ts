@@ -1,18 +1,25 @@
 /**
  * Whether anything is mounted at or within a small directory tree, told by the kernel without the
- * mount table: the tree is walked by descriptor, and each directory is opened with openat2
- * RESOLVE_NO_XDEV | RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (EXDEV: a mount point) from its parent's
- * descriptor, each other entry asked with statx (STATX_ATTR_MOUNT_ROOT: a file bound over it).
+ * mount table: the tree is walked by descriptor. Every entry is asked with statx from its
+ * directory's descriptor (STATX_ATTR_MOUNT_ROOT: something is mounted on it; its type from the same
+ * answer, never from readdir), and each directory is opened with openat2 RESOLVE_NO_XDEV |
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (EXDEV: a mount point), one at a time, depth first.
+ * Listings are read a batch at a time and stop at the budget, so a huge directory costs no more
+ * than the budget. Any doubt (an error, an entry gone or changed meanwhile, no /proc) is `unknown`,
+ * never `none`.
  * Nothing is resolved by a path below `dir`, so a swap mid-walk cannot lead it elsewhere.
  *
  * It answers for the moment of the walk only, and gives up on a large tree (`unknown`): a Remove
  * takes `none` as the reason to skip reading the whole mount table; the delete that follows
  * (sharedprop-rmtree) still refuses to cross any mount, whenever it was made.
  */
-import { readdirSync } from 'node:fs';
+import { opendirSync, type Dir } from 'node:fs';
 import { close, openDirectory, statx } from './kernel/calls.js';
 import { RESOLVE_BENEATH, RESOLVE_NO_XDEV } from './kernel/constants.js';
 import { isErrno } from './kernel/ffi.js';
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
 
 export type MountsWithin = 'none' | 'some' | 'unknown';
 
@@ -25,60 +32,59 @@ export function scanForMounts(dir: string, budget = SCAN_BUDGET): MountsWithin {
     root = openDirectory(dir);
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return 'none';
-    if (isErrno(error, 'ENOTDIR', 'ELOOP')) return 'unknown';
-    throw error;
+    return 'unknown'; // a file, a symlink, or a directory this process cannot open
   }
-  if (statx(root).mountRoot) {
-    close(root);
-    return 'some';
-  }
-  const pending = [root];
   const counter = { seen: 0, budget };
   try {
-    for (let fd = pending.pop(); fd !== undefined; fd = pending.pop()) {
-      try {
-        const answer = scanDirectory(fd, pending, counter);
-        if (answer !== 'none') return answer;
-      } finally {
-        // Its subdirectories were opened from it: only theirs stay open.
-        close(fd);
-      }
-    }
-    return 'none';
+    return statx(root).mountRoot ? 'some' : scanDirectory(root, counter);
+  } catch {
+    return 'unknown';
   } finally {
-    for (const fd of pending) close(fd);
+    close(root);
   }
 }
 
-/** One directory's entries: its subdirectories go to `pending`, opened. */
-function scanDirectory(
+/** One directory (its descriptor stays the caller's), and those beneath it, one at a time. */
+function scanDirectory(fd: number, counter: { seen: number; budget: number }): MountsWithin {
+  let listing: Dir;
+  try {
+    // Listed through the descriptor: procfs reopens the very directory it holds.
+    listing = opendirSync(`/proc/self/fd/${fd}`, { bufferSize: 64 });
+  } catch {
+    return 'unknown';
+  }
+  try {
+    for (let entry = listing.readSync(); entry !== null; entry = listing.readSync()) {
+      if (++counter.seen > counter.budget) return 'unknown';
+      const answer = scanEntry(fd, entry.name, counter);
+      if (answer !== 'none') return answer;
+    }
+    return 'none';
+  } catch {
+    return 'unknown';
+  } finally {
+    listing.closeSync();
+  }
+}
+
+function scanEntry(
   fd: number,
-  pending: number[],
+  name: string,
   counter: { seen: number; budget: number },
 ): MountsWithin {
-  let entries;
+  const found = statx(fd, name, false); // throws, gone or not: the caller's `unknown`
+  if (found.mountRoot) return 'some';
+  if ((found.mode & S_IFMT) !== S_IFDIR) return 'none';
+  let child: number;
   try {
-    // Listed through the descriptor (procfs reopens the very directory it holds).
-    entries = readdirSync(`/proc/self/fd/${fd}`, { withFileTypes: true });
+    child = openDirectory(name, { dirFd: fd, resolve: RESOLVE_NO_XDEV | RESOLVE_BENEATH });
   } catch (error) {
-    // Removed meanwhile: nothing is mounted there.
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'none' : 'unknown';
+    if (isErrno(error, 'EXDEV')) return 'some';
+    return 'unknown'; // gone, or swapped for a symlink or a file, since the statx
   }
-  for (const entry of entries) {
-    if (++counter.seen > counter.budget) return 'unknown';
-    try {
-      if (entry.isDirectory()) {
-        pending.push(
-          openDirectory(entry.name, { dirFd: fd, resolve: RESOLVE_NO_XDEV | RESOLVE_BENEATH }),
-        );
-      } else if (statx(fd, entry.name, false).mountRoot) {
-        return 'some';
-      }
-    } catch (error) {
-      if (isErrno(error, 'EXDEV')) return 'some';
-      if (isErrno(error, 'ENOENT')) continue;
-      return 'unknown'; // swapped for a symlink or a file meanwhile, or unreadable
-    }
+  try {
+    return scanDirectory(child, counter);
+  } finally {
+    close(child);
   }
-  return 'none';
 }

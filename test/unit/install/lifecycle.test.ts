@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { registerLifecycleCommands, type LifecycleDeps } from '../../../src/commands/lifecycle.js';
 import type { RunResult } from '../../../src/system/exec.js';
+import { EngineError } from '../../../src/docker/engine-client.js';
 import { FakeEngine, type FakeEngineState } from '../../support/cli-fakes.js';
 
 function world(options: { standalone?: boolean; engine?: FakeEngineState } = {}) {
@@ -114,6 +115,20 @@ describe('sharedprop install', () => {
     expect(result.err).toBe('');
     expect(result.calls[0]).toBe(
       'service install sharedprop /usr/bin/node /src/dist/cli.js --tmpfs-max-size 2g --engine-storage /srv/a /srv/docker/overlay2 /srv/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots',
+    );
+  });
+
+  it('--host-process needs no running dockerd: the given settings only', async () => {
+    const down = new EngineError('unreachable', 'cannot connect to the Docker daemon');
+    const result = await world({ engine: { failAll: down } }).run([
+      'install',
+      '--host-process',
+      '--engine-storage',
+      '/srv/a',
+    ]);
+    expect(result.err).toBe('');
+    expect(result.calls[0]).toBe(
+      'service install sharedprop /usr/bin/node /src/dist/cli.js --engine-storage /srv/a',
     );
   });
 

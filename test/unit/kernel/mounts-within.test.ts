@@ -70,6 +70,20 @@ describeInNamespace('mountsWithin', () => {
     expect(await within(path.join(base, 'files'))).toBe('some');
   });
 
+  it('some for a directory of the same filesystem bound inside (no new device to tell it by)', async () => {
+    const tree = dir('same/a');
+    bindByPath(dir('other'), tree);
+    expect(await within(path.join(base, 'same'))).toBe('some');
+  });
+
+  it('unknown as soon as its budget is spent; none where the path does not exist', () => {
+    const tree = dir('closed/inner');
+    const fds = openFds();
+    expect(scanForMounts(path.join(base, 'closed'), 0)).toBe('unknown');
+    expect(scanForMounts(path.join(tree, 'missing-parent', 'x'))).toBe('none');
+    expect(openFds()).toBe(fds);
+  });
+
   it('a symlink inside to a mount point is not followed (none); one given as the directory is not resolved', async () => {
     const point = dir('elsewhere');
     tmpfsAt(point, 'sp-elsewhere');
