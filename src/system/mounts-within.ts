@@ -3,7 +3,8 @@
  * mount table: the tree is walked by descriptor. Every entry is asked with statx from its
  * directory's descriptor (STATX_ATTR_MOUNT_ROOT: something is mounted on it; its type from the same
  * answer, never from readdir), and each directory is opened with openat2 RESOLVE_NO_XDEV |
- * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (EXDEV: a mount point), one at a time, depth first.
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (EXDEV: a mount point), depth first (one descriptor and
+ * one listing open per level).
  * Listings are read a batch at a time and stop at the budget, so a huge directory costs no more
  * than the budget. Any doubt (an error, an entry gone or changed meanwhile, no /proc) is `unknown`,
  * never `none`.
@@ -13,13 +14,10 @@
  * takes `none` as the reason to skip reading the whole mount table; the delete that follows
  * (sharedprop-rmtree) still refuses to cross any mount, whenever it was made.
  */
-import { opendirSync, type Dir } from 'node:fs';
+import { constants, opendirSync, type Dir } from 'node:fs';
 import { close, openDirectory, statx } from './kernel/calls.js';
 import { RESOLVE_BENEATH, RESOLVE_NO_XDEV } from './kernel/constants.js';
 import { isErrno } from './kernel/ffi.js';
-
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
 
 export type MountsWithin = 'none' | 'some' | 'unknown';
 
@@ -74,7 +72,7 @@ function scanEntry(
 ): MountsWithin {
   const found = statx(fd, name, false); // throws, gone or not: the caller's `unknown`
   if (found.mountRoot) return 'some';
-  if ((found.mode & S_IFMT) !== S_IFDIR) return 'none';
+  if ((found.mode & constants.S_IFMT) !== constants.S_IFDIR) return 'none';
   let child: number;
   try {
     child = openDirectory(name, { dirFd: fd, resolve: RESOLVE_NO_XDEV | RESOLVE_BENEATH });
