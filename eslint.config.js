@@ -56,6 +56,8 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-restricted-imports': ['error', { paths: EXECA_ONLY_IN_EXEC }],
+      // Small modules, one job each: no file over 400 lines, tests and scripts included.
+      'max-lines': ['error', { max: 400, skipBlankLines: false, skipComments: false }],
     },
   },
   ...layerRules,

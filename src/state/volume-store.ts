@@ -33,7 +33,6 @@ import {
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import writeFileAtomic from 'write-file-atomic';
-import type { z } from 'zod';
 import type { MountEntry } from '../system/mountinfo.js';
 import { deleteTree } from '../system/safe-delete.js';
 import {
@@ -44,13 +43,8 @@ import {
 } from './tmpfs-identity.js';
 import type { MountCounts } from '../model/counts.js';
 import { COUNTS_PAGE, countsBody, overwritePage } from './counts-page.js';
-import {
-  countsFileSchema,
-  countsFromJson,
-  optionsToJson,
-  recordFromJson,
-  type VolumeRecord,
-} from '../model/record.js';
+import { countsFileSchema, countsFromJson, type VolumeRecord } from '../model/record.js';
+import { fsyncDir, parseJson, parseRecord, recordText, writeRecord } from './record-file.js';
 
 export interface BrokenVolume {
   name: string;
@@ -303,7 +297,7 @@ export class VolumeStore implements Store {
 
   /** Rewrites a live volume's record (not its counts), atomically and durably. */
   async saveRecord(record: VolumeRecord): Promise<void> {
-    await writeRecord(record, this.volumeDir(record.name));
+    await writeRecord(record, path.join(this.volumeDir(record.name), STATE_FILE));
     await fsyncDir(this.volumeDir(record.name));
   }
 
@@ -366,50 +360,5 @@ export class VolumeStore implements Store {
   async restore(trash: string, name: string): Promise<void> {
     await rename(trash, this.volumeDir(name));
     await fsyncDir(this.root);
-  }
-}
-
-export function parseRecord(text: string): VolumeRecord {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`not valid JSON (${(error as Error).message})`);
-  }
-  return recordFromJson(json);
-}
-
-function parseJson<T>(text: string, schema: z.ZodType<T>): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`not valid JSON (${(error as Error).message})`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    throw new Error(
-      `unexpected content: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return parsed.data;
-}
-
-function recordText(record: VolumeRecord): string {
-  const body = { version: 2, ...record, options: optionsToJson(record.options), mounts: undefined };
-  return `${JSON.stringify(body, null, 2)}\n`;
-}
-
-async function writeRecord(record: VolumeRecord, dir: string): Promise<void> {
-  const text = recordText(record);
-  await writeFileAtomic(path.join(dir, STATE_FILE), text, { mode: 0o600, fsync: true });
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

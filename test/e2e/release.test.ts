@@ -4,173 +4,54 @@
  * with no Node on PATH, the standalone CLI of the first one installs the plugin and the runtime,
  * a network namespace made in a running container propagates, `sharedprop upgrade` moves to the
  * second version while the containers run (their namespaces stay, on the host and in each other),
- * and `sharedprop uninstall` keeps the data.
+ * and `sharedprop uninstall` keeps the data. The tests run in order: each starts from what the
+ * one before left. What `make release` builds is checked in release-artifacts.test.ts.
  *
  * The releases are built by `make e2e-releases` (a prerequisite of `make test-e2e`).
  */
 import { execa } from 'execa';
-import { createServer } from 'node:net';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DockerDaemon, REPO_ROOT, hostMountsAt, onEngine } from './harness/index.js';
 import { buildBusyboxImage } from './harness/busybox-image.js';
 import { MAKE_QROUTER_NETNS, WITH_RUNTIME, waitForFile } from './harness/containers.js';
 import { volumeHostPath } from './harness/plugin.js';
-import { DriverProcess } from '../support/driver-process.js';
-
-const SETUP_MS = 600_000;
-const TEST_MS = 300_000;
-/** The versions `make e2e-releases` builds (Makefile: E2E_RELEASES). */
-const V1 = '0.0.0-e2e.1';
-const V2 = '0.0.0-e2e.2';
-const PLUGIN = 'sharedprop';
-
-const releaseDir = (version: string) => path.join(REPO_ROOT, 'build', 'release', version);
-const tarballOf = (version: string) => `sharedprop-${version}-linux-amd64.tar.gz`;
+import { startRegistry } from './harness/registry.js';
+import {
+  PLUGIN,
+  SETUP_MS,
+  StandaloneCli,
+  TEST_MS,
+  V1,
+  V2,
+  configVersion,
+  inspectPlugin,
+  namespaceMountsAt,
+  releaseWorkDir,
+  routerSeenByHost,
+  routerSeenIn,
+} from './harness/release.js';
 
 let daemon: DockerDaemon;
 let image: string;
 let work: string;
-let registry: { port: number; stop: () => Promise<void> } | undefined;
-/** PATH for the standalone CLI: docker, mount, umount and flock, and no node. */
-let noNodePath: string;
-let cliDir: string;
+let registry: Awaited<ReturnType<typeof startRegistry>> | undefined;
+/** The standalone CLI of release V1, unpacked as the first release test does. */
+let cli: StandaloneCli;
 let dataDir: string;
 let runtimeDir: string;
-let nsenter: string;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** Debian's docker-registry, on 127.0.0.1 (which dockerd trusts without TLS), for this run. */
-async function startRegistry(dir: string) {
-  const port = await freePort();
-  const config = path.join(dir, 'registry.yml');
-  await writeFile(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${path.join(dir, 'registry-data')}`,
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '',
-    ].join('\n'),
-  );
-  const child = execa('docker-registry', ['serve', config], { reject: false, all: true });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error(`docker-registry did not start: ${String((await child).all ?? '')}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    port,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await child;
-    },
-  };
-}
-
-/** The standalone CLI of release V1, in dockerd's mount namespace, with no Node on PATH. */
-function sharedprop(args: string[]) {
-  // nsenter by its full path: PATH has no nsenter either.
-  const [, ...prefix] = daemon.inNamespace();
-  return execa(nsenter, [...prefix, path.join(cliDir, 'sharedprop'), ...args], {
-    env: { ...daemon.cliEnv(), PATH: noNodePath },
-    extendEnv: false,
-    reject: false,
-    all: true,
-    timeout: 300_000,
-  });
-}
-
-async function sharedpropOk(args: string[]): Promise<string> {
-  const result = await sharedprop(args);
-  if (result.exitCode !== 0) {
-    throw new Error(
-      `sharedprop ${args.join(' ')} exited ${result.exitCode}:\n${String(result.all)}\n--- dockerd:\n${await daemon.logTail(40)}`,
-    );
-  }
-  return String(result.all);
-}
-
+const sharedprop = (args: string[]) => cli.run(args);
+const sharedpropOk = (args: string[]) => cli.ok(args);
 const docker = (args: string[]) => daemon.dockerOk(args);
-
-async function pluginInspect(): Promise<{
-  Enabled: boolean;
-  Config: { Description: string; Env: { Name: string; Value: string }[] };
-  Settings: { Env: string[]; Mounts: { Name: string; Source: string }[] };
-}> {
-  return (JSON.parse(await docker(['plugin', 'inspect', PLUGIN])) as never[])[0] as never;
-}
-
-const configVersion = (p: Awaited<ReturnType<typeof pluginInspect>>) =>
-  p.Config.Env.find((e) => e.Name === 'SHAREDPROP_VERSION')?.Value;
-
+const pluginInspect = () => inspectPlugin(daemon);
 /** How many mounts dockerd's namespace has at `target`. */
-async function daemonMountsAt(target: string): Promise<number> {
-  const [command, ...prefix] = daemon.inNamespace();
-  const table = await execa(command as string, [...prefix, 'cat', '/proc/self/mountinfo']);
-  return table.stdout.split('\n').filter((line) => line.split(' ')[4] === target).length;
-}
-
-/** The network namespace a container reaches through /run/netns/qrouter-1. */
-async function routerSeenBy(container: string): Promise<string> {
-  return (
-    await docker([
-      'exec',
-      container,
-      'nsenter',
-      '--net=/run/netns/qrouter-1',
-      'readlink',
-      '/proc/self/ns/net',
-    ])
-  ).trim();
-}
-
-async function routerSeenByHost(hostPath: string): Promise<string> {
-  const result = await execa('nsenter', [
-    `--net=${path.join(hostPath, 'qrouter-1')}`,
-    'readlink',
-    '/proc/self/ns/net',
-  ]);
-  return result.stdout.trim();
-}
+const daemonMountsAt = (target: string) => namespaceMountsAt(daemon, target);
+const routerSeenBy = (container: string) => routerSeenIn(daemon, container);
 
 beforeAll(async () => {
-  for (const version of [V1, V2]) {
-    await stat(path.join(releaseDir(version), tarballOf(version))).catch(() => {
-      throw new Error(`release ${version} is missing: run make e2e-releases first`);
-    });
-  }
-  work = await mkdtemp('/tmp/sharedprop-e2e-release-');
-  noNodePath = path.join(work, 'path');
-  await mkdir(noNodePath);
-  for (const tool of ['docker', 'mount', 'umount', 'flock']) {
-    const found = (await execa('sh', ['-c', `command -v ${tool}`])).stdout.trim();
-    await symlink(found, path.join(noNodePath, tool));
-  }
-  nsenter = (await execa('sh', ['-c', 'command -v nsenter'])).stdout.trim();
+  const made = await releaseWorkDir();
+  work = made.work;
   registry = await startRegistry(work);
   daemon = await DockerDaemon.start({
     keepLogAs: path.join(REPO_ROOT, 'build', 'e2e-logs', 'release.dockerd.log'),
@@ -178,6 +59,7 @@ beforeAll(async () => {
   image = await buildBusyboxImage(daemon);
   dataDir = path.join(daemon.base, 'plugin-data');
   runtimeDir = path.join(daemon.base, 'bin');
+  cli = await StandaloneCli.unpack(V1, work, made.noNodePath, daemon);
 }, SETUP_MS);
 
 afterAll(async () => {
@@ -189,75 +71,6 @@ afterAll(async () => {
 describe(onEngine('a release, from a registry, upgraded with containers running'), () => {
   let hostPath: string;
   let routerNs: string;
-
-  it(
-    'make release: the plugin stamped with its version, a standalone CLI and runtime, a tarball and its checksum',
-    async () => {
-      const dir = releaseDir(V1);
-      const check = await execa('sha256sum', ['-c', `${tarballOf(V1)}.sha256`], { cwd: dir });
-      expect(check.stdout).toBe(`${tarballOf(V1)}: OK`);
-      await execa('tar', ['-xzf', path.join(dir, tarballOf(V1)), '-C', work]);
-      cliDir = path.join(work, `sharedprop-${V1}`);
-      const env = { PATH: noNodePath };
-      const cli = await execa(path.join(cliDir, 'sharedprop'), ['--version'], {
-        env,
-        extendEnv: false,
-      });
-      expect(cli.stdout).toBe(V1);
-      // The wrapper's line first; runc's follow (dockerd reads the last "version" line: runc's).
-      const runtime = await execa(path.join(cliDir, 'sharedprop-runtime'), ['--version']);
-      const lines = runtime.stdout.split('\n');
-      expect(lines[0]).toBe(`sharedprop-runtime version ${V1}`);
-      expect(lines[1]).toMatch(/^runc version /);
-      const config = JSON.parse(
-        await readFile(path.join(dir, 'plugin', 'config.json'), 'utf8'),
-      ) as {
-        description: string;
-        env: { name: string; value: string }[];
-      };
-      expect(config.description).toMatch(new RegExp(`^sharedprop ${V1.replace(/\./g, '\\.')}:`));
-      expect(config.env.find((e) => e.name === 'SHAREDPROP_VERSION')?.value).toBe(V1);
-      const sizes = await execa(
-        'du',
-        ['-sm', 'plugin/rootfs', 'sharedprop', 'sharedprop-runtime-create', tarballOf(V1)],
-        {
-          cwd: dir,
-        },
-      );
-      console.log(`release sizes (MB):\n${sizes.stdout}`);
-    },
-    TEST_MS,
-  );
-
-  it(
-    "the release's sharedprop serves by itself, with no Node on PATH: Create, Mount, and a Remove that deletes the data",
-    async () => {
-      const driver = await DriverProcess.start({
-        parentDir: work,
-        command: [path.join(cliDir, 'sharedprop')],
-        env: { PATH: noNodePath },
-      });
-      try {
-        expect(await driver.ok('/Plugin.Activate', {})).toEqual({ Implements: ['VolumeDriver'] });
-        await driver.ok('/VolumeDriver.Create', { Name: 'standalone' });
-        const { Mountpoint } = (await driver.ok('/VolumeDriver.Mount', {
-          Name: 'standalone',
-          ID: 'c1',
-        })) as { Mountpoint: string };
-        await writeFile(path.join(Mountpoint, 'payload'), 'kept until Remove\n');
-        await driver.ok('/VolumeDriver.Unmount', { Name: 'standalone', ID: 'c1' });
-        await driver.ok('/VolumeDriver.Remove', { Name: 'standalone' });
-        // Deleted, not left in the trash: the delete helper travels beside the executable.
-        expect(await readdir(path.join(driver.dataRoot, 'volumes'))).toEqual([]);
-        expect(await driver.log()).not.toMatch(
-          /sharedprop-rmtree is missing|could not all be deleted/,
-        );
-      } finally {
-        await driver.destroy();
-      }
-    },
-    TEST_MS,
-  );
 
   it(
     'make push puts both versions in the registry',

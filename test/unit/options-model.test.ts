@@ -4,7 +4,7 @@
  */
 import { optionsSchema, parseOptions, sameOptions } from '../../src/model/options.js';
 import { optionsToJson, recordFromJson } from '../../src/model/record.js';
-import { parseRecord } from '../../src/state/volume-store.js';
+import { parseRecord } from '../../src/state/record-file.js';
 
 describe('the options union', () => {
   it('gives each Create its kind', () => {

@@ -1,7 +1,8 @@
 import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseRecord, VolumeStore } from '../../src/state/volume-store.js';
+import { parseRecord } from '../../src/state/record-file.js';
+import { VolumeStore } from '../../src/state/volume-store.js';
 import type { VolumeRecord } from '../../src/model/record.js';
 
 const record = (name: string, mounts: Record<string, number> = {}): VolumeRecord => ({

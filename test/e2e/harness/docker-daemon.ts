@@ -1,25 +1,29 @@
 /**
  * A throwaway dockerd of the test run's own: its own data root, exec root, socket, pidfile,
  * config file, and its own containerd (never the host's: dockerd 20.10 uses a running system
- * containerd when given none), all under two fresh directories in /tmp. The runtime wrapper's
- * configuration file is a private path too, never the host's /etc/sharedprop.
+ * containerd when given none), all under two fresh directories in /tmp (daemon-layout.ts). The
+ * runtime wrapper's configuration file is a private path too, never the host's /etc/sharedprop.
  *
- * dockerd 20.10 keeps plugin sockets in /run/docker/plugins whatever its exec root, so containerd
- * and dockerd run in a mount namespace of their own, where a directory of this run is mounted
- * over /run/docker/plugins (`pluginSocketDir` on the host). The run's two directories are shared
- * mounts made before that namespace, so every mount made under them in there (volumes, plugins,
- * containers) shows on the host too, as it would with dockerd in the host's namespace; nothing
- * else of the host changes. stop() always removes everything it made, whatever state the tests
- * left it in.
+ * containerd and dockerd run in a mount namespace of their own, where a directory of this run is
+ * mounted over /run/docker/plugins (mount-namespace.ts); every mount made under the run's
+ * directories in there shows on the host too. stop() always removes everything it made, whatever
+ * state the tests left it in.
  */
 import Docker from 'dockerode';
 import { appendFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { DaemonLayout } from './daemon-layout.js';
 import { assertPrivateDockerHost, assertRoot } from './guard.js';
+import {
+  endNamespaceHolder,
+  holderReady,
+  nsenterPrefix,
+  shareDirectories,
+  spawnNamespaceHolder,
+} from './mount-namespace.js';
 import { recordOwner, sweepAbortedRuns } from './sweep.js';
 import { unmountEverythingUnder } from '../../support/host-mounts.js';
 import {
@@ -53,56 +57,11 @@ export interface DaemonOptions {
   wrapCommand?: string[];
 }
 
-/** Where dockerd 20.10 looks for plugin sockets and puts managed plugins' (not under --exec-root). */
-const PLUGIN_SOCKET_ROOT = '/run/docker/plugins';
-
-/**
- * The process that holds the daemon's mount namespace (run under `unshare --mount
- * --propagation unchanged`): it mounts this run's directory over /run/docker/plugins there,
- * without it propagating to the host, says `ready`, and waits. Its argv names the directory, so
- * the clean-up (and the sweep of aborted runs) finds it.
- */
-const NAMESPACE_HOLDER = [
-  "const { execFileSync } = require('node:child_process');",
-  "const { mkdirSync } = require('node:fs');",
-  'const [dir, root] = process.argv.slice(1);',
-  'mkdirSync(root, { recursive: true });',
-  // The mount that holds the socket root (/ or /run) is made private in here first, so that
-  // mounting over the socket root reaches no peer group of the host's.
-  "const holder = execFileSync('findmnt', ['-n', '-o', 'TARGET', '-T', root]).toString().trim();",
-  "execFileSync('mount', ['--make-private', holder]);",
-  "execFileSync('mount', ['--bind', dir, root]);",
-  "process.stdout.write('ready\\n');",
-  'setInterval(() => undefined, 1 << 30);',
-].join('\n');
-
-/** Environment variables of the docker CLI that could point it somewhere else. */
-const FOREIGN_CLI_ENV = ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH'];
-
-export class DockerDaemon {
-  /** Everything but the exec root: data root, plugin data, logs, config. */
-  readonly base: string;
-  /** Short, for the exec root and the API socket: Unix socket paths must fit in 107 bytes. */
-  readonly shortBase: string;
-  readonly dataRoot: string;
-  readonly execRoot: string;
-  readonly socketPath: string;
-  readonly dockerHost: string;
-  readonly pidFile: string;
-  readonly configFile: string;
-  readonly logFile: string;
-  readonly namespace: string;
+export class DockerDaemon extends DaemonLayout {
   readonly client: Docker;
-  private readonly cliConfigDir: string;
   private child?: ResultPromise;
   private childInfo?: ProcessInfo;
   private containerd?: ResultPromise;
-  /** The private containerd's socket (under the short base: socket paths are short). */
-  readonly containerdSocket: string;
-  /** SHAREDPROP_RUNTIME_CONFIG for the runtime wrapper this daemon's containers run under. */
-  readonly runtimeConfig: string;
-  /** On the host, the directory that dockerd sees as /run/docker/plugins. */
-  readonly pluginSocketDir: string;
   private holder?: ResultPromise;
   private storage?: string;
   private wrapCommand: string[] = [];
@@ -112,20 +71,7 @@ export class DockerDaemon {
     shortBase: string,
     private readonly keepLogAs?: string,
   ) {
-    this.base = base;
-    this.shortBase = shortBase;
-    this.dataRoot = path.join(base, 'docker');
-    this.execRoot = path.join(shortBase, 'x');
-    this.socketPath = path.join(shortBase, 'docker.sock');
-    this.dockerHost = `unix://${this.socketPath}`;
-    this.pidFile = path.join(base, 'dockerd.pid');
-    this.configFile = path.join(base, 'daemon.json');
-    this.logFile = path.join(base, 'dockerd.log');
-    this.cliConfigDir = path.join(base, 'cli-config');
-    this.containerdSocket = path.join(shortBase, 'containerd.sock');
-    this.runtimeConfig = path.join(base, 'sharedprop-runtime.json');
-    this.pluginSocketDir = path.join(shortBase, 'p');
-    this.namespace = `sharedprop-e2e-${randomBytes(4).toString('hex')}`;
+    super(base, shortBase);
     assertPrivateDockerHost(this.dockerHost);
     this.client = new Docker({ socketPath: this.socketPath });
   }
@@ -179,18 +125,7 @@ export class DockerDaemon {
    * /run/docker/plugins is the daemon's own (the sharedprop CLI finds plugin sockets there).
    */
   inNamespace(): string[] {
-    const pid = this.holder?.pid;
-    if (pid === undefined) throw new Error('the daemon has no mount namespace (not started)');
-    return ['nsenter', `--target=${pid}`, '--mount', '--'];
-  }
-
-  /** What the docker CLI (and make, and the install scripts) get: this daemon and no other. */
-  cliEnv(): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      if (value !== undefined && !FOREIGN_CLI_ENV.includes(key)) env[key] = value;
-    }
-    return { ...env, DOCKER_HOST: this.dockerHost, DOCKER_CONFIG: this.cliConfigDir };
+    return nsenterPrefix(this.holder);
   }
 
   /** Runs the docker CLI against this daemon; never throws for a non-zero exit. */
@@ -300,63 +235,16 @@ export class DockerDaemon {
    */
   private async enterNamespace(readyTimeoutMs: number): Promise<void> {
     await mkdir(this.pluginSocketDir, { recursive: true, mode: 0o700 });
-    for (const dir of [this.base, this.shortBase]) {
-      // Private before shared: on a host whose / is shared (systemd's, or an engine root of
-      // test/engines), the self-bind joins /'s peer group, and every mount made under it would
-      // come back a second time under the bind, hidden in /'s copy of the directory.
-      await execa('mount', ['--bind', dir, dir]);
-      await execa('mount', ['--make-private', dir]);
-      await execa('mount', ['--make-rshared', dir]);
-    }
-    const holder = execa(
-      'unshare',
-      [
-        '--mount',
-        '--propagation',
-        'unchanged',
-        '--',
-        process.execPath,
-        '-e',
-        NAMESPACE_HOLDER,
-        this.pluginSocketDir,
-        PLUGIN_SOCKET_ROOT,
-      ],
-      { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false },
-    );
-    this.holder = holder;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`the namespace holder was not ready in ${readyTimeoutMs} ms`)),
-        readyTimeoutMs,
-      );
-      holder.stdout?.on('data', (chunk: Buffer) => {
-        if (chunk.includes('ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      void holder.then((result) => {
-        clearTimeout(timer);
-        reject(new Error(`the namespace holder exited: ${String(result.stderr)}`));
-      });
-    });
+    await shareDirectories([this.base, this.shortBase]);
+    this.holder = spawnNamespaceHolder(this.pluginSocketDir);
+    await holderReady(this.holder, readyTimeoutMs);
   }
 
-  /** Ends the holder (the namespace goes with its last process). */
+  /** Ends the daemon's mount namespace, when it has one. */
   private async leaveNamespace(): Promise<void> {
-    const holder = this.holder;
-    if (!holder) return;
-    if (holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
-    await holder;
+    if (!this.holder) return;
+    await endNamespaceHolder(this.holder);
     this.holder = undefined;
-  }
-
-  private async prepare(): Promise<void> {
-    await mkdir(this.execRoot, { recursive: true });
-    await mkdir(this.cliConfigDir, { recursive: true });
-    await writeFile(path.join(this.cliConfigDir, 'config.json'), '{}\n');
-    const config = { 'log-level': 'info', 'live-restore': false, 'userland-proxy': false };
-    await writeFile(this.configFile, JSON.stringify(config, null, 2) + '\n');
   }
 
   /**
@@ -365,25 +253,7 @@ export class DockerDaemon {
    * directories. The runtime wrapper inherits its environment through the shims.
    */
   private async startContainerd(readyTimeoutMs: number): Promise<void> {
-    const config = path.join(this.base, 'containerd.toml');
-    await writeFile(
-      config,
-      [
-        'version = 2',
-        `root = ${JSON.stringify(path.join(this.base, 'containerd'))}`,
-        `state = ${JSON.stringify(path.join(this.shortBase, 'c'))}`,
-        'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-        '[grpc]',
-        `  address = ${JSON.stringify(this.containerdSocket)}`,
-        '[ttrpc]',
-        `  address = ${JSON.stringify(`${this.containerdSocket}.ttrpc`)}`,
-        '[debug]',
-        '  address = ""',
-        '[metrics]',
-        '  address = ""',
-        '',
-      ].join('\n'),
-    );
+    const config = await this.writeContainerdConfig();
     const child = this.spawnLogged('containerd', ['--config', config]);
     this.containerd = child;
     const deadline = Date.now() + readyTimeoutMs;
@@ -446,30 +316,7 @@ export class DockerDaemon {
   }
 
   private async launch(driver: string, readyTimeoutMs: number): Promise<void> {
-    const args = [
-      '--data-root',
-      this.dataRoot,
-      '--exec-root',
-      this.execRoot,
-      '-H',
-      this.dockerHost,
-      '--pidfile',
-      this.pidFile,
-      '--config-file',
-      this.configFile,
-      '--containerd',
-      this.containerdSocket,
-      '--containerd-namespace',
-      this.namespace,
-      '--containerd-plugins-namespace',
-      `${this.namespace}-plugins`,
-      '--bridge=none',
-      '--iptables=false',
-      '--ip-masq=false',
-      '--ip6tables=false',
-      '--storage-driver',
-      driver,
-    ];
+    const args = this.dockerdArgs(driver);
     const [command, ...prefix] = [...this.wrapCommand, 'dockerd'];
     const child = this.spawnLogged(command as string, [...prefix, ...args]);
     this.child = child;

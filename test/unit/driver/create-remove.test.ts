@@ -1,0 +1,130 @@
+/**
+ * The driver's Create and Remove with fakes of the store and the mount system (no root, no
+ * mounts): their decisions, and what each failure leaves behind.
+ */
+import { failure, mountDelivered, mp, noOptions, setup } from './harness.js';
+
+describe('Create', () => {
+  it('publishes the volume, mounts it once, and Status is exact at once', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', new Map([['mode', '0700']]));
+    expect(store.volumes.get('v1')?.options).toEqual({
+      kind: 'directory',
+      propagation: 'rshared',
+      mode: 0o700,
+    });
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    const { status } = await driver.get('v1');
+    expect(status).toMatchObject({ mountPoint: 'shared', activeMounts: 0, countsSaved: true });
+  });
+
+  it('is idempotent with the same options and refuses different ones', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    await driver.create('v1', new Map([['propagation', 'rshared']]));
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    const error = await failure(driver.create('v1', new Map([['uid', '5']])));
+    expect(error.kind).toBe('conflict');
+  });
+
+  it('refuses unknown options, __proto__ included, before touching the store', async () => {
+    const { driver, store } = await setup();
+    const error = await failure(driver.create('v1', new Map([['__proto__', 'x']])));
+    expect(error.message).toMatch(/unknown option "__proto__"/);
+    expect(store.dirs.size + store.volumes.size).toBe(0);
+  });
+
+  it('that fails after publishing is undone: no volume, no mount, its files discarded', async () => {
+    const { driver, store, mounts } = await setup();
+    mounts.ensureSharedMount = async () => {
+      throw new Error('mount: simulated failure');
+    };
+    await expect(driver.create('v1', noOptions)).rejects.toThrow(/simulated/);
+    expect(store.volumes.size).toBe(0);
+    expect(store.dirs.size).toBe(0);
+    expect(store.discarded).toHaveLength(1);
+    expect(await driver.list()).toEqual([]);
+  });
+
+  it('on a full data root is refused clearly, leaving nothing', async () => {
+    const { driver, store } = await setup();
+    store.fail.stage = 'ENOSPC';
+    const error = await failure(driver.create('v1', noOptions));
+    expect(error.kind).toBe('unavailable');
+    expect(error.message).toBe('volume "v1" not created: no space left in the data root');
+    expect(store.dirs.size + store.volumes.size).toBe(0);
+  });
+});
+
+describe('Remove', () => {
+  it('is refused while any ID, named like an Object.prototype member or not, holds a mount', async () => {
+    const { driver, store } = await setup();
+    await driver.create('v1', noOptions);
+    for (const id of ['valueOf', 'constructor', '__proto__']) {
+      await mountDelivered(driver, 'v1', id);
+      const error = await failure(driver.remove('v1'));
+      expect(error.kind).toBe('conflict');
+      await driver.unmount('v1', id);
+    }
+    await driver.remove('v1');
+    expect(store.volumes.size).toBe(0);
+  });
+
+  it('detaches everything, leaves the store, and discards the files', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    mounts.mountOutside(`${mp('v1')}/leaked`);
+    await driver.remove('v1');
+    expect(mounts.table).toEqual([]);
+    expect(store.volumes.size).toBe(0);
+    expect(store.discarded).toEqual([expect.stringMatching(/\.trash-/)]);
+    await expect(driver.get('v1')).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('that cannot take the volume out of the store (read-only root) changes nothing', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    store.fail.retire = 'EROFS';
+    const error = await failure(driver.remove('v1'));
+    expect(error.kind).toBe('unavailable');
+    expect(error.message).toMatch(/read-only/);
+    expect(store.volumes.has('v1')).toBe(true);
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    await driver.remove('v1'); // removable later
+  });
+
+  it('that cannot detach a mount puts the volume back, mounted and usable, removable later', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    mounts.mountOutside(`${mp('v1')}/stuck`);
+    mounts.stuck.add(`${mp('v1')}/stuck`);
+    // The mount system's own error, passed on unchanged (no errno the driver classifies).
+    await expect(driver.remove('v1')).rejects.toMatchObject({
+      code: 'EBUSY',
+      message: 'EBUSY: simulated',
+    });
+    expect(store.volumes.has('v1')).toBe(true);
+    expect(store.dirs.size).toBe(0);
+    expect(await mountDelivered(driver, 'v1', 'c')).toBe(mp('v1'));
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
+    await driver.unmount('v1', 'c');
+    mounts.stuck.clear();
+    await driver.remove('v1');
+    expect(store.volumes.size).toBe(0);
+  });
+
+  it('on a read-only data root is refused before anything is touched', async () => {
+    const { driver, store } = await setup((s) => {
+      s.volumes.set('v1', {
+        name: 'v1',
+        createdAt: 't',
+        options: { kind: 'directory', propagation: 'rshared' },
+        mounts: new Map(),
+      });
+      s.readOnly = true;
+    });
+    const error = await failure(driver.remove('v1'));
+    expect(error.kind).toBe('unavailable');
+    expect(store.volumes.has('v1')).toBe(true);
+  });
+});
