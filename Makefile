@@ -93,7 +93,7 @@ test-unit: $(NODE_MODULES)
 test-integration: build
 	scripts/require-root.sh integration
 	npm run test:integration
-	SHAREDPROP_MOUNT_LAYER=mountinfo npm run test:integration -- test/integration/driver.test.ts \
+	SHAREDPROP_MOUNT_LAYER=mountinfo npm run test:integration -- test/integration/driver- \
 		test/integration/adopted-paths.test.ts test/integration/tmpfs-volumes.test.ts \
 		test/integration/startup-ownership.test.ts
 

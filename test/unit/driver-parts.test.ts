@@ -1,6 +1,7 @@
 /**
  * The parts the driver delegates to, each on its own: the counts ledger, the reaper, the status
- * view and the registry (start-up recovery is driven through the driver in driver.test.ts).
+ * view and the registry (start-up recovery is driven through the driver in
+ * driver/start-up.test.ts).
  */
 import { CountsLedger } from '../../src/driver/counts-ledger.js';
 import { VolumeKinds } from '../../src/driver/kinds/index.js';
