@@ -2,10 +2,12 @@
  * Driver-level benchmarks over the socket with a keep-alive client: per-endpoint latency with few
  * and many volumes, concurrent Mount/Unmount throughput, Create/Remove of many volumes, and the
  * driver's resident memory. The driver runs in a private mount namespace (unshare -m), so that its
- * thousands of mounts vanish with it and never touch the host's mount table.
+ * thousands of mounts vanish with it and never touch the host's mount table. Its data root is a
+ * shared mount there, as the managed plugin's propagated mount is (and a data root on a systemd
+ * host, where / is shared): every bind of a Create lands under a shared mount.
  */
 import { execa, type ResultPromise } from 'execa';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PluginClient } from '../test/support/plugin-client.js';
@@ -81,12 +83,18 @@ async function startDriver(
   base: string,
 ): Promise<{ child: ResultPromise; client: Client; pid: number }> {
   const socket = path.join(base, 'sp.sock');
+  const dataRoot = path.join(base, 'data');
+  await mkdir(dataRoot);
   const child = execa(
     'unshare',
     [
       '-m',
       '--propagation',
       'private',
+      'sh',
+      '-c',
+      'mount --bind "$0" "$0" && mount --make-shared "$0" && exec "$@"',
+      dataRoot,
       process.execPath,
       ...NODE_FLAGS,
       path.resolve('dist/cli.js'),
@@ -94,7 +102,7 @@ async function startDriver(
       '--socket',
       socket,
       '--data-root',
-      path.join(base, 'data'),
+      dataRoot,
     ],
     { env: { LOG_LEVEL: 'warn' }, stdout: 'ignore', stderr: 'inherit', reject: false },
   );

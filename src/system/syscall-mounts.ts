@@ -31,6 +31,7 @@ import {
 } from './held-mount.js';
 import { MountTree, type MountNode, type MountTreeOptions, type MountView } from './mount-tree.js';
 import { aboutPath, isWithin, type MountEntry } from './mountinfo.js';
+import { PeersHere, type TableChanged } from './peers-here.js';
 import {
   ForeignMountPointError,
   isCutOff,
@@ -51,6 +52,8 @@ export interface SyscallMountsOptions extends MountTreeOptions {
   table?: MountTable;
   /** Called between the check of a target and the act on it: for tests that race the two. */
   betweenCheckAndAct?: (target: string) => void;
+  /** Whether the mount table changed since last asked (default: poll of mountinfo). */
+  tableChanged?: TableChanged;
 }
 
 export class SyscallMounts implements Mounts {
@@ -61,12 +64,15 @@ export class SyscallMounts implements Mounts {
   private readonly betweenCheckAndAct: (target: string) => void;
   /** For directories that are no mount point, in listmount mode: see detachAll. */
   private tableTree?: MountTree;
+  /** Whether the mount root's mount has peers here, remembered between own changes. */
+  private readonly peers: PeersHere;
 
   constructor(options: SyscallMountsOptions = {}) {
     this.betweenCheckAndAct = options.betweenCheckAndAct ?? (() => undefined);
     this.tree = new MountTree(options);
     this.table = options.table ?? procMountTable;
     this.paths = new MountSystem(this.table);
+    this.peers = new PeersHere(options.tableChanged);
   }
 
   read(keep?: (line: string) => boolean): Promise<MountEntry[]> {
@@ -206,20 +212,26 @@ export class SyscallMounts implements Mounts {
             );
     try {
       this.betweenCheckAndAct(held.path);
-      if (source.kind === 'adopt') {
-        moveMount(mountFd, held.fd);
-        if (mode === 'rshared') mountSetattr(mountFd, { propagation: 'shared', recursive: true });
-      } else {
+      // The parent's peers are not changed by what is attached beneath it: asked before.
+      const parentShared = held.mount.sharedGroup !== undefined;
+      const peersHere =
+        source.kind !== 'adopt' &&
+        parentShared &&
+        this.peers.has(held.mount, (node) => view.hasPeers(node));
+      this.peers.ownChange(() => {
+        if (source.kind === 'adopt') {
+          moveMount(mountFd, held.fd);
+          if (mode === 'rshared') mountSetattr(mountFd, { propagation: 'shared', recursive: true });
+          return;
+        }
         mountSetattr(mountFd, { propagation: 'private' });
         moveMount(mountFd, held.fd);
-        const parentShared = held.mount.sharedGroup !== undefined;
-        const peersHere = parentShared && view.hasPeers(held.mount);
         if (peersHere) mountSetattr(mountFd, { propagation: 'private' });
         if (!parentShared || peersHere) {
           // A fresh bind or tmpfs holds no other mount: recursive or not is the same.
           mountSetattr(mountFd, { propagation: 'shared' });
         }
-      }
+      });
       return entryOfRoot(this.tree, mountFd);
     } finally {
       close(mountFd);

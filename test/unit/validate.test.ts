@@ -5,10 +5,21 @@ import {
   tmpfsMountOptions,
   type TmpfsOptions,
 } from '../../src/model/options.js';
-import { validateDerivedPaths, validateMountId, validateName } from '../../src/model/names.js';
+import {
+  shownName,
+  validateDerivedPaths,
+  validateMountId,
+  validateName,
+} from '../../src/model/names.js';
 import { VolumeError } from '../../src/model/errors.js';
 
 describe('volume names', () => {
+  it('are shown quoted, and cut after 64 characters', () => {
+    expect(shownName('a"b\n')).toBe('"a\\"b\\n"');
+    expect(shownName('x'.repeat(64))).toBe(`"${'x'.repeat(64)}"`);
+    expect(shownName(`${'x'.repeat(64)}yz`)).toBe(`"${'x'.repeat(64)}..."`);
+  });
+
   it.each(['ab', 'my-vol', 'vol_1.data', 'A9', 'x'.repeat(255)])('accepts %s', (name) => {
     expect(() => validateName(name)).not.toThrow();
   });

@@ -201,6 +201,23 @@ export function mount(
   check(loadLibc().mount(source, target, fsType, flags, data), 'mount', target);
 }
 
+const POLLPRI = 0x2;
+const POLLERR = 0x8;
+
+/**
+ * poll(2) of one descriptor for POLLPRI, without waiting: true when the kernel reports an event.
+ * On an open /proc/self/mountinfo that is "this namespace's mount table changed since the last
+ * poll of this descriptor" (proc(5)), reported once per descriptor.
+ */
+export function pollPriority(fd: number): boolean {
+  // struct pollfd { int fd; short events; short revents; }
+  const pollfd = Buffer.alloc(8);
+  pollfd.writeInt32LE(fd, 0);
+  pollfd.writeInt16LE(POLLPRI, 4);
+  check(loadLibc().poll(pollfd, 1, 0), 'poll', `fd ${fd}`);
+  return (pollfd.readInt16LE(6) & (POLLPRI | POLLERR)) !== 0;
+}
+
 /** close(2); EBADF is a bug in the caller and throws. */
 export function close(fd: number): void {
   check(loadLibc().close(fd), 'close', `fd ${fd}`);

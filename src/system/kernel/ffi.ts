@@ -74,6 +74,7 @@ export interface Libc {
   umount2: Fn;
   mount: Fn;
   close: Fn;
+  poll: Fn;
   errno(): number;
 }
 
@@ -123,6 +124,7 @@ export function loadLibc(): Libc {
     umount2: fn('int umount2(str target, int flags)'),
     mount: fn('int mount(str source, str target, str fstype, ulong flags, str data)'),
     close: fn('int close(int fd)'),
+    poll: fn('int poll(void *fds, ulong nfds, int timeout)'),
     errno: () => koffi.errno(),
   };
   return libc;

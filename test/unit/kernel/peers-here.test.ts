@@ -1,0 +1,134 @@
+/**
+ * Create asks whether the mount root's mount has peers in this namespace (a whole read of
+ * mountinfo) only when the table changed since the driver's own last change (issue 25: Create
+ * at 10,000 volumes under a shared mount root). What is remembered must never hide a peer that
+ * someone else made: proven on the real kernel, where poll(2) on mountinfo says when it changed.
+ */
+import path from 'node:path';
+import { mountSetattr, openDirectory, withFd } from '../../../src/system/kernel/calls.js';
+import type { MountNode } from '../../../src/system/mount-tree.js';
+import { PeersHere, pollTableChanges } from '../../../src/system/peers-here.js';
+import { SyscallMounts } from '../../../src/system/syscall-mounts.js';
+import {
+  bindByPath,
+  describeInNamespace,
+  dirIn,
+  mountsAtPath,
+  scratch,
+  tmpfsAt,
+} from './namespace.js';
+
+const node = (id: number, sharedGroup?: number): MountNode => ({
+  id,
+  parent: 1,
+  oldId: id,
+  mountPoint: `/m${id}`,
+  sharedGroup,
+});
+
+describe('PeersHere', () => {
+  function counted(changes: (boolean | undefined)[]) {
+    let asked = 0;
+    const peers = new PeersHere(() => (changes.length > 0 ? changes.shift() : false));
+    const ask = () => {
+      asked++;
+      return true;
+    };
+    return { peers, ask, asked: () => asked };
+  }
+
+  it('asks once while every change of the table is its own', () => {
+    const { peers, ask, asked } = counted([]);
+    for (let i = 0; i < 5; i++) {
+      expect(peers.has(node(7, 3), ask)).toBe(true);
+      peers.ownChange(() => undefined);
+    }
+    expect(asked()).toBe(1);
+  });
+
+  it('asks again after a change it did not make, or for another mount or group', () => {
+    // before has, after the ask; before own change, after it; then someone else's change.
+    const { peers, ask, asked } = counted([false, false, false, true, true]);
+    peers.has(node(7, 3), ask);
+    peers.ownChange(() => undefined);
+    peers.has(node(7, 3), ask);
+    expect(asked()).toBe(2);
+    peers.has(node(7, 4), ask);
+    peers.has(node(8, 4), ask);
+    expect(asked()).toBe(4);
+  });
+
+  it('keeps nothing read while the table changed, or when the kernel cannot tell', () => {
+    const { peers, ask, asked } = counted([false, true]);
+    peers.has(node(7, 3), ask);
+    peers.has(node(7, 3), ask);
+    expect(asked()).toBe(2);
+    const blind = counted([undefined, undefined, undefined, undefined, undefined]);
+    blind.peers.has(node(7, 3), blind.ask);
+    blind.peers.ownChange(() => undefined);
+    blind.peers.has(node(7, 3), blind.ask);
+    expect(blind.asked()).toBe(2);
+  });
+
+  it('keeps what it knew when its own change fails, and lets the error through', () => {
+    const { peers, ask, asked } = counted([]);
+    peers.has(node(7, 3), ask);
+    expect(() =>
+      peers.ownChange(() => {
+        throw new Error('EINVAL');
+      }),
+    ).toThrow('EINVAL');
+    peers.has(node(7, 3), ask);
+    expect(asked()).toBe(1);
+  });
+});
+
+describeInNamespace('on the real kernel', () => {
+  let base: string;
+  let cleanup: () => void;
+  beforeEach(() => ({ base, cleanup } = scratch()));
+  afterEach(() => cleanup());
+
+  it('poll of mountinfo reports each change of the table once', () => {
+    const changed = pollTableChanges();
+    expect(changed()).toBe(false);
+    tmpfsAt(dirIn(base, 't'), 'sp-poll');
+    expect(changed()).toBe(true);
+    expect(changed()).toBe(false);
+    expect(pollTableChanges(path.join(base, 'missing'))()).toBeUndefined();
+  });
+
+  it.each([
+    ['listmount', false],
+    ['mountinfo fallback', true],
+  ])(
+    'a peer of the mount root made after a Create is seen by the next one (%s)',
+    async (_name, fallback) => {
+      const mounts = new SyscallMounts({ fallback });
+      const root = dirIn(base, 'root');
+      bindByPath(root, root);
+      withFd(openDirectory(root), (fd) => mountSetattr(fd, { propagation: 'shared' }));
+      const groupAt = (target: string) => mountsAtPath(target).at(-1)?.sharedGroup;
+      const create = (name: string) =>
+        mounts.ensureSharedMount(
+          { kind: 'bind', directory: dirIn(base, `src/${name}`) },
+          path.join(root, name),
+          'rshared',
+        );
+
+      await create('v1');
+      await create('v2');
+      // Someone else binds the mount root here: a peer, and every new volume shows there too.
+      const alias = dirIn(base, 'alias');
+      bindByPath(root, alias);
+      expect(groupAt(alias)).toBe(groupAt(root));
+      await create('v3');
+      expect(mountsAtPath(path.join(alias, 'v3'))).toHaveLength(1);
+      // Its own group: a mount made in the volume does not show twice here.
+      expect(groupAt(path.join(root, 'v3'))).toBeDefined();
+      expect(groupAt(path.join(root, 'v3'))).not.toBe(groupAt(path.join(alias, 'v3')));
+      tmpfsAt(dirIn(root, 'v3/sub'), 'sp-sub');
+      expect(mountsAtPath(path.join(alias, 'v3/sub'))).toHaveLength(0);
+    },
+  );
+});
