@@ -78,7 +78,7 @@ const NODE_FLAGS = (
   .split(' ')
   .filter(Boolean);
 
-/** The pid of the node process (unshare execs it, so it is the child's own pid). */
+/** The pid of the node process (unshare execs sh, which execs node: the child's own pid). */
 async function startDriver(
   base: string,
 ): Promise<{ child: ResultPromise; client: Client; pid: number }> {

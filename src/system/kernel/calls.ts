@@ -4,7 +4,7 @@
  * message) when it fails. Descriptors are the caller's to close.
  */
 import * as C from './constants.js';
-import { check, loadLibc, SYS } from './ffi.js';
+import { check, isErrno, KernelError, loadLibc, SYS } from './ffi.js';
 
 /** The name used in messages for a call through a descriptor. */
 const fdName = (fd: number, path: string) => (path === '' ? `fd ${fd}` : path);
@@ -203,19 +203,31 @@ export function mount(
 
 const POLLPRI = 0x2;
 const POLLERR = 0x8;
+const POLLNVAL = 0x20;
+const EBADF = 9;
 
 /**
  * poll(2) of one descriptor for POLLPRI, without waiting: true when the kernel reports an event.
  * On an open /proc/self/mountinfo that is "this namespace's mount table changed since the last
- * poll of this descriptor" (proc(5)), reported once per descriptor.
+ * poll of this descriptor" (proc(5)). Retried when a signal interrupts it; a descriptor that is
+ * not open (POLLNVAL) is an EBADF, never "no event".
  */
 export function pollPriority(fd: number): boolean {
   // struct pollfd { int fd; short events; short revents; }
   const pollfd = Buffer.alloc(8);
   pollfd.writeInt32LE(fd, 0);
   pollfd.writeInt16LE(POLLPRI, 4);
-  check(loadLibc().poll(pollfd, 1, 0), 'poll', `fd ${fd}`);
-  return (pollfd.readInt16LE(6) & (POLLPRI | POLLERR)) !== 0;
+  for (;;) {
+    try {
+      check(loadLibc().poll(pollfd, 1, 0), 'poll', `fd ${fd}`);
+      break;
+    } catch (error) {
+      if (!isErrno(error, 'EINTR')) throw error;
+    }
+  }
+  const revents = pollfd.readInt16LE(6);
+  if (revents & POLLNVAL) throw new KernelError('poll', EBADF, `fd ${fd}`);
+  return (revents & (POLLPRI | POLLERR)) !== 0;
 }
 
 /** close(2); EBADF is a bug in the caller and throws. */

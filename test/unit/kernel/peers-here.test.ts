@@ -5,7 +5,12 @@
  * someone else made: proven on the real kernel, where poll(2) on mountinfo says when it changed.
  */
 import path from 'node:path';
-import { mountSetattr, openDirectory, withFd } from '../../../src/system/kernel/calls.js';
+import {
+  mountSetattr,
+  openDirectory,
+  pollPriority,
+  withFd,
+} from '../../../src/system/kernel/calls.js';
 import type { MountNode } from '../../../src/system/mount-tree.js';
 import { PeersHere, pollTableChanges } from '../../../src/system/peers-here.js';
 import { SyscallMounts } from '../../../src/system/syscall-mounts.js';
@@ -27,20 +32,25 @@ const node = (id: number, sharedGroup?: number): MountNode => ({
 });
 
 describe('PeersHere', () => {
-  function counted(changes: (boolean | undefined)[]) {
+  function counted(changes: (boolean | undefined)[], answer = false) {
     let asked = 0;
-    const peers = new PeersHere(() => (changes.length > 0 ? changes.shift() : false));
+    let clock = 0;
+    const peers = new PeersHere(
+      () => (changes.length > 0 ? changes.shift() : false),
+      1_000,
+      () => clock,
+    );
     const ask = () => {
       asked++;
-      return true;
+      return answer;
     };
-    return { peers, ask, asked: () => asked };
+    return { peers, ask, asked: () => asked, tick: (ms: number) => (clock += ms) };
   }
 
   it('asks once while every change of the table is its own', () => {
     const { peers, ask, asked } = counted([]);
     for (let i = 0; i < 5; i++) {
-      expect(peers.has(node(7, 3), ask)).toBe(true);
+      expect(peers.has(node(7, 3), ask)).toBe(false);
       peers.ownChange(() => undefined);
     }
     expect(asked()).toBe(1);
@@ -56,6 +66,24 @@ describe('PeersHere', () => {
     peers.has(node(7, 4), ask);
     peers.has(node(8, 4), ask);
     expect(asked()).toBe(4);
+  });
+
+  it('never keeps "peers here": a peer can leave without an event', () => {
+    const { peers, ask, asked } = counted([], true);
+    expect(peers.has(node(7, 3), ask)).toBe(true);
+    expect(peers.has(node(7, 3), ask)).toBe(true);
+    expect(asked()).toBe(2);
+  });
+
+  it('keeps "no peer here" for at most a second', () => {
+    const { peers, ask, asked, tick } = counted([]);
+    peers.has(node(7, 3), ask);
+    tick(1_000);
+    peers.has(node(7, 3), ask);
+    expect(asked()).toBe(1);
+    tick(1);
+    peers.has(node(7, 3), ask);
+    expect(asked()).toBe(2);
   });
 
   it('keeps nothing read while the table changed, or when the kernel cannot tell', () => {
@@ -89,13 +117,17 @@ describeInNamespace('on the real kernel', () => {
   beforeEach(() => ({ base, cleanup } = scratch()));
   afterEach(() => cleanup());
 
-  it('poll of mountinfo reports each change of the table once', () => {
+  // Other test files mount in this namespace at the same time: only what this test does is sure.
+  it('poll of mountinfo reports a change of the table; a file not there cannot tell', () => {
     const changed = pollTableChanges();
-    expect(changed()).toBe(false);
+    changed();
     tmpfsAt(dirIn(base, 't'), 'sp-poll');
     expect(changed()).toBe(true);
-    expect(changed()).toBe(false);
     expect(pollTableChanges(path.join(base, 'missing'))()).toBeUndefined();
+  });
+
+  it('a descriptor that is not open is an error, never "unchanged"', () => {
+    expect(() => pollPriority(999_999)).toThrow(/EBADF/);
   });
 
   it.each([
