@@ -3,7 +3,7 @@
  * versions (no `kind`) that still load into it.
  */
 import { optionsSchema, parseOptions, sameOptions } from '../../src/model/options.js';
-import { optionsToJson, recordFromJson } from '../../src/model/record.js';
+import { countsFromJson, optionsToJson, recordFromJson } from '../../src/model/record.js';
 import { parseRecord } from '../../src/state/record-file.js';
 
 describe('the options union', () => {
@@ -80,6 +80,15 @@ describe('volume.json of every version', () => {
       reap: 'on-unmount',
     });
     expect(record.mounts).toEqual(new Map([['c1', 2]]));
+    // Counts that are neither pairs nor an object are refused, never read as none.
+    expect(() => countsFromJson(5)).toThrow(/unexpected mount count 5/);
+    expect(countsFromJson(null)).toEqual(new Map());
+  });
+
+  it('refuses an option whose value is not a string, naming it', () => {
+    expect(() => parseOptions('v', { size: 5 } as unknown as Record<string, string>)).toThrow(
+      /option size must be a string/,
+    );
   });
 
   it('refuses an old record with options that never went together', () => {

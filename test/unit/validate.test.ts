@@ -195,6 +195,10 @@ describe('create options', () => {
     expect(() => validateDerivedPaths('v', ['/a/' + 'x'.repeat(4093)])).toThrow(
       /too long for this data root/,
     );
+    // The longest decides, wherever it is in the list, and the message gives its length.
+    expect(() => validateDerivedPaths('v', ['/a', '/a/' + 'x'.repeat(4093), '/b'])).toThrow(
+      /would be 4096 bytes; the limit is 4095/,
+    );
   });
 
   it('checks mount IDs', () => {
