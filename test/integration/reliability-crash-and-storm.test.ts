@@ -10,13 +10,7 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CRASH_POINTS, type CrashPoint } from '../../src/driver/crash-points.js';
 import { hostMountsWithin } from '../support/host-mounts.js';
-import {
-  expectConsistent,
-  listed,
-  mountpointOf,
-  statusOf,
-  waitFor,
-} from '../support/volume-checks.js';
+import { expectConsistent, listed, mountpointOf, statusOf } from '../support/volume-checks.js';
 import { type Answer } from '../support/driver-process.js';
 import { destroyDrivers, startDriver, unmountLeftovers } from './reliability/harness.js';
 
@@ -24,15 +18,6 @@ jest.setTimeout(180_000);
 
 afterEach(destroyDrivers);
 afterAll(unmountLeftovers);
-
-async function alive(pid: number): Promise<boolean> {
-  try {
-    const state = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z/.test(state);
-  } catch {
-    return false;
-  }
-}
 
 describe('kill -9 at each step of Create and Remove', () => {
   const kinds: Record<string, (base: string) => Record<string, string>> = {
@@ -75,13 +60,7 @@ describe('kill -9 at each step of Create and Remove', () => {
         code: 'ECONNRESET',
         message: 'socket hang up',
       });
-      await waitFor(
-        'the driver to die',
-        async () => driver.pid !== undefined && !(await alive(driver.pid)),
-      );
-      await driver.stop('SIGKILL');
-      driver.env = {};
-      await driver.restart();
+      await driver.restartAfterCrash();
       const names = await expectConsistent(driver);
       expect(names).toContain('other');
       // The retry reaches the intended end state.
@@ -119,13 +98,7 @@ describe('kill -9 between counting a Mount and answering it', () => {
     await expect(
       driver.call('/VolumeDriver.Mount', { Name: 'cut', ID: 'cut' }),
     ).rejects.toMatchObject({ code: 'ECONNRESET', message: 'socket hang up' });
-    await waitFor(
-      'the driver to die',
-      async () => driver.pid !== undefined && !(await alive(driver.pid)),
-    );
-    await driver.stop('SIGKILL');
-    driver.env = {};
-    await driver.restart();
+    await driver.restartAfterCrash();
     // dockerd treats the cut Mount as failed and will never unmount it: nothing counts it.
     expect((await statusOf(driver, 'cut')).mountIds).toEqual({ answered: 1 });
     // Newer engines retry the request with its body: counted once, and kept across kill -9.

@@ -10,13 +10,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CRASH_POINTS } from '../../src/driver/crash-points.js';
 import { hostMountsAt, mountTmpfs } from '../support/host-mounts.js';
-import {
-  expectConsistent,
-  listed,
-  mountpointOf,
-  volumesDir,
-  waitFor,
-} from '../support/volume-checks.js';
+import { expectConsistent, listed, mountpointOf, volumesDir } from '../support/volume-checks.js';
 import { CLI, DriverProcess } from '../support/driver-process.js';
 
 jest.setTimeout(120_000);
@@ -31,15 +25,6 @@ afterEach(async () => {
   for (const driver of drivers.splice(0)) await driver.destroy();
 });
 
-async function alive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Runs `op` with the driver told to kill itself at `point`, then starts it again normally. */
 async function killedAt(driver: DriverProcess, point: string, op: () => Promise<unknown>) {
   expect(CRASH_POINTS).toContain(point);
@@ -47,13 +32,7 @@ async function killedAt(driver: DriverProcess, point: string, op: () => Promise<
   driver.env = { SHAREDPROP_CRASH_AT: point };
   await driver.restart();
   await expect(op()).rejects.toThrow();
-  await waitFor(
-    'the driver to die',
-    async () => driver.pid !== undefined && !(await alive(driver.pid)),
-  );
-  await driver.stop('SIGKILL');
-  driver.env = {};
-  await driver.restart();
+  await driver.restartAfterCrash();
 }
 
 describe('start-up and the mount root', () => {

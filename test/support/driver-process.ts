@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { unmountEverythingUnder } from './host-mounts.js';
 import { PluginClient } from './plugin-client.js';
+import { waitFor } from './volume-checks.js';
 
 export const CLI = path.resolve('dist/cli.js');
 
@@ -160,6 +161,18 @@ export class DriverProcess {
     await this.launch();
   }
 
+  /**
+   * After the driver was told to kill itself at a crash point (SHAREDPROP_CRASH_AT): waits until
+   * it is dead (a zombie counts), then starts it again without the crash point.
+   */
+  async restartAfterCrash(): Promise<void> {
+    const pid = this.pid;
+    await waitFor('the driver to die', async () => pid !== undefined && !(await isAlive(pid)));
+    await this.stop('SIGKILL');
+    this.env = {};
+    await this.restart();
+  }
+
   log(): Promise<string> {
     return readFile(this.logFile, 'utf8').catch(() => '');
   }
@@ -214,4 +227,14 @@ export async function countMountsAt(
   const { parseMountinfo } = await import('../../src/system/mountinfo.js');
   const entries = parseMountinfo((await hostMountinfo(pid)).join('\n'));
   return entries.filter((e) => e.mountPoint === target).length;
+}
+
+/** Whether `pid` runs: a process that ended but is not yet reaped (Z) does not. */
+async function isAlive(pid: number): Promise<boolean> {
+  try {
+    const state = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(state);
+  } catch {
+    return false;
+  }
 }

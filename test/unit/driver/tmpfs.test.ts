@@ -2,9 +2,7 @@
  * A tmpfs volume in the driver, with fakes of the store and the mount system (no root, no mounts):
  * its options, its mount kept or put back, and its Remove.
  */
-import { SharedpropDriver } from '../../../src/driver/sharedprop-driver.js';
-import { silentLogger } from '../../support/silent-logger.js';
-import { MOUNT_ROOT, mountDelivered, mp, setup } from './harness.js';
+import { mountDelivered, mp, setup } from './harness.js';
 
 describe('a tmpfs volume', () => {
   const tmpfs = (extra: [string, string][] = []) => new Map([['type', 'tmpfs'], ...extra]);
@@ -59,22 +57,14 @@ describe('a tmpfs volume', () => {
   });
 
   it('is put back at start-up when the reboot took its mount, and needs no data directory', async () => {
-    const { store, mounts } = await setup(async () => undefined);
-    store.volumes.set('t1', {
-      name: 't1',
-      createdAt: '2026-01-01T00:00:00Z',
-      options: { kind: 'tmpfs', propagation: 'rshared' },
-      mounts: new Map(),
+    const { driver, mounts } = await setup((store) => {
+      store.volumes.set('t1', {
+        name: 't1',
+        createdAt: '2026-01-01T00:00:00Z',
+        options: { kind: 'tmpfs', propagation: 'rshared' },
+        mounts: new Map(),
+      });
     });
-    const driver = new SharedpropDriver({
-      dataRoot: '/fake/data',
-      mountRoot: MOUNT_ROOT,
-      logger: silentLogger(),
-      store,
-      mounts,
-      statusMaxAgeMs: 0,
-    });
-    await driver.start();
     expect(mounts.at(mp('t1')).map((e) => e.fsType)).toEqual(['tmpfs']);
     expect(await driver.path('t1')).toBe(mp('t1'));
   });
