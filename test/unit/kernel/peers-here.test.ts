@@ -98,6 +98,15 @@ describe('PeersHere', () => {
     expect(blind.asked()).toBe(2);
   });
 
+  it('forgets what it knew when the kernel cannot tell after its own change', () => {
+    // before has, after the ask; before own change, after it (cannot tell); before the next has.
+    const { peers, ask, asked } = counted([false, false, false, undefined, false]);
+    peers.has(node(7, 3), ask);
+    peers.ownChange(() => undefined);
+    peers.has(node(7, 3), ask);
+    expect(asked()).toBe(2);
+  });
+
   it('keeps what it knew when its own change fails, and lets the error through', () => {
     const { peers, ask, asked } = counted([]);
     peers.has(node(7, 3), ask);
