@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { unmountEverythingUnder } from './host-mounts.js';
 import { PluginClient } from './plugin-client.js';
-import { waitFor } from './volume-checks.js';
+import { waitFor } from './wait-for.js';
 
 export const CLI = path.resolve('dist/cli.js');
 

@@ -4,6 +4,9 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DriverProcess } from './driver-process.js';
 import { hostMountsAt, hostMountsWithin } from './host-mounts.js';
+import { waitFor } from './wait-for.js';
+
+export { waitFor };
 
 export const mountpointOf = (driver: DriverProcess, name: string) =>
   path.join(driver.mountRoot, name);
@@ -29,18 +32,6 @@ export async function statusOf(driver: DriverProcess, name: string): Promise<Sta
 export async function listed(driver: DriverProcess): Promise<string[]> {
   const body = (await driver.ok('/VolumeDriver.List', {})) as { Volumes: { Name: string }[] };
   return body.Volumes.map((v) => v.Name).sort();
-}
-
-export async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  ms = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** Every volume the driver lists is whole and mounted once; nothing else is left on disk or mounted. */
