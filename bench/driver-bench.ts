@@ -21,6 +21,8 @@ export interface DriverBenchOptions {
   createRemove: number;
   /** Create and Remove timed one at a time once the driver holds `largeVolumes`. */
   createRemoveLarge: number;
+  /** Then the driver's mount table is grown to this many lines, and 20 more timed there. */
+  tableLines: number;
 }
 
 export interface DriverBenchResult {
@@ -29,6 +31,8 @@ export interface DriverBenchResult {
   createRemove: CreateRemove;
   /** The same with `largeVolumes` volumes there. */
   createRemoveLarge: CreateRemove;
+  /** The same in a mount table of `lines` lines (unrelated binds added to the driver's namespace). */
+  createRemoveTable: CreateRemove & { lines: number };
   /** Seconds to grow from `smallVolumes` to `largeVolumes` (4 Creates at a time). */
   growS: number;
   rssMiB: Record<string, number>;
@@ -119,6 +123,36 @@ async function startDriver(
   throw new Error('driver did not start');
 }
 
+const mountTableLines = async (pid: number) =>
+  (await readFile(`/proc/${pid}/mountinfo`, 'utf8')).split('\n').length - 1;
+
+/**
+ * Grows the mount table of the driver's namespace (private: the mounts vanish with the driver) to
+ * `lines` lines with unrelated binds under `dir`; returns the lines it then has.
+ */
+async function growMountTable(pid: number, dir: string, lines: number): Promise<number> {
+  const missing = lines - (await mountTableLines(pid));
+  if (missing > 0) {
+    await execa(
+      'nsenter',
+      [
+        `--target=${pid}`,
+        '--mount',
+        `--wd=${process.cwd()}`,
+        '--',
+        process.execPath,
+        '--import',
+        'tsx',
+        path.resolve('bench/inflate-mount-table.ts'),
+        dir,
+        String(missing),
+      ],
+      { stdio: 'inherit' },
+    );
+  }
+  return mountTableLines(pid);
+}
+
 /** Create, then Remove, of `count` volumes, one at a time, timed per call. */
 async function churn(client: Client, prefix: string, count: number): Promise<CreateRemove> {
   const names = Array.from({ length: count }, (_, i) => `${prefix}${i}`);
@@ -177,6 +211,7 @@ export async function runDriverBench(
       concurrentMountUnmount: { calls: 0, ms: 0, callsPerSecond: 0 },
       createRemove: await churn(client, 'none', 0),
       createRemoveLarge: await churn(client, 'none', 0),
+      createRemoveTable: { ...(await churn(client, 'none', 0)), lines: 0 },
       growS: 0,
       rssMiB: {},
       targets: [],
@@ -239,6 +274,13 @@ export async function runDriverBench(
       `create/remove of ${late.volumes} more at ${options.largeVolumes} volumes: p50 ${late.createMs.p50.toFixed(2)} / ${late.removeMs.p50.toFixed(2)} ms`,
     );
 
+    const lines = await growMountTable(pid, path.join(base, 'table'), options.tableLines);
+    result.createRemoveTable = { ...(await churn(client, 'table', 20)), lines };
+    const inTable = result.createRemoveTable;
+    say(
+      `create/remove of 20 in a ${lines}-line mount table: p50 ${inTable.createMs.p50.toFixed(2)} / ${inTable.removeMs.p50.toFixed(2)} ms`,
+    );
+
     const target = (name: string, value: number, limit: number) =>
       result.targets.push({ name, value, limit, ok: value <= limit });
     const n = options.largeVolumes;
@@ -249,6 +291,8 @@ export async function runDriverBench(
     target(`Unmount p99 ms @${n}`, large.Unmount!.p99, 1);
     target(`Create p50 ms @${n}`, result.createRemoveLarge.createMs.p50, 3);
     target(`Remove p50 ms @${n}`, result.createRemoveLarge.removeMs.p50, 5);
+    target(`Create p50 ms, ${lines}-line mount table`, inTable.createMs.p50, 5);
+    target(`Remove p50 ms, ${lines}-line mount table`, inTable.removeMs.p50, 10);
     target(`grow to ${n} volumes s`, result.growS, 60);
     target(`RSS MiB @${n}`, result.rssMiB[String(n)]!, 120);
     return result;

@@ -34,6 +34,7 @@ async function main(): Promise<void> {
             concurrent: 20,
             createRemove: 10,
             createRemoveLarge: 10,
+            tableLines: 300,
           }
         : {
             smallVolumes: 10,
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
             concurrent: 200,
             createRemove: churn,
             createRemoveLarge: 200,
+            tableLines: 25_000,
           },
       say,
     );

@@ -189,17 +189,20 @@ export class SharedpropDriver implements VolumeDriver {
     try {
       staging = await this.store.stage(record, kind.dataDirectory(options));
       crashPoint('create:staged');
-      await this.store.publish(staging, name).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') {
+      // The mount is made while the publishing rename is made durable (one fsync fewer waited for).
+      const mount = async () => {
+        published = true;
+        crashPoint('create:published');
+        await this.ensureMounted(record);
+      };
+      await this.store.publish(staging, name, mount).catch((error: NodeJS.ErrnoException) => {
+        if (!published && (error.code === 'ENOTEMPTY' || error.code === 'EEXIST')) {
           throw conflict(
             `volume ${JSON.stringify(name)}: the data root holds a directory of that name that is no volume; move volumes/${name} away first`,
           );
         }
         throw error;
       });
-      published = true;
-      crashPoint('create:published');
-      await this.ensureMounted(record);
       this.registry.set(record);
       crashPoint('create:mounted');
       this.log.info('volume created', { volume: name, options: describeOptions(options) });

@@ -2,7 +2,8 @@
  * The text of a volume's files: its record (volume.json) and its counts file, parsed with a clear
  * reason when they are not what the driver writes, and written durably.
  */
-import { open } from 'node:fs/promises';
+import { closeSync, constants, fsync, openSync } from 'node:fs';
+import { promisify } from 'node:util';
 import writeFileAtomic from 'write-file-atomic';
 import type { z } from 'zod';
 import { optionsToJson, recordFromJson, type VolumeRecord } from '../model/record.js';
@@ -43,11 +44,15 @@ export async function writeRecord(record: VolumeRecord, file: string): Promise<v
   await writeFileAtomic(file, recordText(record), { mode: 0o600, fsync: true });
 }
 
+/** fsync(2) of a directory: its entries made durable (open and close are synchronous, cheap). */
 export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await handle.sync();
+    await fsyncFd(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
+
+/** fsync(2) of an open descriptor, in the thread pool (it waits for the disk). */
+export const fsyncFd: (fd: number) => Promise<void> = promisify(fsync);

@@ -20,7 +20,13 @@ export class FakeStore implements Store {
   readOnly = false;
   rebooted = false;
   /** errno codes to fail the next call of each kind with. */
-  fail: { stage?: string; publish?: string; retire?: string; saveCounts?: string } = {};
+  fail: {
+    stage?: string;
+    publish?: string;
+    retire?: string;
+    restore?: string;
+    saveCounts?: string;
+  } = {};
   private next = 0;
 
   dataDir(name: string): string {
@@ -102,13 +108,24 @@ export class FakeStore implements Store {
     return dir;
   }
 
-  async publish(staging: string, name: string): Promise<void> {
-    this.failIfTold('publish');
+  async publish(
+    staging: string,
+    name: string,
+    meanwhile: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<void> {
     if (this.volumes.has(name)) throw errno('ENOTEMPTY');
     const record = this.dirs.get(staging);
     if (!record) throw errno('ENOENT');
     this.dirs.delete(staging);
     this.volumes.set(name, record);
+    // As the real store: the rename is done, then its fsync (which `fail.publish` fails) and
+    // `meanwhile` run side by side, and both are waited for.
+    const [durable, rest] = await Promise.allSettled([
+      Promise.resolve().then(() => this.failIfTold('publish')),
+      meanwhile(),
+    ]);
+    if (durable.status === 'rejected') throw durable.reason;
+    if (rest.status === 'rejected') throw rest.reason;
   }
 
   async retire(name: string): Promise<string> {
@@ -123,6 +140,7 @@ export class FakeStore implements Store {
   }
 
   async restore(trash: string, name: string): Promise<void> {
+    this.failIfTold('restore');
     const record = this.dirs.get(trash);
     if (!record) throw errno('ENOENT');
     this.dirs.delete(trash);

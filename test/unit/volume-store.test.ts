@@ -34,6 +34,22 @@ describe('volume state on disk', () => {
   const byName = <T extends { name: string }>(items: T[]) =>
     [...items].sort((a, b) => a.name.localeCompare(b.name));
 
+  it('publishes by renaming first, then waits for the rename to be durable and for `meanwhile`', async () => {
+    const staging = await store.makeStaging();
+    await store.save(record('alpha'), staging);
+    const seen: string[] = [];
+    await store.publish(staging, 'alpha', async () => {
+      seen.push(...(await readdir(store.volumeDir('alpha'))).sort());
+    });
+    expect(seen).toEqual(['mounts.json', 'volume.json']);
+    const again = await store.makeStaging();
+    await store.save(record('beta'), again);
+    await expect(
+      store.publish(again, 'beta', () => Promise.reject(new Error('mount: simulated'))),
+    ).rejects.toThrow('mount: simulated');
+    expect(await readdir(store.volumeDir('beta'))).toHaveLength(2);
+  });
+
   it('saves with mode 0600 and loads back what it saved', async () => {
     await publish(record('alpha', { c1: 2 }));
     await publish(record('beta'));

@@ -2,6 +2,7 @@
  * The driver's Create and Remove with fakes of the store and the mount system (no root, no
  * mounts): their decisions, and what each failure leaves behind.
  */
+import type { VolumeRecord } from '../../../src/model/record.js';
 import { failure, mountDelivered, mp, noOptions, setup } from './harness.js';
 
 describe('Create', () => {
@@ -44,6 +45,34 @@ describe('Create', () => {
     expect(store.dirs.size).toBe(0);
     expect(store.discarded).toHaveLength(1);
     expect(await driver.list()).toEqual([]);
+  });
+
+  it('whose publishing rename cannot be made durable is undone, its mount made meanwhile included', async () => {
+    const { driver, store, mounts } = await setup();
+    store.fail.publish = 'ENOSPC';
+    const error = await failure(driver.create('v1', noOptions));
+    expect(error.message).toBe('volume "v1" not created: no space left in the data root');
+    expect(mounts.table).toEqual([]);
+    expect(store.volumes.size + store.dirs.size).toBe(0);
+    expect(store.discarded).toEqual([expect.stringMatching(/\.trash-/)]);
+    expect(await driver.list()).toEqual([]);
+  });
+
+  it('into a name the data root holds as no volume is a 409 that leaves that directory alone', async () => {
+    const { driver, store, mounts } = await setup();
+    const stranger: VolumeRecord = {
+      name: 'v1',
+      createdAt: '2026-12-07T00:00:00.000Z',
+      options: { kind: 'directory', propagation: 'rshared' },
+      mounts: new Map(),
+    };
+    store.volumes.set('v1', stranger);
+    const error = await failure(driver.create('v1', noOptions));
+    expect(error.kind).toBe('conflict');
+    expect(error.message).toMatch(/holds a directory of that name that is no volume/);
+    expect(store.volumes.get('v1')).toBe(stranger);
+    expect(mounts.table).toEqual([]);
+    expect(store.discarded).toEqual([expect.stringMatching(/\.new-/)]);
   });
 
   it('on a full data root is refused clearly, leaving nothing', async () => {
@@ -111,6 +140,27 @@ describe('Remove', () => {
     mounts.stuck.clear();
     await driver.remove('v1');
     expect(store.volumes.size).toBe(0);
+  });
+
+  it('that can neither detach a mount nor put the volume back is refused until a restart', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    mounts.mountOutside(`${mp('v1')}/stuck`);
+    mounts.stuck.add(`${mp('v1')}/stuck`);
+    store.fail.restore = 'EIO';
+    await expect(driver.remove('v1')).rejects.toMatchObject({ code: 'EBUSY' });
+    // Its files are in the trash, not discarded; every later call says why it is refused.
+    expect(store.discarded).toEqual([]);
+    expect(store.dirs.size).toBe(1);
+    for (const call of [
+      () => driver.get('v1'),
+      () => driver.mount('v1', 'c'),
+      () => driver.remove('v1'),
+    ]) {
+      const error = await failure(call());
+      expect(error.kind).toBe('internal');
+      expect(error.message).toMatch(/a failed Remove could not be undone.*restart the plugin/);
+    }
   });
 
   it('on a read-only data root is refused before anything is touched', async () => {

@@ -78,6 +78,25 @@ describe('reap=on-unmount', () => {
     expect(paths(mounts, 'r1').sort()).toEqual([`${mp('r1')}/etc`, `${mp('r1')}/etc/netns`]);
   });
 
+  it('reaps a tmpfs volume as it does a directory: only when it asked to', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create(
+      't1',
+      new Map([
+        ['type', 'tmpfs'],
+        ['reap', 'on-unmount'],
+      ]),
+    );
+    await driver.create('t2', new Map([['type', 'tmpfs']]));
+    for (const name of ['t1', 't2']) {
+      await mountDelivered(driver, name, 'a');
+      mounts.mountOverlay(`${mp(name)}/etc`);
+      await driver.unmount(name, 'a');
+    }
+    expect(paths(mounts, 't1')).toEqual([]);
+    expect(paths(mounts, 't2')).toEqual([`${mp('t2')}/etc`]);
+  });
+
   it('an Unmount whose reaping fails still succeeds', async () => {
     const { driver, mounts, store } = await setup();
     await driver.create('r1', new Map([['reap', 'on-unmount']]));
