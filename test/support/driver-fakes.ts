@@ -3,7 +3,13 @@
  * the driver's logic (Create, Remove, Mount, recovery) runs in the unit tier without root.
  * Each fake can be told to fail the way the real one does (errno codes, busy mounts).
  */
-import { holderOf, isWithin, mountsBelow, type MountEntry } from '../../src/system/mountinfo.js';
+import {
+  escapeMountPath,
+  holderOf,
+  isWithin,
+  mountsBelow,
+  type MountEntry,
+} from '../../src/system/mountinfo.js';
 import type { MountReader } from '../../src/system/mount-snapshot.js';
 import type { DirectoryIdentity } from '../../src/model/directory-identity.js';
 import type { HeldDirectory } from '../../src/system/held-directory.js';
@@ -21,6 +27,17 @@ import { errno } from './fake-store.js';
 import type { MountsWithin } from '../../src/system/mounts-within.js';
 
 export { errno, FakeStore } from './fake-store.js';
+
+/** The line /proc/self/mountinfo would show for `e` (proc_pid_mountinfo(5)). */
+export function mountinfoLine(e: MountEntry): string {
+  const optional = [
+    e.sharedGroup === undefined ? '' : ` shared:${e.sharedGroup}`,
+    e.masterGroup === undefined ? '' : ` master:${e.masterGroup}`,
+    e.unbindable ? ' unbindable' : '',
+  ].join('');
+  const where = `${escapeMountPath(e.root)} ${escapeMountPath(e.mountPoint)}`;
+  return `${e.id} ${e.parentId} ${e.device} ${where} ${e.mountOptions}${optional} - ${e.fsType} ${e.source} ${e.superOptions}`;
+}
 
 /**
  * The mount table in memory, checked against the real MountSystem by the contract suite
@@ -82,9 +99,10 @@ export class FakeMounts implements Mounts {
   tableReads = 0;
   readsAbout: string[] = [];
 
-  async read(): Promise<MountEntry[]> {
+  /** As the real read: `keep` sees each entry's mountinfo line, and drops what it refuses. */
+  async read(keep: (line: string) => boolean = () => true): Promise<MountEntry[]> {
     this.tableReads++;
-    return [...this.table];
+    return this.table.filter((entry) => keep(mountinfoLine(entry)));
   }
 
   /** True: stackAt answers from the table now, as SyscallMounts does by ID (else undefined). */

@@ -3,6 +3,7 @@
  * mounts): their decisions, and what each failure leaves behind.
  */
 import type { VolumeRecord } from '../../../src/model/record.js';
+import { isWithin } from '../../../src/system/mountinfo.js';
 import { failure, mountDelivered, mp, noOptions, setup } from './harness.js';
 
 describe('Create', () => {
@@ -108,6 +109,24 @@ describe('Remove', () => {
     expect(store.volumes.size).toBe(0);
     expect(store.discarded).toEqual([expect.stringMatching(/\.trash-/)]);
     await expect(driver.get('v1')).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('detaches a mount made in its files, found after they were taken out of the store', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    await driver.create('v2', noOptions);
+    mounts.mountOutside(`${mp('v2')}/kept`);
+    const retire = store.retire.bind(store);
+    let trash = '';
+    store.retire = async (name) => {
+      trash = await retire(name);
+      mounts.mountOutside(`${trash}/_data/host-made`);
+      return trash;
+    };
+    await driver.remove('v1');
+    expect(mounts.table.filter((e) => isWithin(e.mountPoint, trash))).toEqual([]);
+    expect(store.discarded).toEqual([trash]);
+    expect(mounts.at(`${mp('v2')}/kept`)).toHaveLength(1);
   });
 
   it('that cannot take the volume out of the store (read-only root) changes nothing', async () => {
