@@ -19,6 +19,8 @@ export default {
   testRunner: 'jest',
   jest: { projectType: 'custom', config: unitConfig, enableFindRelatedTests: true },
   checkers: ['typescript'],
+  plugins: ['@stryker-mutator/*', './scripts/stryker-log-ignorer.mjs'],
+  ignorers: ['log-calls'],
   // The checker type-checks src alone: the tests are transpiled without types (ts-jest, isolated
   // modules), and checking them too made each mutant's check about 3.5 s, the run's bottleneck.
   tsconfigFile: 'tsconfig.mutate.json',
