@@ -5,13 +5,27 @@
  * (scripts/in-mount-namespace.sh) so that src/system is tested against the real kernel; the
  * Makefile starts Stryker in one, and its workers inherit it.
  */
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import jestConfig from './jest.config.js';
 
 const unit = jestConfig.projects.find((project) => project.displayName === 'unit');
 if (!unit) throw new Error('jest.config.js has no project named unit');
-// The runner takes one flat config, not a multi-project one.
-const unitConfig = { ...unit };
+// The runner takes one flat config, not a multi-project one. Each mutant runs only the test files
+// that reach it (scripts/stryker-jest: recorded in the dry run, chosen by the sequencer).
+const unitConfig = {
+  ...unit,
+  setupFilesAfterEnv: [
+    ...(unit.setupFilesAfterEnv ?? []),
+    '<rootDir>/scripts/stryker-jest/record-covering-files.mjs',
+  ],
+  testSequencer: '<rootDir>/scripts/stryker-jest/covering-files-sequencer.mjs',
+};
 delete unitConfig.displayName;
+const coveringFiles = path.join(import.meta.dirname, 'reports/mutation/covering-files.jsonl');
+mkdirSync(path.dirname(coveringFiles), { recursive: true });
+rmSync(coveringFiles, { force: true });
+process.env.SHAREDPROP_COVERING_FILES = coveringFiles;
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
