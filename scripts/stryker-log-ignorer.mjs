@@ -22,16 +22,37 @@ function isLogger(node) {
   );
 }
 
+/** `log.warn(...)` and the like. */
+function isLogCall(node) {
+  if (node?.type !== 'CallExpression' || node.callee.type !== 'MemberExpression') return false;
+  const { callee } = node;
+  if (callee.computed || callee.property.type !== 'Identifier') return false;
+  return LEVELS.has(callee.property.name) && isLogger(callee.object);
+}
+
+/** `(error) => log.warn(...)`, or a block that only logs: a handler whose one job is to log. */
+function onlyLogs(node) {
+  if (node.type !== 'ArrowFunctionExpression' && node.type !== 'FunctionExpression') return false;
+  const { body } = node;
+  if (body.type !== 'BlockStatement') return isLogCall(body);
+  return (
+    body.body.length === 1 &&
+    body.body[0].type === 'ExpressionStatement' &&
+    isLogCall(body.body[0].expression)
+  );
+}
+
 export const strykerPlugins = [
   declareValuePlugin(PluginKind.Ignore, 'log-calls', {
     /** @param {any} path */
     shouldIgnore(path) {
-      const node = path.node;
-      if (node.type !== 'CallExpression' || node.callee.type !== 'MemberExpression') return;
-      const { callee } = node;
-      if (callee.computed || callee.property.type !== 'Identifier') return;
-      if (!LEVELS.has(callee.property.name) || !isLogger(callee.object)) return;
-      return 'a log call: its text is for operators, not behaviour (scripts/stryker-log-ignorer.mjs)';
+      if (isLogCall(path.node)) {
+        return 'a log call: its text is for operators, not behaviour (scripts/stryker-log-ignorer.mjs)';
+      }
+      if (onlyLogs(path.node)) {
+        return 'a handler that only logs (scripts/stryker-log-ignorer.mjs)';
+      }
+      return undefined;
     },
   }),
 ];

@@ -137,6 +137,7 @@ describe('a tmpfs volume', () => {
 
   it('mounts a tmpfs with its options and keeps nothing in the data root', async () => {
     const kind = tmpfsKind(kindContext().ctx);
+    expect(kind.serialCreate).toBe(false); // Creates of tmpfs volumes never wait for each other
     expect(kind.dataDirectory(mem().options)).toBeUndefined();
     expect(await kind.source(mem({ size: '8m', uid: '3' }))).toEqual({
       kind: 'tmpfs',
@@ -155,6 +156,10 @@ describe('a tmpfs volume', () => {
     mounts.table = [];
     mounts.mountOutside(mp('t1'), 'tmpfs');
     expect(await kind.isSound(mem())).toBe(false); // not shared
+    mounts.table = [];
+    const first = mounts.mountOutside(mp('t1'), 'tmpfs', 3);
+    mounts.table.push({ ...first, id: 999, parentId: first.id }); // the same tmpfs bound on it
+    expect(await kind.isSound(mem())).toBe(false); // two stacked: Mount peels one off
   });
 
   it('a shared mount of another filesystem at its mount point is not its tmpfs', async () => {

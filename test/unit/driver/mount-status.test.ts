@@ -66,6 +66,33 @@ describe('Mount and Unmount', () => {
     await driver.remove('v1');
   });
 
+  it('an Unmount between a delivered and an undelivered Mount of one ID leaves no count behind', async () => {
+    const { driver, store } = await setup();
+    await driver.create('v1', noOptions);
+    await mountDelivered(driver, 'v1', 'a');
+    const second = await driver.mount('v1', 'a');
+    // Which of the two it took is unknown: the delivered one is saved as taken, the other pending.
+    await driver.unmount('v1', 'a');
+    expect(store.savedCounts.get('v1')?.size ?? 0).toBe(0);
+    second.abandon();
+    second.commit();
+    expect((await driver.get('v1')).status?.activeMounts).toBe(0);
+    expect(store.savedCounts.get('v1')?.size ?? 0).toBe(0);
+    await driver.remove('v1');
+  });
+
+  it('an Unmount that took a pending Mount leaves the next delivered Mount of the ID saved', async () => {
+    const { driver, store } = await setup();
+    await driver.create('v1', noOptions);
+    const first = await driver.mount('v1', 'a');
+    await driver.unmount('v1', 'a');
+    await mountDelivered(driver, 'v1', 'a');
+    expect(countsToObject(store.savedCounts.get('v1')!)).toEqual({ a: 1 });
+    first.commit(); // settled late: its count was already taken back
+    expect(countsToObject(store.savedCounts.get('v1')!)).toEqual({ a: 1 });
+    expect((await driver.get('v1')).status?.activeMounts).toBe(1);
+  });
+
   it('a delivered Mount is saved, so it outlives the driver', async () => {
     const { driver, store } = await setup();
     await driver.create('v1', noOptions);
