@@ -20,6 +20,7 @@ const unitConfig = {
     '<rootDir>/scripts/stryker-jest/record-covering-files.mjs',
   ],
   testSequencer: '<rootDir>/scripts/stryker-jest/covering-files-sequencer.mjs',
+  runner: '<rootDir>/scripts/stryker-jest/bail-runner.cjs',
 };
 delete unitConfig.displayName;
 const coveringFiles = path.join(import.meta.dirname, 'reports/mutation/covering-files.jsonl');
@@ -52,6 +53,8 @@ export default {
   incremental: true,
   incrementalFile: 'reports/mutation/stryker-incremental.json',
   concurrency: 2,
+  // A jest worker that ran many mutants holds gigabytes (every run's modules): start a fresh one.
+  maxTestRunnerReuse: 200,
   timeoutMS: 20_000,
   reporters: ['json', 'html', 'clear-text', 'progress'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },

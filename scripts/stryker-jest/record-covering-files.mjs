@@ -10,12 +10,14 @@
  */
 import { afterAll, beforeEach, expect } from '@jest/globals';
 import { appendFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 
 const out = process.env.SHAREDPROP_COVERING_FILES;
 /** The instrumented code's shared context, put on the test global by Stryker's environment. */
 const stryker = globalThis.__stryker__;
 
 if (out && stryker && process.env.__STRYKER_ACTIVE_MUTANT__ === undefined) {
+  const started = performance.now();
   const names = new Set();
   beforeEach(() => {
     const name = stryker.currentTestId ?? expect.getState().currentTestName;
@@ -26,6 +28,7 @@ if (out && stryker && process.env.__STRYKER_ACTIVE_MUTANT__ === undefined) {
     const mutants = new Set();
     for (const name of names) for (const id of Object.keys(perTest[name] ?? {})) mutants.add(id);
     const file = expect.getState().testPath;
-    appendFileSync(out, `${JSON.stringify({ file, mutants: [...mutants] })}\n`);
+    const ms = Math.round(performance.now() - started);
+    appendFileSync(out, `${JSON.stringify({ file, ms, mutants: [...mutants] })}\n`);
   });
 }
