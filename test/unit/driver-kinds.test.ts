@@ -144,7 +144,7 @@ describe('a tmpfs volume', () => {
       options: 'nosuid,nodev,mode=0755,uid=3,size=8388608',
     });
     expect(kind.status(mem({ size: '8m' }))).toEqual({ type: 'tmpfs', size: '8388608' });
-    expect(kind.status(mem())).toEqual({ type: 'tmpfs' });
+    expect(kind.status(mem())).toStrictEqual({ type: 'tmpfs' });
   });
 
   it('is sound only with one shared tmpfs that the mount point shows', async () => {
