@@ -289,6 +289,20 @@ describe('the host memory', () => {
     expect(pageSizeFromAuxv(Buffer.alloc(32), 8, true)).toBe(4096);
   });
 
+  it('takes 4096 for an AT_PAGESZ that no kernel gives: not a power of two, below 4 KiB, above 1 MiB', () => {
+    const auxv = (pageSize: bigint) => {
+      const buffer = Buffer.alloc(32);
+      buffer.writeBigUInt64LE(6n, 0);
+      buffer.writeBigUInt64LE(pageSize, 8);
+      return buffer;
+    };
+    expect(pageSizeFromAuxv(auxv(65536n), 8, true)).toBe(65536);
+    expect(pageSizeFromAuxv(auxv(1n << 20n), 8, true)).toBe(1 << 20);
+    for (const odd of [12288n, 2048n, 0n, 1n << 21n, 6000n]) {
+      expect(pageSizeFromAuxv(auxv(odd), 8, true)).toBe(4096);
+    }
+  });
+
   it("is this machine's page size (getconf PAGESIZE) and MemTotal, in whole pages", async () => {
     const { stdout } = await execa('getconf', ['PAGESIZE']);
     const host = hostMemory();

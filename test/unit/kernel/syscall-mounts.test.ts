@@ -8,6 +8,7 @@ import { mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import * as C from '../../../src/system/kernel/constants.js';
 import {
+  mount,
   mountSetattr,
   moveMount,
   openDirectory,
@@ -340,5 +341,48 @@ describeInNamespace('listmount and the mountinfo fallback', () => {
     expect(listed).toHaveLength(5);
     expect(listed.map((m) => m.depth)).toEqual([1, 2, 3, 4, 1]);
     expect(listed).toEqual(shape(slow));
+  });
+
+  it('the fallback is chosen by SHAREDPROP_MOUNT_LAYER=mountinfo when no option says', () => {
+    const saved = process.env.SHAREDPROP_MOUNT_LAYER;
+    const kernel = new MountTree({ fallback: false }).mode;
+    try {
+      process.env.SHAREDPROP_MOUNT_LAYER = 'mountinfo';
+      expect(new MountTree().mode).toBe('mountinfo');
+      expect(new MountTree({ fallback: false }).mode).toBe(kernel);
+      process.env.SHAREDPROP_MOUNT_LAYER = 'auto';
+      expect(new MountTree().mode).toBe(kernel);
+    } finally {
+      if (saved === undefined) delete process.env.SHAREDPROP_MOUNT_LAYER;
+      else process.env.SHAREDPROP_MOUNT_LAYER = saved;
+    }
+  });
+
+  it("give the same per-mount options: listmount's flags read as mountinfo writes them", () => {
+    const fast = new MountTree({ fallback: false });
+    const slow = new MountTree({ fallback: true });
+    if (fast.mode !== 'listmount') throw new Error('this kernel has no listmount: test not run');
+    // mount(2) flags without a name in constants.ts (include/uapi/linux/mount.h).
+    const [NOSYMFOLLOW, NOATIME, NODIRATIME, STRICTATIME] = [256, 1024, 2048, 1 << 24];
+    const cases: [string, number, string][] = [
+      ['plain', 0, 'rw,relatime'],
+      [
+        'locked',
+        C.MS_RDONLY | C.MS_NOSUID | C.MS_NODEV | C.MS_NOEXEC,
+        'ro,nosuid,nodev,noexec,relatime',
+      ],
+      ['noatime', NOATIME | NODIRATIME, 'rw,noatime,nodiratime'],
+      ['strict', STRICTATIME | NOSYMFOLLOW, 'rw,nosymfollow'],
+    ];
+    for (const [name, flags] of cases) {
+      const at = dir(name);
+      mount(`sp-${name}`, at, 'tmpfs', flags);
+    }
+    const options = (tree: MountTree, name: string) =>
+      tree.view().entry(tree.idOf(tree.stat(C.AT_FDCWD, path.join(base, name))))?.mountOptions;
+    for (const [name, , expected] of cases) {
+      expect([name, options(fast, name)]).toEqual([name, expected]);
+      expect([name, options(slow, name)]).toEqual([name, expected]);
+    }
   });
 });
