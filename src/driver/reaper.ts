@@ -11,7 +11,7 @@ import { isWithin } from '../model/paths.js';
 import { leakReason, noneRunningIn } from '../system/leaks.js';
 import type { MountSnapshot } from '../system/mount-snapshot.js';
 import { mountsBelow, type MountEntry } from '../system/mountinfo.js';
-import type { Mounts } from '../system/mounts.js';
+import type { DetachReport, Mounts } from '../system/mounts.js';
 
 export interface Leak {
   entry: MountEntry;
@@ -47,18 +47,26 @@ export class Reaper {
     private readonly engineStorage?: readonly string[],
   ) {}
 
+  /** Detaches each leak below the mount point; one that cannot be detached stops none of the others. */
   async reap(name: string, mountpoint: string): Promise<void> {
     try {
-      for (const { entry, reason } of leaksBelow(
+      const leaks = leaksBelow(
         await this.mounts.readAbout(mountpoint),
         mountpoint,
         this.engineStorage,
-      )) {
-        const report = await this.mounts.detachAll(entry.mountPoint, { includeSelf: true });
+      );
+      for (const { entry, reason } of leaks) {
+        const where = { volume: name, path: entry.mountPoint.slice(mountpoint.length) };
+        let report: DetachReport;
+        try {
+          report = await this.mounts.detachAll(entry.mountPoint, { includeSelf: true });
+        } catch (error) {
+          this.log.error('could not reap a leaked submount', { ...where, error: String(error) });
+          continue;
+        }
         if (report.detached.length === 0) continue;
         this.log.warn('reaped a submount left by a container that no longer runs', {
-          volume: name,
-          path: entry.mountPoint.slice(mountpoint.length),
+          ...where,
           fsType: entry.fsType,
           source: entry.source,
           reason,

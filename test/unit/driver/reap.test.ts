@@ -3,6 +3,7 @@
  * mounts): which submounts the last Unmount detaches, and which it keeps.
  */
 import { FakeMounts } from '../../support/driver-fakes.js';
+import { recordingLogger } from '../../support/silent-logger.js';
 import { mountDelivered, mp, noOptions, setup } from './harness.js';
 
 describe('reap=on-unmount', () => {
@@ -107,6 +108,36 @@ describe('reap=on-unmount', () => {
     expect(paths(mounts, 'r1')).toEqual([`${mp('r1')}/stuck`]);
     expect(store.savedCounts.get('r1')?.size).toBe(0);
     expect((await driver.get('r1')).status?.activeMounts).toBe(0);
+  });
+
+  it('logs each submount it detached, and none it could not', async () => {
+    const { logger, lines } = recordingLogger();
+    const { driver, mounts } = await setup(undefined, { logger });
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    await mountDelivered(driver, 'r1', 'a');
+    mounts.mountOverlay(`${mp('r1')}/stuck`);
+    mounts.mountOverlay(`${mp('r1')}/gone`);
+    mounts.stuck.add(`${mp('r1')}/stuck`);
+    await driver.unmount('r1', 'a');
+    const reaped = lines().filter((l) => String(l.message).startsWith('reaped a submount'));
+    expect(reaped).toEqual([
+      expect.objectContaining({ volume: 'r1', path: '/gone', fsType: 'overlay', lazy: false }),
+    ]);
+    // The stuck one, whichever comes first, stops none of the others, and is said by name.
+    expect(paths(mounts, 'r1')).toEqual([`${mp('r1')}/stuck`]);
+    expect(lines().filter((l) => l.level === 'error')).toEqual([
+      expect.objectContaining({ message: 'could not reap a leaked submount', path: '/stuck' }),
+    ]);
+  });
+
+  it('what it reaped is gone from Status at once, however long Status is kept', async () => {
+    const { driver, mounts } = await setup(undefined, { statusMaxAgeMs: 60_000 });
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    mounts.mountOverlay(`${mp('r1')}/etc`);
+    await mountDelivered(driver, 'r1', 'a');
+    expect((await driver.get('r1')).status?.submounts.map((s) => s.path)).toEqual(['/etc']);
+    await driver.unmount('r1', 'a');
+    expect((await driver.get('r1')).status?.submounts).toEqual([]);
   });
 
   it('is an option like any other: parsed, compared and refused when unknown', async () => {
