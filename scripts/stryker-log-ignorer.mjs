@@ -30,16 +30,21 @@ function isLogCall(node) {
   return LEVELS.has(callee.property.name) && isLogger(callee.object);
 }
 
-/** `(error) => log.warn(...)`, or a block that only logs: a handler whose one job is to log. */
-function onlyLogs(node) {
-  if (node.type !== 'ArrowFunctionExpression' && node.type !== 'FunctionExpression') return false;
-  const { body } = node;
-  if (body.type !== 'BlockStatement') return isLogCall(body);
+/** A block whose one statement is a log call (`catch (error) { log.error(...) }`). */
+function blockOnlyLogs(block) {
   return (
-    body.body.length === 1 &&
-    body.body[0].type === 'ExpressionStatement' &&
-    isLogCall(body.body[0].expression)
+    block.type === 'BlockStatement' &&
+    block.body.length === 1 &&
+    block.body[0].type === 'ExpressionStatement' &&
+    isLogCall(block.body[0].expression)
   );
+}
+
+/** `(error) => log.warn(...)`, a function or a block that only logs: its one job is to log. */
+function onlyLogs(node) {
+  if (node.type === 'BlockStatement') return blockOnlyLogs(node);
+  if (node.type !== 'ArrowFunctionExpression' && node.type !== 'FunctionExpression') return false;
+  return node.body.type === 'BlockStatement' ? blockOnlyLogs(node.body) : isLogCall(node.body);
 }
 
 export const strykerPlugins = [

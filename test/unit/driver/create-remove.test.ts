@@ -96,6 +96,14 @@ describe('Remove', () => {
       expect(error.kind).toBe('conflict');
       await driver.unmount('v1', id);
     }
+    await mountDelivered(driver, 'v1', 'a');
+    await mountDelivered(driver, 'v1', 'b');
+    expect((await failure(driver.remove('v1'))).message).toBe(
+      'volume "v1" is in use (2 active mounts: a, b); stop the containers that use it first',
+    );
+    await driver.unmount('v1', 'b');
+    expect((await failure(driver.remove('v1'))).message).toMatch(/\(1 active mount: a\);/);
+    await driver.unmount('v1', 'a');
     await driver.remove('v1');
     expect(store.volumes.size).toBe(0);
   });

@@ -58,6 +58,14 @@ describe('reap=on-unmount', () => {
     expect(paths(mounts, 'r1')).toEqual([`${mp('r1')}/default`]);
   });
 
+  it('reaps nothing at an Unmount of an ID it never counted (dockerd repeating one)', async () => {
+    const { driver, mounts } = await setup();
+    await driver.create('r1', new Map([['reap', 'on-unmount']]));
+    mounts.mountOverlay(`${mp('r1')}/etc`);
+    await driver.unmount('r1', 'never-mounted');
+    expect(paths(mounts, 'r1')).toEqual([`${mp('r1')}/etc`]);
+  });
+
   it('is off by default: a leak stays until sharedprop prune', async () => {
     const { driver, mounts } = await setup();
     await driver.create('r1', noOptions);
