@@ -205,5 +205,9 @@ describe('create options', () => {
     expect(() => validateMountId('v', 'abc123')).not.toThrow();
     expect(() => validateMountId('v', '')).toThrow(/invalid mount ID/);
     expect(() => validateMountId('v', 'a\nb')).toThrow(/invalid mount ID/);
+    expect(() => validateMountId('v', 'x'.repeat(512))).not.toThrow();
+    expect(() => validateMountId('v', 'x'.repeat(513))).toThrow(
+      `volume "v": invalid mount ID "${'x'.repeat(80)}"`,
+    );
   });
 });

@@ -4,6 +4,7 @@
  */
 import type { VolumeRecord } from '../../../src/model/record.js';
 import { isWithin } from '../../../src/system/mountinfo.js';
+import { errno } from '../../support/driver-fakes.js';
 import { failure, mountDelivered, mp, noOptions, setup } from './harness.js';
 
 describe('Create', () => {
@@ -167,6 +168,22 @@ describe('Remove', () => {
     mounts.stuck.clear();
     await driver.remove('v1');
     expect(store.volumes.size).toBe(0);
+  });
+
+  it('whose detaching fails for want of space says so, and leaves the volume usable', async () => {
+    const { driver, store, mounts } = await setup();
+    await driver.create('v1', noOptions);
+    const detachAll = mounts.detachAll.bind(mounts);
+    mounts.detachAll = async () => {
+      mounts.detachAll = detachAll;
+      throw errno('ENOSPC');
+    };
+    const error = await failure(driver.remove('v1'));
+    expect(error.message).toBe(
+      'volume "v1" not removed; it is mounted and usable as before: no space left in the data root',
+    );
+    expect(store.volumes.has('v1')).toBe(true);
+    expect(mounts.at(mp('v1'))).toHaveLength(1);
   });
 
   it('that can neither detach a mount nor put the volume back is refused until a restart', async () => {
