@@ -20,15 +20,13 @@ export class CountsWriter {
     private readonly log: Logger,
   ) {}
 
-  /** True when the counts were saved; false when they are kept in memory for a retry. */
-  write(name: string): boolean {
+  /** Saves the volume's counts now, or keeps them in memory and retries (isSaved tells which). */
+  write(name: string): void {
     try {
       this.save(name);
       this.saved(name);
-      return true;
     } catch (error) {
       this.failed(name, error);
-      return false;
     }
   }
 

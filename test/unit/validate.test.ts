@@ -207,7 +207,8 @@ describe('create options', () => {
     expect(() => validateMountId('v', 'a\nb')).toThrow(/invalid mount ID/);
     expect(() => validateMountId('v', 'x'.repeat(512))).not.toThrow();
     expect(() => validateMountId('v', 'x'.repeat(513))).toThrow(
-      `volume "v": invalid mount ID "${'x'.repeat(80)}"`,
+      new RegExp(`^volume "v": invalid mount ID "x{80}"$`),
     );
+    expect(() => validateMountId('v', 'a b\u00e9')).not.toThrow();
   });
 });
