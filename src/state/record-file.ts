@@ -54,5 +54,15 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Waits for every one of `work` (never leaving one running, e.g. an fsync on a descriptor about
+ * to be closed), then rejects with the first failure in their order, or resolves.
+ */
+export async function allSettledOrThrow(work: readonly Promise<unknown>[]): Promise<void> {
+  for (const outcome of await Promise.allSettled(work)) {
+    if (outcome.status === 'rejected') throw outcome.reason;
+  }
+}
+
 /** fsync(2) of an open descriptor, in the thread pool (it waits for the disk). */
 export const fsyncFd: (fd: number) => Promise<void> = promisify(fsync);

@@ -45,6 +45,7 @@ import type { MountCounts } from '../model/counts.js';
 import { COUNTS_PAGE, countsBody, overwritePage } from './counts-page.js';
 import { countsFileSchema, countsFromJson, type VolumeRecord } from '../model/record.js';
 import {
+  allSettledOrThrow,
   fsyncDir,
   fsyncFd,
   parseJson,
@@ -304,7 +305,7 @@ export class VolumeStore implements Store {
         mode: 0o600,
         flag: 'wx',
       });
-      await Promise.all([fsyncFd(state), fsyncDir(dir)]);
+      await allSettledOrThrow([fsyncFd(state), fsyncDir(dir)]);
     } finally {
       closeSync(state);
     }
@@ -365,9 +366,7 @@ export class VolumeStore implements Store {
     meanwhile: () => Promise<void> = () => Promise.resolve(),
   ): Promise<void> {
     renameSync(staging, this.volumeDir(name));
-    const [durable, rest] = await Promise.allSettled([fsyncDir(this.root), meanwhile()]);
-    if (durable.status === 'rejected') throw durable.reason;
-    if (rest.status === 'rejected') throw rest.reason;
+    await allSettledOrThrow([fsyncDir(this.root), meanwhile()]);
   }
 
   /** Atomically takes the volume `name` out of the store; returns where its files now are. */

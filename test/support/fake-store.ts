@@ -3,6 +3,7 @@ import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
 import type { BootChange, DataDirectory, LoadResult, Store } from '../../src/state/volume-store.js';
 import type { TmpfsIdentity } from '../../src/state/tmpfs-identity.js';
+import { allSettledOrThrow } from '../../src/state/record-file.js';
 
 /** An error shaped like Node's for a failed system call (`code`), as the fakes throw them. */
 export function errno(code: string): NodeJS.ErrnoException {
@@ -120,12 +121,10 @@ export class FakeStore implements Store {
     this.volumes.set(name, record);
     // As the real store: the rename is done, then its fsync (which `fail.publish` fails) and
     // `meanwhile` run side by side, and both are waited for.
-    const [durable, rest] = await Promise.allSettled([
+    await allSettledOrThrow([
       Promise.resolve().then(() => this.failIfTold('publish')),
       meanwhile(),
     ]);
-    if (durable.status === 'rejected') throw durable.reason;
-    if (rest.status === 'rejected') throw rest.reason;
   }
 
   async retire(name: string): Promise<string> {

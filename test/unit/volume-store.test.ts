@@ -1,7 +1,7 @@
 import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseRecord } from '../../src/state/record-file.js';
+import { allSettledOrThrow, parseRecord } from '../../src/state/record-file.js';
 import { VolumeStore } from '../../src/state/volume-store.js';
 import type { VolumeRecord } from '../../src/model/record.js';
 
@@ -48,6 +48,24 @@ describe('volume state on disk', () => {
       store.publish(again, 'beta', () => Promise.reject(new Error('mount: simulated'))),
     ).rejects.toThrow('mount: simulated');
     expect(await readdir(store.volumeDir('beta'))).toHaveLength(2);
+  });
+
+  it('waits for every fsync of a step before failing it: none is left running on a closed descriptor', async () => {
+    let later = false;
+    const slow = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        later = true;
+        resolve();
+      }, 30),
+    );
+    await expect(
+      allSettledOrThrow([Promise.reject(new Error('EIO: first')), slow]).finally(() =>
+        expect(later).toBe(true),
+      ),
+    ).rejects.toThrow('EIO: first');
+    await expect(
+      allSettledOrThrow([Promise.resolve(), Promise.resolve()]),
+    ).resolves.toBeUndefined();
   });
 
   it('saves with mode 0600 and loads back what it saved', async () => {
