@@ -1,7 +1,13 @@
 /** The store in memory (see driver-fakes.ts): told to fail the way the real one does. */
 import type { MountCounts } from '../../src/model/counts.js';
 import type { VolumeRecord } from '../../src/model/record.js';
-import type { BootChange, DataDirectory, LoadResult, Store } from '../../src/state/volume-store.js';
+import type {
+  BootChange,
+  BrokenVolume,
+  DataDirectory,
+  LoadResult,
+  Store,
+} from '../../src/state/volume-store.js';
 import type { TmpfsIdentity } from '../../src/state/tmpfs-identity.js';
 import { allSettledOrThrow } from '../../src/state/record-file.js';
 
@@ -19,6 +25,8 @@ export class FakeStore implements Store {
   readonly savedCounts = new Map<string, MountCounts>();
   readonly discarded: string[] = [];
   readOnly = false;
+  /** What rename(2) answers when the name is taken (POSIX allows either). */
+  nameTaken: 'ENOTEMPTY' | 'EEXIST' = 'ENOTEMPTY';
   rebooted = false;
   /** errno codes to fail the next call of each kind with. */
   fail: {
@@ -27,7 +35,10 @@ export class FakeStore implements Store {
     retire?: string;
     restore?: string;
     saveCounts?: string;
+    discard?: string;
   } = {};
+  /** Volumes whose state the real store could not read (loadAll reports them broken). */
+  readonly broken: BrokenVolume[] = [];
   private next = 0;
 
   dataDir(name: string): string {
@@ -84,7 +95,7 @@ export class FakeStore implements Store {
   async loadAll(options = { counts: true }): Promise<LoadResult> {
     const result: LoadResult = {
       records: [],
-      broken: [],
+      broken: [...this.broken],
       leftovers: [...this.dirs.keys()],
       voided: [],
     };
@@ -114,7 +125,7 @@ export class FakeStore implements Store {
     name: string,
     meanwhile: () => Promise<void> = () => Promise.resolve(),
   ): Promise<void> {
-    if (this.volumes.has(name)) throw errno('ENOTEMPTY');
+    if (this.volumes.has(name)) throw errno(this.nameTaken);
     const record = this.dirs.get(staging);
     if (!record) throw errno('ENOENT');
     this.dirs.delete(staging);
@@ -148,6 +159,7 @@ export class FakeStore implements Store {
   }
 
   async discard(dir: string): Promise<void> {
+    this.failIfTold('discard');
     this.dirs.delete(dir);
     this.identities.delete(dir);
     this.discarded.push(dir);

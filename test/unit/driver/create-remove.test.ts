@@ -60,22 +60,26 @@ describe('Create', () => {
     expect(await driver.list()).toEqual([]);
   });
 
-  it('into a name the data root holds as no volume is a 409 that leaves that directory alone', async () => {
-    const { driver, store, mounts } = await setup();
-    const stranger: VolumeRecord = {
-      name: 'v1',
-      createdAt: '2026-12-07T00:00:00.000Z',
-      options: { kind: 'directory', propagation: 'rshared' },
-      mounts: new Map(),
-    };
-    store.volumes.set('v1', stranger);
-    const error = await failure(driver.create('v1', noOptions));
-    expect(error.kind).toBe('conflict');
-    expect(error.message).toMatch(/holds a directory of that name that is no volume/);
-    expect(store.volumes.get('v1')).toBe(stranger);
-    expect(mounts.table).toEqual([]);
-    expect(store.discarded).toEqual([expect.stringMatching(/\.new-/)]);
-  });
+  it.each(['ENOTEMPTY', 'EEXIST'] as const)(
+    'into a name the data root holds as no volume is a 409 that leaves that directory alone (rename: %s)',
+    async (code) => {
+      const { driver, store, mounts } = await setup();
+      store.nameTaken = code;
+      const stranger: VolumeRecord = {
+        name: 'v1',
+        createdAt: '2026-12-07T00:00:00.000Z',
+        options: { kind: 'directory', propagation: 'rshared' },
+        mounts: new Map(),
+      };
+      store.volumes.set('v1', stranger);
+      const error = await failure(driver.create('v1', noOptions));
+      expect(error.kind).toBe('conflict');
+      expect(error.message).toMatch(/holds a directory of that name that is no volume/);
+      expect(store.volumes.get('v1')).toBe(stranger);
+      expect(mounts.table).toEqual([]);
+      expect(store.discarded).toEqual([expect.stringMatching(/\.new-/)]);
+    },
+  );
 
   it('on a full data root is refused clearly, leaving nothing', async () => {
     const { driver, store } = await setup();
