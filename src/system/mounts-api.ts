@@ -119,12 +119,16 @@ export interface Mounts {
   /**
    * Opens the directory `dir` names, no symlink on its way, and takes its identity and those of
    * the directories above it (held-directory.ts); errors carry ENOENT, ELOOP or ENOTDIR.
-   */
-  /**
    * `places`: also where it and the mounts on its way up lie in their filesystems (what adoption
    * compares; a mountinfo read on the fallback layers), else those are left empty.
    */
   holdDirectory(dir: string, places?: boolean): Promise<HeldDirectory>;
+  /**
+   * Refuses (ForeignMountPointError) a held directory that is the root of a mount that is not
+   * shared: someone else's, which adopting would make shared. Decided through the descriptor
+   * (its mount's ID), so a name swapped since it was held changes nothing.
+   */
+  refuseForeignMountPoint(held: HeldDirectory): Promise<void>;
   /** The identity of the directory `dir` names beneath whatever is mounted over it. */
   identityBeneath(dir: string): Promise<DirectoryIdentity>;
   /** True when `mountpoint` shows the directory `source` (the same inode): a cheap health check. */

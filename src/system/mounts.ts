@@ -150,7 +150,11 @@ export class MountSystem implements Mounts {
     return top;
   }
 
-  /** Whether the mount with this (mountinfo) ID, read about `dir`, is shared. */
+  async refuseForeignMountPoint(held: HeldDirectory): Promise<void> {
+    const stat = statx(held.fd, '', false);
+    if (stat.mountRoot) await this.sharedOrRefused(held, stat.mountId as number);
+  }
+
   /** Whether the mount of this ID (the held directory's) is shared; refused when it is not. */
   private async sharedOrRefused(held: HeldDirectory, id: number): Promise<true> {
     const mount = (await this.readAbout(held.path, [id])).find((e) => e.id === id);

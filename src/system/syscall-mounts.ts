@@ -11,7 +11,7 @@
  * driver's snapshot, whose callers filter its text.
  */
 import { mkdir, rmdir } from 'node:fs/promises';
-import { close, moveMount, mountSetattr, openDirectory, openTree } from './kernel/calls.js';
+import { close, moveMount, mountSetattr, openDirectory, openTree, statx } from './kernel/calls.js';
 import { isErrno } from './kernel/ffi.js';
 import { newTmpfs } from './kernel/tmpfs.js';
 import { sharedMountPointAt } from './held-bind.js';
@@ -30,7 +30,7 @@ import {
   type Held,
 } from './held-mount.js';
 import { MountTree, type MountNode, type MountTreeOptions, type MountView } from './mount-tree.js';
-import { aboutPath, isWithin, type MountEntry } from './mountinfo.js';
+import { aboutPath, isWithin, propagationOf, type MountEntry } from './mountinfo.js';
 import { PeersHere, type TableChanged } from './peers-here.js';
 import {
   ForeignMountPointError,
@@ -178,12 +178,16 @@ export class SyscallMounts implements Mounts {
    * Whether the mount (by its mountinfo ID) the held directory is the root of is shared: one
    * read. One that is not is someone else's: refused (ForeignMountPointError).
    */
+  async refuseForeignMountPoint(held: HeldDirectory): Promise<void> {
+    const stat = statx(held.fd, '', false);
+    if (stat.mountRoot) this.sharedOrRefused(held, stat.mountId as number);
+  }
+
   private sharedOrRefused(directory: HeldDirectory, id: number): true {
     this.tableTree ??= new MountTree({ fallback: true });
-    const mount = this.tableTree.view({ path: directory.path, ids: [id] }).get(id);
+    const mount = this.tableTree.view({ path: directory.path, ids: [id] }).entry(id);
     if (mount?.sharedGroup !== undefined) return true;
-    const propagation = mount?.masterGroup === undefined ? 'private' : 'slave';
-    throw new ForeignMountPointError(directory.path, propagation);
+    throw new ForeignMountPointError(directory.path, mount ? propagationOf(mount) : 'private');
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   holderOf,
   isWithin,
   mountsBelow,
+  propagationOf,
   type MountEntry,
 } from '../../src/system/mountinfo.js';
 import type { MountReader } from '../../src/system/mount-snapshot.js';
@@ -15,6 +16,7 @@ import type { DirectoryIdentity } from '../../src/model/directory-identity.js';
 import type { HeldDirectory } from '../../src/system/held-directory.js';
 import { beneathFake, holdFake } from './fake-directories.js';
 import {
+  ForeignMountPointError,
   StackedMountsError,
   type DetachReport,
   type Mounts,
@@ -306,8 +308,16 @@ export class FakeMounts implements Mounts {
   }
 
   /** Makes `dir` a shared mount point with a group of its own, as MountSystem does. */
+  /** As the real layers: the mount point the held directory is, by what its name shows here. */
+  async refuseForeignMountPoint(held: HeldDirectory): Promise<void> {
+    const top = this.at(held.path).at(-1);
+    if (top && top.sharedGroup === undefined) throw foreignMountPoint(held.path, top);
+  }
+
+  /** As the real layers: a mount point that is not shared is someone else's, never made shared. */
   private sharedMountPoint(dir: string): MountEntry {
     let top = this.at(dir).at(-1);
+    if (top && top.sharedGroup === undefined) throw foreignMountPoint(dir, top);
     if (!top) {
       top = this.entry(dir, dir, 'ext4');
       this.showing.set(top.id, dir);
@@ -350,4 +360,8 @@ export class FakeMounts implements Mounts {
       superOptions: 'rw',
     };
   }
+}
+
+function foreignMountPoint(dir: string, top: MountEntry): ForeignMountPointError {
+  return new ForeignMountPointError(dir, propagationOf(top));
 }

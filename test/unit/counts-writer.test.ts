@@ -21,8 +21,12 @@ function writerWorld() {
 }
 
 // The logger's stream uses immediates and ticks: only the writer's setTimeout is faked and counted.
-beforeEach(() => jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] }));
-afterEach(() => jest.useRealTimers());
+beforeEach(() => {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
 
 describe('the counts writer', () => {
   it('a save that works is saved, logs nothing and starts no timer', () => {
@@ -51,7 +55,7 @@ describe('the counts writer', () => {
       ['v1', 'ENOSPC'],
       ['v2', 'ENOSPC'],
     ]);
-    expect(String(warnings[0].error)).toContain('no space left');
+    expect(String(warnings[0]!.error)).toContain('no space left');
   });
 
   it('retries after 1 s, then 2 s, 4 s ... never more than 60 s apart', () => {
@@ -128,7 +132,7 @@ describe('the counts writer', () => {
     failing.add('v1');
     writer.write('v1');
     expect(setTimer).toHaveBeenCalledTimes(1);
-    const timer = setTimer.mock.results[0].value as NodeJS.Timeout;
+    const timer = setTimer.mock.results[0]!.value as NodeJS.Timeout;
     expect(timer.hasRef()).toBe(false);
     setTimer.mockRestore();
   });

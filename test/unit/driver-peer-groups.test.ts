@@ -115,8 +115,10 @@ describe('the adopted kind’s peer-group checks', () => {
   });
 
   it('assertNotForeignMountPoint: a directory that is no mount point or a shared one passes', async () => {
-    await expect(assertNotForeignMountPoint(world().mounts, 'a1', DIR)).resolves.toBeUndefined();
-    await expect(assertNotForeignMountPoint(world(7).mounts, 'a1', DIR)).resolves.toBeUndefined();
+    for (const { mounts } of [world(), world(7)]) {
+      const held = await mounts.holdDirectory(DIR);
+      await expect(assertNotForeignMountPoint(mounts, 'a1', DIR, held)).resolves.toBeUndefined();
+    }
   });
 
   it.each([
@@ -132,7 +134,8 @@ describe('the adopted kind’s peer-group checks', () => {
       const { ctx, mounts } = world();
       make(mounts);
       const expected = `volume "a1": option path="${DIR}" is a ${propagation} mount point that sharedprop did not make, and adopting it would make it shared; make it shared yourself (mount --make-shared ${DIR}) or adopt a directory that is no mount point`;
-      const direct = await failure(assertNotForeignMountPoint(mounts, 'a1', DIR));
+      const held = await mounts.holdDirectory(DIR);
+      const direct = await failure(assertNotForeignMountPoint(mounts, 'a1', DIR, held));
       expect([direct.kind, direct.message]).toEqual(['invalid', expected]);
       const viaKind = await failure(adoptedKind(ctx).checkCreate('a1', adopted().options));
       expect([viaKind.kind, viaKind.message]).toEqual(['invalid', expected]);

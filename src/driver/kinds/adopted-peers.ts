@@ -7,8 +7,9 @@
  * did not make.
  */
 import { invalid } from '../../model/errors.js';
-import { mountsAt, propagationOf, type MountEntry } from '../../system/mountinfo.js';
-import { isCutOff, type Mounts } from '../../system/mounts.js';
+import type { HeldDirectory } from '../../system/held-directory.js';
+import { mountsAt, type MountEntry } from '../../system/mountinfo.js';
+import { ForeignMountPointError, isCutOff, type Mounts } from '../../system/mounts.js';
 import { bindIsSound, type KindContext, type RecordOf } from './kind.js';
 
 /** Whether `view` (the one mount at the volume's mount point) is in the directory's peer group. */
@@ -33,16 +34,21 @@ export async function adoptedViewIsSound(
 
 /**
  * Refuses (400) a directory that is a mount point but not a shared one: an operator's private
- * bind, a tmpfs. Adopting it would make it shared, and keep it so after Remove.
+ * bind, a tmpfs. Adopting it would make it shared, and keep it so after Remove. Decided on the
+ * held directory (by descriptor), not on what its name shows now.
  */
 export async function assertNotForeignMountPoint(
   mounts: Mounts,
   name: string,
   dir: string,
+  held: HeldDirectory,
 ): Promise<void> {
-  const top = mountsAt(await mounts.readAbout(dir), dir).at(-1);
-  if (top === undefined || top.sharedGroup !== undefined) return;
-  throw invalid(
-    `volume ${JSON.stringify(name)}: option path=${JSON.stringify(dir)} is a ${propagationOf(top)} mount point that sharedprop did not make, and adopting it would make it shared; make it shared yourself (mount --make-shared ${dir}) or adopt a directory that is no mount point`,
-  );
+  try {
+    await mounts.refuseForeignMountPoint(held);
+  } catch (error) {
+    if (!(error instanceof ForeignMountPointError)) throw error;
+    throw invalid(
+      `volume ${JSON.stringify(name)}: option path=${JSON.stringify(dir)} is a ${error.propagation} mount point that sharedprop did not make, and adopting it would make it shared; make it shared yourself (mount --make-shared ${dir}) or adopt a directory that is no mount point`,
+    );
+  }
 }

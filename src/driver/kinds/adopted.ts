@@ -37,7 +37,7 @@ export function adoptedKind(ctx: KindContext): VolumeKind<'path'> {
       for (const stale of [...checked.keys()]) forget(stale);
       const held = await holdAdoptable(ctx, name, options);
       try {
-        await assertNotForeignMountPoint(ctx.mounts, name, options.path);
+        await assertNotForeignMountPoint(ctx.mounts, name, options.path, held);
       } catch (error) {
         held.release();
         throw error;
