@@ -82,7 +82,11 @@ export class StatusView {
   }
 
   /** `joined`: false when the mount point's one mount is cut off from its peer group. */
-  status(record: VolumeRecord, mounts: readonly MountEntry[], joined = true): VolumeStatus {
+  private status(
+    record: VolumeRecord,
+    mounts: readonly MountEntry[],
+    joined: boolean,
+  ): VolumeStatus {
     const mountpoint = this.mountpoint(record.name);
     const own = mounts.filter((e) => e.mountPoint === mountpoint);
     const { type, size, dataPath } = this.kinds.of(record.options).status(record);
@@ -98,7 +102,7 @@ export class StatusView {
       submounts: mounts
         .filter((e) => e.mountPoint !== mountpoint)
         .map((e) => ({
-          path: e.mountPoint.slice(mountpoint.length) || '/',
+          path: e.mountPoint.slice(mountpoint.length),
           fsType: e.fsType,
           source: e.source,
           root: e.root,
