@@ -3,10 +3,12 @@
  * file: bad input over the socket and on disk, and the process's lifecycle (SIGTERM, the log).
  */
 import { jest } from '@jest/globals';
+import http from 'node:http';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { countMountsAt } from '../support/driver-process.js';
-import { PluginClient } from '../support/plugin-client.js';
+import { waitFor } from '../support/wait-for.js';
+import type { RawAnswer } from '../support/plugin-client.js';
 import { destroyDriver, driver, mountpointOf, startDriver } from './driver/harness.js';
 
 jest.setTimeout(120_000);
@@ -84,28 +86,29 @@ describe('bad input over the socket', () => {
 
 describe('process lifecycle', () => {
   it('SIGTERM answers every request in flight, keeps them durable, and exits within 10 s', async () => {
-    // A client of its own: DriverProcess.stop closes the default one.
-    const client = new PluginClient(driver.socket);
-    try {
-      const names = Array.from({ length: 12 }, (_, i) => `busy${i}`);
-      const inFlight = names.map((Name) =>
-        client.request('/VolumeDriver.Create', JSON.stringify({ Name, Opts: {} })),
-      );
-      // Each Create mounts (milliseconds each): once one is answered, the others are in flight.
-      await Promise.race(inFlight);
-      const stopping = driver.stop('SIGTERM');
-      const answers = await Promise.all(inFlight);
-      expect(answers.map((a) => a.status)).toEqual(names.map(() => 200));
-      const stopped = await stopping;
-      expect(stopped.ms).toBeLessThan(10_000);
-      expect(stopped.exitCode).toBe(0);
-      await driver.restart();
-      const list = (await driver.ok('/VolumeDriver.List', {})) as { Volumes: { Name: string }[] };
-      expect(list.Volumes.map((v) => v.Name).sort()).toEqual([...names].sort());
-      for (const name of names) expect(await countMountsAt(mountpointOf(name))).toBe(1);
-    } finally {
-      client.close();
-    }
+    // In flight for sure: each Create is sent with `Expect: 100-continue`, and its body only once
+    // the driver's "100 Continue" proves it took the request (node emits it with 'request'). A
+    // request merely sent may still sit unaccepted in the socket's backlog when SIGTERM arrives.
+    const names = Array.from({ length: 12 }, (_, i) => `busy${i}`);
+    const creates = names.map((Name) => createHeldBack(driver.socket, Name));
+    await Promise.all(creates.map((c) => c.taken));
+    const stopping = driver.stop('SIGTERM');
+    // The bodies go once the driver is stopping: it has stopped listening and taking new requests.
+    await waitFor('the driver to log "stopping"', async () =>
+      (await logLines()).some((l) => l.message === 'stopping'),
+    );
+    for (const create of creates) create.sendBody();
+    const answers = await Promise.all(creates.map((c) => c.answer));
+    expect(answers.map((a) => a.status)).toEqual(names.map(() => 200));
+    const stopped = await stopping;
+    expect(stopped.ms).toBeLessThan(10_000);
+    expect(stopped.exitCode).toBe(0);
+    const stoppingLine = (await logLines()).find((l) => l.message === 'stopping');
+    expect(stoppingLine?.inFlight).toBe(names.length);
+    await driver.restart();
+    const list = (await driver.ok('/VolumeDriver.List', {})) as { Volumes: { Name: string }[] };
+    expect(list.Volumes.map((v) => v.Name).sort()).toEqual([...names].sort());
+    for (const name of names) expect(await countMountsAt(mountpointOf(name))).toBe(1);
   });
 
   it('logs one structured JSON line per request', async () => {
@@ -139,3 +142,47 @@ describe('process lifecycle', () => {
     );
   });
 });
+
+async function logLines(): Promise<Record<string, unknown>[]> {
+  return (await driver.log())
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/**
+ * A Create on a connection of its own whose body is held back: `taken` resolves when the driver
+ * answers "100 Continue" (it has the request), `sendBody` sends the body, `answer` is the answer.
+ */
+function createHeldBack(socketPath: string, Name: string) {
+  const payload = JSON.stringify({ Name, Opts: {} });
+  let answered!: (answer: RawAnswer) => void;
+  let failed!: (error: unknown) => void;
+  const answer = new Promise<RawAnswer>((resolve, reject) => {
+    answered = resolve;
+    failed = reject;
+  });
+  const req = http.request(
+    {
+      socketPath,
+      path: '/VolumeDriver.Create',
+      method: 'POST',
+      agent: false,
+      headers: {
+        'Content-Type': 'application/vnd.docker.plugins.v1.2+json',
+        'Content-Length': Buffer.byteLength(payload),
+        Expect: '100-continue',
+      },
+    },
+    (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => answered({ status: res.statusCode ?? 0, text }));
+    },
+  );
+  req.on('error', failed);
+  const taken = new Promise<void>((resolve) => req.once('continue', resolve));
+  req.flushHeaders();
+  return { taken, answer, sendBody: () => req.end(payload) };
+}

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../../../src/log.js';
 import type { Libc } from '../../../src/system/kernel/ffi.js';
 import { SYS } from '../../../src/system/kernel/ffi.js';
+import { AT_EMPTY_PATH } from '../../../src/system/kernel/constants.js';
 import { probeSyscalls } from '../../../src/system/kernel/probe.js';
 import {
   createMountLayer,
@@ -157,6 +158,28 @@ describe('probeSyscalls', () => {
 
   it('calls that fail with another error than ENOSYS exist: accepted', () => {
     expect(() => probeSyscalls(libcWithout(-1))).not.toThrow();
+  });
+
+  it('makes each call with arguments every kernel refuses (no descriptor, no path): nothing changes', () => {
+    const calls: unknown[][] = [];
+    const refused = (...args: unknown[]) => {
+      calls.push(args);
+      return -1;
+    };
+    const libc = {
+      sysFdPathInt: refused,
+      sysFdPathFdPathInt: refused,
+      sysStrInt: refused,
+      sysFdPathIntPtrInt: refused,
+      errno: () => 9,
+    } as unknown as Libc;
+    probeSyscalls(libc);
+    expect(calls).toEqual([
+      [SYS.open_tree, -1, '', AT_EMPTY_PATH],
+      [SYS.move_mount, -1, '', -1, '', 0],
+      [SYS.fsopen, '', -1],
+      [SYS.mount_setattr, -1, '', 0, null, 0],
+    ]);
   });
 
   it('a call that succeeds is accepted, whatever errno says', () => {

@@ -4,6 +4,7 @@
  * at 10,000 volumes under a shared mount root). What is remembered must never hide a peer that
  * someone else made: proven on the real kernel, where poll(2) on mountinfo says when it changed.
  */
+import { closeSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   mountSetattr,
@@ -133,6 +134,25 @@ describeInNamespace('on the real kernel', () => {
     tmpfsAt(dirIn(base, 't'), 'sp-poll');
     expect(changed()).toBe(true);
     expect(pollTableChanges(path.join(base, 'missing'))()).toBeUndefined();
+  });
+
+  it('a descriptor closed behind its back cannot tell once, then is opened again', () => {
+    const file = path.join(base, 'table');
+    writeFileSync(file, 'lines\n');
+    const changed = pollTableChanges(file);
+    expect(typeof changed()).toBe('boolean');
+    const [fd] = readdirSync('/proc/self/fd')
+      .map(Number)
+      .filter((n) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${n}`) === file;
+        } catch {
+          return false; // the descriptor readdir itself used
+        }
+      });
+    closeSync(fd!);
+    expect(changed()).toBeUndefined();
+    expect(typeof changed()).toBe('boolean');
   });
 
   it('a descriptor that is not open is an error, never "unchanged"', () => {
