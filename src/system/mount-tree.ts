@@ -77,7 +77,8 @@ export class MountTree {
       statmount(root.uniqueMountId);
       return 'listmount';
     } catch (error) {
-      if (isErrno(error, 'ENOSYS', 'EPERM', 'EOPNOTSUPP')) return 'mountinfo';
+      // EOPNOTSUPP is ENOTSUP on Linux (95): Node's error map names it ENOTSUP.
+      if (isErrno(error, 'ENOSYS', 'EPERM', 'ENOTSUP')) return 'mountinfo';
       throw error;
     }
   }

@@ -17,6 +17,19 @@ describe('storageError', () => {
     expect((phrased as VolumeError).message).toBe(message);
   });
 
+  it.each([
+    // As Node reports them: EDQUOT has no name in its error map.
+    [{ code: 'UNKNOWN', errno: -122 }, 'no space left in the data root'],
+    [{ code: 'ENOSPC', errno: -28 }, 'no space left in the data root'],
+    // As the kernel bindings report them (KernelError: a positive errno).
+    [{ code: 'E122', errno: 122 }, 'no space left in the data root'],
+    [{ code: 'EROFS', errno: 30 }, 'the data root is read-only'],
+    [{ errno: -30 }, 'the data root is read-only'],
+  ])('is told by errno number too: %j', (fields, said) => {
+    const phrased = storageError(Object.assign(new Error('failed'), fields), 'volume "v1"');
+    expect((phrased as VolumeError).message).toBe(`volume "v1": ${said}`);
+  });
+
   it('passes through what the driver phrased already and any other failure', () => {
     const phrased = new VolumeError('conflict', 'volume "v1" is in use');
     expect(storageError(phrased, 'volume "v1" not removed')).toBe(phrased);

@@ -57,6 +57,29 @@ describe('PeersHere', () => {
     expect(asked()).toBe(1);
   });
 
+  it('consumes the change its own act made, as poll(2) reports it: once, until read', () => {
+    // As the kernel: a change is pending from the moment it is made until the next poll.
+    let pending = false;
+    const changed = () => {
+      const was = pending;
+      pending = false;
+      return was;
+    };
+    const peers = new PeersHere(changed, 1_000, () => 0);
+    let asked = 0;
+    const ask = () => {
+      asked++;
+      return false;
+    };
+    peers.has(node(7, 3), ask);
+    peers.ownChange(() => (pending = true));
+    peers.has(node(7, 3), ask);
+    expect(asked).toBe(1);
+    pending = true; // someone else's change
+    peers.has(node(7, 3), ask);
+    expect(asked).toBe(2);
+  });
+
   it('asks again after a change it did not make, or for another mount or group', () => {
     // before has, after the ask; before own change, after it; then someone else's change.
     const { peers, ask, asked } = counted([false, false, false, true, true]);
