@@ -106,6 +106,12 @@ describe('the adopted kind’s peer-group checks', () => {
     other.mounts.directories.add('/srv/other');
     other.mounts.bindOutside(mp('a1'), '/srv/other', 7); // another directory, in the group
     expect(await adoptedViewIsSound(other.ctx, adopted())).toBe(false);
+    // Another volume's view, listed first in the table, in another group: not the one asked about.
+    const crowded = world(7);
+    crowded.mounts.directories.add('/srv/other');
+    crowded.mounts.bindOutside(mp('a0'), '/srv/other', 8);
+    crowded.mounts.bindOutside(mp('a1'), DIR, 7);
+    expect(await adoptedViewIsSound(crowded.ctx, adopted())).toBe(true);
   });
 
   it('the kind answers inPeerGroup from the directory’s mounts', async () => {

@@ -21,16 +21,21 @@ describe('VolumeInfoCache', () => {
     expect(Object.isFrozen(first)).toBe(true);
     expect(built).toBe(1);
 
-    // Each source that changes builds it again: a new record (equal content), new mounts, a
-    // failed save of the counts.
+    // Each source that changes builds it again, one at a time: a new record (equal content), new
+    // mounts (equal content), a failed save of the counts, a view cut off from its group.
+    const r2 = { ...v1 };
+    const mounts: MountEntry[] = [];
     const changes = [
-      { record: { ...v1 }, mounts: NONE, countsSaved: true },
-      { record: v1, mounts: [] as MountEntry[], countsSaved: true },
-      { record: v1, mounts: NONE, countsSaved: false },
+      { record: r2, mounts: NONE, countsSaved: true },
+      { record: r2, mounts, countsSaved: true },
+      { record: r2, mounts, countsSaved: false },
+      { record: r2, mounts, countsSaved: false, joined: false },
     ];
     for (const sources of changes) {
       const before = built;
-      expect(cache.get(sources, build).createdAt).toBe(String(before + 1));
+      const info = cache.get(sources, build);
+      expect(info.createdAt).toBe(String(before + 1));
+      expect(cache.get({ ...sources }, build)).toBe(info);
     }
   });
 
