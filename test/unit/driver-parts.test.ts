@@ -14,7 +14,7 @@ import type { MountEntry } from '../../src/system/mountinfo.js';
 import { MountSnapshot } from '../../src/system/mount-snapshot.js';
 import { FakeMounts, FakeStore } from '../support/driver-fakes.js';
 import { KIND_MOUNT_ROOT, kindContext, recordOf } from '../support/kind-context.js';
-import { silentLogger } from '../support/silent-logger.js';
+import { recordingLogger, silentLogger } from '../support/silent-logger.js';
 
 const mp = (name: string) => `${KIND_MOUNT_ROOT}/${name}`;
 
@@ -146,6 +146,30 @@ describe('the reaper', () => {
     await expect(
       new Reaper(mounts, snapshot, silentLogger()).reap('r1', mp('r1')),
     ).resolves.toBeUndefined();
+  });
+});
+
+describe('what the reaper logs', () => {
+  it('each submount it detached, once; nothing for one gone before it could detach it', async () => {
+    class GoneMeanwhile extends FakeMounts {
+      override async detachAll(dir: string, options: { includeSelf: boolean }) {
+        if (dir.endsWith('/gone')) return { detached: [], lazy: [] };
+        return super.detachAll(dir, options);
+      }
+    }
+    const mounts = new GoneMeanwhile();
+    mounts.bindOutside(mp('r1'), '/data', 1);
+    mounts.mountOverlay(`${mp('r1')}/dead`);
+    mounts.mountOverlay(`${mp('r1')}/gone`);
+    const { logger, lines } = recordingLogger();
+    const snapshot = new MountSnapshot(mounts.readerAbout(KIND_MOUNT_ROOT), -1);
+    await new Reaper(mounts, snapshot, logger).reap('r1', mp('r1'));
+    const reaped = lines().filter(
+      (l) => l.message === 'reaped a submount left by a container that no longer runs',
+    );
+    expect(reaped.map((l) => [l.volume, l.path, l.fsType, l.lazy])).toEqual([
+      ['r1', '/dead', 'overlay', false],
+    ]);
   });
 });
 

@@ -112,8 +112,8 @@ async function assertClearOfReserved(
         reserved.release();
       }
     } else {
-      // Missing now: made later, it would be made at that name (e.g. dockerd's data root).
-      overlaps = dir !== '/' && (isWithin(held.path, dir) || isWithin(dir, held.path));
+      // Missing now (never `/`): made later, it would be made at that name (dockerd's data root).
+      overlaps = isWithin(held.path, dir) || isWithin(dir, held.path);
     }
     if (!overlaps) continue;
     if (dir === '/') throw refuse('is the root directory / (a bind of it, by identity)');

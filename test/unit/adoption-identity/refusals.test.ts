@@ -123,6 +123,31 @@ describe('adoption refuses by identity, whatever the name', () => {
     );
   });
 
+  it("the data root's path on the host (the managed plugin's propagated mount) is the driver's own", async () => {
+    const { kind, mounts } = world();
+    mounts.directories.add('/host/data');
+    mounts.directories.add('/host/data/volumes');
+    for (const dir of ['/host/data', '/host/data/volumes']) {
+      expect((await rejection(kind.checkCreate('a1', options(dir)))).message).toMatch(
+        /overlaps the driver's own data root or mount root \(\/host\/data, by identity\)/,
+      );
+    }
+  });
+
+  it('a reserved path gone between its lookup and its hold is compared by name', async () => {
+    const { kind, mounts } = world();
+    const hold = mounts.holdDirectory.bind(mounts);
+    mounts.holdDirectory = async (dir, places) => {
+      if (dir === '/var/lib/docker') throw errno('ENOENT');
+      return hold(dir, places);
+    };
+    mounts.directories.add('/var/lib');
+    await expect(kind.checkCreate('a1', options('/srv/host'))).resolves.toBeDefined();
+    expect((await rejection(kind.checkCreate('a1', options('/var/lib')))).message).toMatch(
+      /overlaps \/var\/lib\/docker, which dockerd or containerd own/,
+    );
+  });
+
   it('the kernel trees are reserved', () => {
     expect(KERNEL_TREES).toEqual(['/proc', '/sys', '/dev']);
   });
