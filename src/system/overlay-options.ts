@@ -34,7 +34,7 @@ export function superOptionPairs(text: string): Array<[string, string | undefine
 
 /** Overlay's unescaping of one path: a backslash takes the next character literally. */
 export function unescapeOverlayPath(text: string): string {
-  return splitEscaped(text, '')[0] ?? '';
+  return splitEscaped(text, '').join(''); // no separator: one part
 }
 
 /** A `lowerdir` list: split at unescaped colons, each unescaped; `::` (data-only layers) skipped. */

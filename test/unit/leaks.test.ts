@@ -49,6 +49,9 @@ describe('overlay super options', () => {
   it("undoes overlay's own backslash escapes", () => {
     expect(unescapeOverlayPath('/a\\,b\\:c\\\\d')).toBe('/a,b:c\\d');
     expect(unescapeOverlayPath('/plain')).toBe('/plain');
+    // A backslash at the very end escapes nothing, and is dropped as the kernel drops it.
+    expect(unescapeOverlayPath('/end\\')).toBe('/end');
+    expect(unescapeOverlayPath('')).toBe('');
   });
 
   it('splits a lower layer list at unescaped colons, and drops the empty ones of `::`', () => {
