@@ -212,7 +212,7 @@ export function parseOptions(
         break;
       case 'type':
         type = oneOf(volume, key, value, ['directory', 'tmpfs']);
-        if (type === 'tmpfs') given.type = type;
+        given.type = type; // even `directory`: an adopted path goes with no type
         break;
       case 'size':
         given.size = parseTmpfsSizeOption(volume, value, context.tmpfs);

@@ -102,6 +102,7 @@ describe('create options', () => {
     [{ path: '/sys/fs/cgroup' }, /is refused/],
     [{ path: '/dev/shm' }, /is refused/],
     [{ path: '/srv/x', type: 'tmpfs' }, /does not go with type/],
+    [{ path: '/srv/x', type: 'directory' }, /does not go with type/],
     [{ path: '/srv/x', uid: '1', mode: '0700' }, /does not go with uid, mode/],
     [{ path: '/srv/x', reap: 'on-unmount' }, /does not go with reap/],
     [{ size: '64m' }, /size applies only to type=tmpfs/],
