@@ -354,6 +354,9 @@ export class SharedpropDriver implements VolumeDriver {
       );
     } catch (error) {
       if (!(error instanceof ForeignMountPointError)) throw error;
+      if (error.propagation === 'detached') {
+        throw unavailable(`volume ${JSON.stringify(record.name)}: ${error.message}; try again`);
+      }
       throw unavailable(
         `volume ${JSON.stringify(record.name)}: ${error.message}; making it shared would change what is not the driver's: not mounted (make it shared yourself, or unmount it)`,
       );

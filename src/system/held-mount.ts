@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { close, moveMount, mountSetattr, openDirectory, openTree } from './kernel/calls.js';
 import { isErrno } from './kernel/ffi.js';
 import type { MountTree, MountNode, MountView } from './mount-tree.js';
-import { parseMountinfo, type MountEntry } from './mountinfo.js';
+import { parseMountinfo, propagationOf, type MountEntry } from './mountinfo.js';
 import { ForeignMountPointError } from './mounts-api.js';
 import { mountRootShowsTwice } from './mount-root-peers.js';
 
@@ -112,7 +112,8 @@ export function ensureSharedMountPoint(tree: MountTree, dir: string): { sharedGr
       }
     }
     if (top.sharedGroup === undefined) {
-      throw new ForeignMountPointError(dir, top.masterGroup === undefined ? 'private' : 'slave');
+      const entry = held.view.entry(top.id);
+      throw new ForeignMountPointError(dir, entry ? propagationOf(entry) : 'detached');
     }
     return held.stack;
   } finally {

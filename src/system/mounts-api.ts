@@ -48,11 +48,16 @@ export class StackedMountsError extends Error {
  * (an operator's private bind, a tmpfs). Making it shared would change what is not the driver's.
  */
 export class ForeignMountPointError extends Error {
+  /** `propagation`: the mount's, or `detached` when it left the mount table since it was held. */
   constructor(
     readonly directory: string,
     readonly propagation: string,
   ) {
-    super(`${directory} is a ${propagation} mount point that sharedprop did not make`);
+    super(
+      propagation === 'detached'
+        ? `${directory} was unmounted while sharedprop held it`
+        : `${directory} is a ${propagation} mount point that sharedprop did not make`,
+    );
   }
 }
 

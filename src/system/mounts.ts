@@ -159,7 +159,7 @@ export class MountSystem implements Mounts {
   private async sharedOrRefused(held: HeldDirectory, id: number): Promise<true> {
     const mount = (await this.readAbout(held.path, [id])).find((e) => e.id === id);
     if (mount?.sharedGroup !== undefined) return true;
-    throw new ForeignMountPointError(held.path, mount ? propagationOf(mount) : 'private');
+    throw new ForeignMountPointError(held.path, mount ? propagationOf(mount) : 'detached');
   }
 
   /**

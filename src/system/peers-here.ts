@@ -25,12 +25,15 @@ import type { MountNode } from './mount-tree.js';
 export type TableChanged = () => boolean | undefined;
 
 /** Polls a descriptor of `file`, opened at first use and kept open for the process's life. */
-export function pollTableChanges(file = '/proc/self/mountinfo'): TableChanged {
+export function pollTableChanges(
+  file = '/proc/self/mountinfo',
+  poll: (fd: number) => boolean = pollPriority,
+): TableChanged {
   let fd: number | undefined;
   return () => {
     try {
       fd ??= openSync(file, 'r');
-      return pollPriority(fd);
+      return poll(fd);
     } catch (error) {
       // Closed behind its back: the number may be someone else's now, so it is only dropped.
       if (isErrno(error, 'EBADF')) fd = undefined;

@@ -174,20 +174,20 @@ export class SyscallMounts implements Mounts {
     }
   }
 
-  /**
-   * Whether the mount (by its mountinfo ID) the held directory is the root of is shared: one
-   * read. One that is not is someone else's: refused (ForeignMountPointError).
-   */
   async refuseForeignMountPoint(held: HeldDirectory): Promise<void> {
     const stat = statx(held.fd, '', false);
     if (stat.mountRoot) this.sharedOrRefused(held, stat.mountId as number);
   }
 
+  /**
+   * Whether the mount (by its mountinfo ID) the held directory is the root of is shared: one
+   * read. One that is not, or is no longer in the table, is refused (ForeignMountPointError).
+   */
   private sharedOrRefused(directory: HeldDirectory, id: number): true {
     this.tableTree ??= new MountTree({ fallback: true });
     const mount = this.tableTree.view({ path: directory.path, ids: [id] }).entry(id);
     if (mount?.sharedGroup !== undefined) return true;
-    throw new ForeignMountPointError(directory.path, mount ? propagationOf(mount) : 'private');
+    throw new ForeignMountPointError(directory.path, mount ? propagationOf(mount) : 'detached');
   }
 
   /**

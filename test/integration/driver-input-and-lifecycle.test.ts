@@ -146,7 +146,7 @@ describe('process lifecycle', () => {
 async function logLines(): Promise<Record<string, unknown>[]> {
   return (await driver.log())
     .split('\n')
-    .filter(Boolean)
+    .filter((line) => line.startsWith('{')) // node may warn on stderr, which goes there too
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
@@ -182,7 +182,11 @@ function createHeldBack(socketPath: string, Name: string) {
     },
   );
   req.on('error', failed);
-  const taken = new Promise<void>((resolve) => req.once('continue', resolve));
+  answer.catch(() => undefined); // awaited later; a reset must not go unhandled meanwhile
+  const taken = new Promise<void>((resolve, reject) => {
+    req.once('continue', resolve);
+    req.once('error', reject);
+  });
   req.flushHeaders();
   return { taken, answer, sendBody: () => req.end(payload) };
 }

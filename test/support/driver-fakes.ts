@@ -307,14 +307,20 @@ export class FakeMounts implements Mounts {
     }
   }
 
-  /** Makes `dir` a shared mount point with a group of its own, as MountSystem does. */
-  /** As the real layers: the mount point the held directory is, by what its name shows here. */
+  /**
+   * As the real layers: the mount point the held directory is, by what its name shows here. A
+   * bind alias (`aliases`) is a mount point in the kernel, whose propagation the fake does not
+   * know: it counts as none here, so a test that adopts through an alias must put it in `table`.
+   */
   async refuseForeignMountPoint(held: HeldDirectory): Promise<void> {
     const top = this.at(held.path).at(-1);
     if (top && top.sharedGroup === undefined) throw foreignMountPoint(held.path, top);
   }
 
-  /** As the real layers: a mount point that is not shared is someone else's, never made shared. */
+  /**
+   * Makes `dir` a shared mount point with a group of its own, as MountSystem does. As the real
+   * layers: a mount point that is not shared is someone else's, never made shared.
+   */
   private sharedMountPoint(dir: string): MountEntry {
     let top = this.at(dir).at(-1);
     if (top && top.sharedGroup === undefined) throw foreignMountPoint(dir, top);

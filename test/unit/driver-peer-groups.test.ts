@@ -224,8 +224,30 @@ describe('a remount that would make shared what the driver did not make', () => 
       'unavailable',
       `volume "a1": ${DIR} is a private mount point that sharedprop did not make; making it shared would change what is not the driver's: not mounted (make it shared yourself, or unmount it)`,
     ]);
+    mounts.error = new ForeignMountPointError(DIR, 'detached');
+    const gone = await failure(driver.mount('a1', 'c1'));
+    expect([gone.kind, gone.message]).toEqual([
+      'unavailable',
+      `volume "a1": ${DIR} was unmounted while sharedprop held it; try again`,
+    ]);
     mounts.error = new Error('something else');
     await expect(driver.mount('a1', 'c1')).rejects.toThrow(new Error('something else'));
+  });
+
+  it('a directory unmounted while Create checked it is a 409 to try again, not a 400', async () => {
+    class Unmounted extends FakeMounts {
+      override async refuseForeignMountPoint(): Promise<void> {
+        throw new ForeignMountPointError(DIR, 'detached');
+      }
+    }
+    const mounts = new Unmounted();
+    const { driver } = await driverWith(mounts);
+    const error = await failure(driver.create('a1', new Map([['path', DIR]])));
+    expect([error.kind, error.message]).toEqual([
+      'conflict',
+      `volume "a1": option path="${DIR}" was a mount point unmounted while it was checked; try again`,
+    ]);
+    expect(mounts.heldOpen).toEqual([]);
   });
 });
 

@@ -6,7 +6,7 @@
  * already a mount point is adopted only when it is shared: the driver never makes shared what it
  * did not make.
  */
-import { invalid } from '../../model/errors.js';
+import { conflict, invalid } from '../../model/errors.js';
 import type { HeldDirectory } from '../../system/held-directory.js';
 import { mountsAt, type MountEntry } from '../../system/mountinfo.js';
 import { ForeignMountPointError, isCutOff, type Mounts } from '../../system/mounts.js';
@@ -47,6 +47,11 @@ export async function assertNotForeignMountPoint(
     await mounts.refuseForeignMountPoint(held);
   } catch (error) {
     if (!(error instanceof ForeignMountPointError)) throw error;
+    if (error.propagation === 'detached') {
+      throw conflict(
+        `volume ${JSON.stringify(name)}: option path=${JSON.stringify(dir)} was a mount point unmounted while it was checked; try again`,
+      );
+    }
     throw invalid(
       `volume ${JSON.stringify(name)}: option path=${JSON.stringify(dir)} is a ${error.propagation} mount point that sharedprop did not make, and adopting it would make it shared; make it shared yourself (mount --make-shared ${dir}) or adopt a directory that is no mount point`,
     );

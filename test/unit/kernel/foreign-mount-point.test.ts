@@ -6,7 +6,14 @@
 import { renameSync } from 'node:fs';
 import { mountSetattr, openDirectory, umount2, withFd } from '../../../src/system/kernel/calls.js';
 import { ForeignMountPointError, type Mounts } from '../../../src/system/mounts.js';
-import { describeInNamespace, dirIn, scratch, tmpfsAt, MOUNT_LAYERS } from './namespace.js';
+import {
+  bindByPath,
+  describeInNamespace,
+  dirIn,
+  scratch,
+  tmpfsAt,
+  MOUNT_LAYERS,
+} from './namespace.js';
 
 let base: string;
 let cleanup: () => void;
@@ -61,10 +68,44 @@ describeInNamespace.each(MOUNT_LAYERS)('%s', (_name, make) => {
     expect(answer).toBe('adoptable');
   });
 
-  it('a private mount point detached after it was held is refused, though its name shows none now', async () => {
-    const dir = dirIn(base, 'detached');
-    tmpfsAt(dir, 'sp-detached');
-    const answer = await verdict(mounts, dir, () => umount2(dir, { detach: true }));
-    expect(answer).toBe('refused: private');
+  it('a mount point detached after it was held is refused as detached, though its name shows none now', async () => {
+    for (const shared of [false, true]) {
+      const dir = dirIn(base, `detached-${String(shared)}`);
+      tmpfsAt(dir, 'sp-detached');
+      if (shared) setPropagation(dir, 'shared');
+      const answer = await verdict(mounts, dir, () => umount2(dir, { detach: true }));
+      expect(answer).toBe('refused: detached');
+    }
+  });
+
+  it('decides on the mount held: one stacked over it after the hold changes nothing', async () => {
+    const dir = dirIn(base, 'stacked');
+    tmpfsAt(dir, 'sp-below');
+    setPropagation(dir, 'shared');
+    expect(await verdict(mounts, dir, () => tmpfsAt(dir, 'sp-over'))).toBe('adoptable');
+    const other = dirIn(base, 'stacked-private');
+    tmpfsAt(other, 'sp-below');
+    expect(
+      await verdict(mounts, other, () => {
+        tmpfsAt(other, 'sp-over');
+        setPropagation(other, 'shared');
+      }),
+    ).toBe('refused: private');
+  });
+
+  it('a private bind alias and a private mount under a shared one are refused; what is in the shared one is not', async () => {
+    const target = dirIn(base, 'target');
+    const alias = dirIn(base, 'alias');
+    bindByPath(target, alias);
+    expect(await verdict(mounts, alias)).toBe('refused: private');
+    const parent = dirIn(base, 'parent');
+    tmpfsAt(parent, 'sp-parent');
+    setPropagation(parent, 'shared');
+    const child = dirIn(parent, 'child');
+    tmpfsAt(child, 'sp-child');
+    setPropagation(child, 'private');
+    expect(await verdict(mounts, child)).toBe('refused: private');
+    expect(await verdict(mounts, parent)).toBe('adoptable');
+    expect(await verdict(mounts, dirIn(parent, 'plain'))).toBe('adoptable');
   });
 });

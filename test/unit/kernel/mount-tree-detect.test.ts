@@ -1,7 +1,7 @@
 /**
- * How the mount tree chooses its way of reading on a kernel it cannot run statmount on (mocked:
- * this kernel has statmount): ENOSYS (before 6.8), EPERM (a seccomp filter) and EOPNOTSUPP give
- * the mountinfo fallback; any other failure is let through rather than hidden.
+ * How the mount tree chooses its way of reading when statmount fails (statx and statmount
+ * mocked, so that the test is the same on any kernel): ENOSYS (before 6.8), EPERM (a seccomp
+ * filter) and EOPNOTSUPP give the mountinfo fallback; any other failure is let through.
  */
 import { jest } from '@jest/globals';
 import { constants } from 'node:os';
@@ -9,12 +9,21 @@ import { KernelError } from '../../../src/system/kernel/ffi.js';
 
 const { errno } = constants;
 let failWith: keyof typeof errno | undefined;
-const real = await import('../../../src/system/kernel/statmount.js');
+// As a 6.8+ kernel answers, whatever this one is: statx gives a unique mount ID, statmount works.
+const calls = await import('../../../src/system/kernel/calls.js');
+jest.unstable_mockModule('../../../src/system/kernel/calls.js', () => ({
+  ...calls,
+  statx: (fd: number, path?: string, unique?: boolean) => ({
+    ...calls.statx(fd, path, unique),
+    uniqueMountId: 1n,
+  }),
+}));
+const statmounts = await import('../../../src/system/kernel/statmount.js');
 jest.unstable_mockModule('../../../src/system/kernel/statmount.js', () => ({
-  ...real,
-  statmount: (id: bigint, brief?: boolean) => {
+  ...statmounts,
+  statmount: () => {
     if (failWith !== undefined) throw new KernelError('statmount', errno[failWith]);
-    return real.statmount(id, brief);
+    return {};
   },
 }));
 const { MountTree } = await import('../../../src/system/mount-tree.js');
