@@ -45,16 +45,17 @@ export function parseMountinfoLine(line: string): MountEntry {
   if (fields.length < 10 || separator < 0 || fields.length < separator + 3) {
     throw new Error(`malformed mountinfo line: ${JSON.stringify(line)}`);
   }
+  // Every field read below exists: checked just above.
   const entry: MountEntry = {
     id: Number(fields[0]),
     parentId: Number(fields[1]),
-    device: fields[2] ?? '',
-    root: unescapeMountPath(fields[3] ?? ''),
-    mountPoint: unescapeMountPath(fields[4] ?? ''),
-    mountOptions: fields[5] ?? '',
+    device: fields[2] as string,
+    root: unescapeMountPath(fields[3] as string),
+    mountPoint: unescapeMountPath(fields[4] as string),
+    mountOptions: fields[5] as string,
     unbindable: false,
-    fsType: unescapeMountPath(fields[separator + 1] ?? ''),
-    source: unescapeMountPath(fields[separator + 2] ?? ''),
+    fsType: unescapeMountPath(fields[separator + 1] as string),
+    source: unescapeMountPath(fields[separator + 2] as string),
     superOptions: fields.slice(separator + 3).join(' '),
   };
   for (const optional of fields.slice(6, separator)) {

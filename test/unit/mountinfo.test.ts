@@ -71,6 +71,11 @@ describe('mountinfo parser', () => {
   it('rejects malformed lines', () => {
     expect(() => parseMountinfoLine('garbage')).toThrow(/malformed/);
     expect(() => parseMountinfoLine('1 2 3 4 5 6 7 8 9 10')).toThrow(/malformed/);
+    // Every field there, but an ID that is no number.
+    expect(() => parseMountinfoLine('x 2 0:1 / /m rw - tmpfs tmpfs rw')).toThrow(
+      'malformed mountinfo line: "x 2 0:1 / /m rw - tmpfs tmpfs rw"',
+    );
+    expect(() => parseMountinfoLine('1 y 0:1 / /m rw - tmpfs tmpfs rw')).toThrow(/malformed/);
   });
 
   it('finds mounts at and below a path, deepest first', () => {
