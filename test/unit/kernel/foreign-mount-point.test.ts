@@ -2,8 +2,9 @@
  * refuseForeignMountPoint on the real kernel, on every mount layer: a held directory that is the
  * root of a mount that is not shared is refused; a plain directory or a shared mount point is
  * not. Decided on what the descriptor holds, not on what the name shows by the time of the check.
+ * And what each layer answers about a path that is gone.
  */
-import { renameSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { mountSetattr, openDirectory, umount2, withFd } from '../../../src/system/kernel/calls.js';
 import { ForeignMountPointError, type Mounts } from '../../../src/system/mounts.js';
 import {
@@ -107,5 +108,20 @@ describeInNamespace.each(MOUNT_LAYERS)('%s', (_name, make) => {
     expect(await verdict(mounts, child)).toBe('refused: private');
     expect(await verdict(mounts, parent)).toBe('adoptable');
     expect(await verdict(mounts, dirIn(parent, 'plain'))).toBe('adoptable');
+  });
+});
+
+describeInNamespace.each(MOUNT_LAYERS)('%s: a path that is gone', (_name, make) => {
+  it('shows nothing and is no error; removeMountPoint never deletes a directory with files', async () => {
+    const mounts = make();
+    const gone = `${base}/gone`;
+    expect(await mounts.showsDirectory(gone, base)).toBe(false);
+    expect(await mounts.showsDevice(gone, '0:1')).toBe(false);
+    await expect(mounts.removeMountPoint(gone)).resolves.toBeUndefined();
+    const full = dirIn(base, 'full/child');
+    await expect(mounts.removeMountPoint(`${base}/full`)).resolves.toBeUndefined();
+    expect(existsSync(full)).toBe(true);
+    await mounts.removeMountPoint(full);
+    expect(existsSync(full)).toBe(false);
   });
 });
