@@ -235,6 +235,20 @@ const hasListmount = (() => {
     expect(thrown(() => statmount(id + 1_000_000n))).toMatchObject({ code: 'ENOENT' });
     expect(thrown(() => listmount(id + 1_000_000n)).code).toBe('ENOENT');
   });
+
+  it('listmount reads page after page (512 each), and stops once it has `limit`', () => {
+    const target = dir('many');
+    bind(dir('s'), target);
+    const source = dir('one');
+    for (let i = 0; i < 1_100; i++) bind(source, dir(`many/${i}`));
+    const id = withFd(openDirectory(target), (fd) => statx(fd).uniqueMountId as bigint);
+    const all = listmount(id);
+    expect(all).toHaveLength(1_100);
+    expect(new Set(all).size).toBe(1_100);
+    expect(listmount(id, 1)).toEqual(all.slice(0, 512));
+    expect(listmount(id, 512)).toEqual(all.slice(0, 512));
+    expect(listmount(id, 513)).toEqual(all.slice(0, 1_024));
+  });
 });
 
 describeInNamespace('a rename between open and act', () => {
