@@ -128,11 +128,11 @@ check: lint typecheck test-unit
 test: test-deps
 	$(MAKE) lint typecheck test-unit test-integration test-e2e test-e2e-engines bench-smoke
 
-# Mutation testing (StrykerJS, not part of `make test`: about an hour on 2 cores for all three
-# folders). MUTATE=glob narrows it, e.g. MUTATE=src/model/names.ts or 'src/system/**/*.ts'.
-# Incremental: a run after a change re-tests only the mutants the change touched. Report:
-# reports/mutation/mutation.json (and .html). Runs in a mount namespace of its own, as the unit
-# tier does, so that no root is needed and the workers can mount.
+# Mutation testing (StrykerJS, not part of `make test`: two to three hours on an idle 2-core
+# machine for all three folders). MUTATE=glob narrows it, e.g. MUTATE=src/model/names.ts or
+# 'src/system/**/*.ts'. Incremental: a run after a change re-tests only the mutants the change
+# touched. Report: reports/mutation/mutation.json (and .html). Runs in a mount namespace of its
+# own, as the unit tier does, so that no root is needed and the workers can mount.
 mutate: $(NODE_MODULES)
 	NODE_OPTIONS=--experimental-vm-modules scripts/in-mount-namespace.sh \
 		npx --no-install stryker run stryker.config.mjs $(if $(MUTATE),--mutate '$(MUTATE)')
