@@ -68,7 +68,8 @@ const MAX_DIGITS = 20;
 export function readTmpfsSize(text: string, host: HostMemory): SizeReading {
   const match = SIZE_SYNTAX.exec(text.toLowerCase());
   if (!match) return { ok: false, reason: ZERO.test(text) ? 'zero' : 'syntax' };
-  const [, digits = '', suffix = ''] = match;
+  // Both groups always match (the suffix as '' when there is none).
+  const [, digits, suffix] = match as unknown as [string, string, string];
   if (digits.length > MAX_DIGITS) return { ok: false, reason: 'overflow' };
   const number = BigInt(digits);
   if (number >= U64_LIMIT) return { ok: false, reason: 'overflow' };
