@@ -4,7 +4,7 @@
  * not. Decided on what the descriptor holds, not on what the name shows by the time of the check.
  * And what each layer answers about a path that is gone.
  */
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { mountSetattr, openDirectory, umount2, withFd } from '../../../src/system/kernel/calls.js';
 import { ForeignMountPointError, type Mounts } from '../../../src/system/mounts.js';
 import {
@@ -112,12 +112,17 @@ describeInNamespace.each(MOUNT_LAYERS)('%s', (_name, make) => {
 });
 
 describeInNamespace.each(MOUNT_LAYERS)('%s: a path that is gone', (_name, make) => {
-  it('shows nothing and is no error; removeMountPoint never deletes a directory with files', async () => {
+  it('shows nothing, detaches nothing and is no error; removeMountPoint never deletes a directory with files', async () => {
     const mounts = make();
     const gone = `${base}/gone`;
     expect(await mounts.showsDirectory(gone, base)).toBe(false);
     expect(await mounts.showsDevice(gone, '0:1')).toBe(false);
     await expect(mounts.removeMountPoint(gone)).resolves.toBeUndefined();
+    const nothing = { detached: [], lazy: [] };
+    expect(await mounts.detachView(gone)).toEqual(nothing);
+    expect(await mounts.detachAll(gone, { includeSelf: true })).toEqual(nothing);
+    writeFileSync(`${base}/file`, '');
+    expect(await mounts.detachAll(`${base}/file/below`, { includeSelf: false })).toEqual(nothing);
     const full = dirIn(base, 'full/child');
     await expect(mounts.removeMountPoint(`${base}/full`)).resolves.toBeUndefined();
     expect(existsSync(full)).toBe(true);
