@@ -2,7 +2,8 @@
  * refuseForeignMountPoint on the real kernel, on every mount layer: a held directory that is the
  * root of a mount that is not shared is refused; a plain directory or a shared mount point is
  * not. Decided on what the descriptor holds, not on what the name shows by the time of the check.
- * And what each layer answers about a path that is gone.
+ * And what each layer answers about a path that is gone, and about a mount the host put over an
+ * adopted directory.
  */
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { mountSetattr, openDirectory, umount2, withFd } from '../../../src/system/kernel/calls.js';
@@ -11,6 +12,7 @@ import {
   bindByPath,
   describeInNamespace,
   dirIn,
+  mountsAtPath,
   scratch,
   tmpfsAt,
   MOUNT_LAYERS,
@@ -128,5 +130,25 @@ describeInNamespace.each(MOUNT_LAYERS)('%s: a path that is gone', (_name, make) 
     expect(existsSync(full)).toBe(true);
     await mounts.removeMountPoint(full);
     expect(existsSync(full)).toBe(false);
+  });
+});
+
+describeInNamespace.each(MOUNT_LAYERS)('%s: a mount over an adopted directory', (_name, make) => {
+  it('shows in the view, is what ensureSharedMount answers, and is never peeled off', async () => {
+    const mounts = make();
+    const adopted = dirIn(base, 'srv/over');
+    const target = `${base}/mnt/o`;
+    await mounts.ensureSharedMount({ kind: 'adopt', directory: adopted }, target, 'rshared');
+    tmpfsAt(adopted, 'sp-host-over'); // the host's, over the directory: it reaches the view
+    expect(mountsAtPath(target)).toHaveLength(2);
+    const top = await mounts.ensureSharedMount(
+      { kind: 'adopt', directory: adopted },
+      target,
+      'rshared',
+    );
+    const hostOver = mountsAtPath(adopted).at(-1);
+    expect([top.fsType, top.device]).toEqual(['tmpfs', hostOver?.device]);
+    expect(mountsAtPath(target)).toHaveLength(2);
+    expect(hostOver?.source).toBe('sp-host-over');
   });
 });
