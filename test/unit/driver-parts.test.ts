@@ -58,6 +58,7 @@ describe('the counts ledger', () => {
   it('uncounts: an unknown ID is reported, the last one leaves zero', () => {
     const { ledger, store } = ledgerWorld();
     expect(ledger.uncount('v1', 'nobody')).toEqual({ known: false, left: 0 });
+    expect(store.savedCounts.get('v1')).toBeUndefined(); // nothing changed: nothing written
     ledger.count('v1', 'a');
     ledger.count('v1', 'b');
     ledger.settle('v1', 'a', true);

@@ -287,6 +287,17 @@ describe('the host memory', () => {
       expect(pageSizeFromAuxv(buffer, word, le)).toBe(16384);
     }
     expect(pageSizeFromAuxv(Buffer.alloc(32), 8, true)).toBe(4096);
+    // The last pair, with no AT_NULL after it (a cut read), is read too; half a pair is not.
+    const last = Buffer.alloc(16);
+    last.writeBigUInt64LE(6n, 0);
+    last.writeBigUInt64LE(16384n, 8);
+    expect(pageSizeFromAuxv(last, 8, true)).toBe(16384);
+    expect(pageSizeFromAuxv(last.subarray(0, 12), 8, true)).toBe(4096);
+    // Nothing after AT_NULL is read.
+    const ended = Buffer.alloc(32);
+    ended.writeBigUInt64LE(6n, 16);
+    ended.writeBigUInt64LE(65536n, 24);
+    expect(pageSizeFromAuxv(ended, 8, true)).toBe(4096);
   });
 
   it('takes 4096 for an AT_PAGESZ that no kernel gives: not a power of two, below 4 KiB, above 1 MiB', () => {
