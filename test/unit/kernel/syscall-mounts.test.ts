@@ -4,7 +4,7 @@
  * the reference: one shared mount per volume, never stacked, in a peer group of its own; adopted
  * directories shared in their own group; detachView leaving the directory's own submounts.
  */
-import { mkdirSync, renameSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import * as C from '../../../src/system/kernel/constants.js';
 import {
@@ -256,6 +256,15 @@ describeInNamespace.each(MOUNT_LAYERS.slice(0, 2))('%s, by identity', (_name, ma
         'rshared',
       ),
     ).rejects.toMatchObject({ code: 'ELOOP', syscall: 'openat2' });
+    // A target beneath the symlink, missing: refused, and nothing made through the symlink.
+    await expect(
+      mounts.ensureSharedMount(
+        { kind: 'bind', directory: data },
+        path.join(base, 'link/new'),
+        'rshared',
+      ),
+    ).rejects.toMatchObject({ code: 'ELOOP' });
+    expect(readdirSync(real)).toEqual([]);
     await expect(
       mounts.ensureSharedMount(
         { kind: 'bind', directory: path.join(base, 'link/v') },
