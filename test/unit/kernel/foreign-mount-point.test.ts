@@ -6,7 +6,7 @@
  * adopted directory.
  */
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
-import { mountSetattr, openDirectory, umount2, withFd } from '../../../src/system/kernel/calls.js';
+import { umount2 } from '../../../src/system/kernel/calls.js';
 import { ForeignMountPointError, type Mounts } from '../../../src/system/mounts.js';
 import {
   bindByPath,
@@ -14,6 +14,7 @@ import {
   dirIn,
   mountsAtPath,
   scratch,
+  setPropagation,
   tmpfsAt,
   MOUNT_LAYERS,
 } from './namespace.js';
@@ -22,9 +23,6 @@ let base: string;
 let cleanup: () => void;
 beforeEach(() => ({ base, cleanup } = scratch()));
 afterEach(() => cleanup());
-
-const setPropagation = (target: string, propagation: 'shared' | 'private' | 'unbindable') =>
-  withFd(openDirectory(target), (fd) => mountSetattr(fd, { propagation }));
 
 /** What refuseForeignMountPoint says of `dir` held now, after `meanwhile` ran. */
 async function verdict(mounts: Mounts, dir: string, meanwhile = () => {}): Promise<string> {

@@ -9,9 +9,12 @@ import path from 'node:path';
 import {
   close,
   mount,
+  mountSetattr,
   moveMount,
   openDirectory,
   umount2,
+  withFd,
+  type PropagationType,
 } from '../../../src/system/kernel/calls.js';
 import { MS_BIND } from '../../../src/system/kernel/constants.js';
 import { MountSystem, type Mounts } from '../../../src/system/mounts.js';
@@ -83,6 +86,10 @@ export const bindByPath = (source: string, target: string) => mount(source, targ
 /** A small tmpfs named `name` (its mountinfo source) at `target`. */
 export const tmpfsAt = (target: string, name: string) =>
   mount(name, target, 'tmpfs', 0, 'size=64k');
+
+/** Sets the propagation of the mount at `target` (mount_setattr; `recursive`: and beneath it). */
+export const setPropagation = (target: string, propagation: PropagationType, recursive = false) =>
+  withFd(openDirectory(target), (fd) => mountSetattr(fd, { propagation, recursive }));
 
 /** The mounts whose mountinfo source is `name`. */
 export const bySource = (name: string) => mountinfo().filter((e) => e.source === name);

@@ -8,7 +8,6 @@
  */
 import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { mountSetattr, openDirectory, withFd } from '../../../src/system/kernel/calls.js';
 import { ForeignMountPointError, isCutOff, type Mounts } from '../../../src/system/mounts.js';
 import {
   describeInNamespace,
@@ -19,6 +18,7 @@ import {
   bindByPath,
   tmpfsAt,
   bySource,
+  setPropagation,
   MOUNT_LAYERS,
 } from './namespace.js';
 
@@ -29,7 +29,7 @@ afterEach(() => cleanup());
 
 const dir = (name: string) => dirIn(base, name);
 const propagate = (target: string, propagation: 'shared' | 'private' | 'slave') =>
-  withFd(openDirectory(target), (fd) => mountSetattr(fd, { propagation, recursive: true }));
+  setPropagation(target, propagation, true);
 const points = (source: string) =>
   bySource(source)
     .map((e) => e.mountPoint)

@@ -28,6 +28,7 @@ import {
   bindByPath,
   tmpfsAt,
   bySource,
+  setPropagation,
   MOUNT_LAYERS,
 } from './namespace.js';
 
@@ -37,8 +38,7 @@ beforeEach(() => ({ base, cleanup } = scratch()));
 afterEach(() => cleanup());
 
 const dir = (name: string) => dirIn(base, name);
-const share = (target: string) =>
-  withFd(openDirectory(target), (fd) => mountSetattr(fd, { propagation: 'shared' }));
+const share = (target: string) => setPropagation(target, 'shared');
 
 describeInNamespace.each(MOUNT_LAYERS)('%s', (_name, make) => {
   let mounts: Mounts;
