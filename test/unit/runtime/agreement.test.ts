@@ -80,6 +80,10 @@ beforeAll(() => {
   busyboxApplets = path.join(dir, 'busybox');
   mkdirSync(busyboxApplets);
   const busybox = spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim();
+  if (!busybox)
+    throw new Error(
+      'busybox is missing: apt-get install busybox-static (scripts/install-test-deps.sh)',
+    );
   symlinkSync(busybox, path.join(busyboxApplets, 'stat'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
