@@ -28,16 +28,25 @@ export async function sharedMountPointAt(held: HeldDirectory, isShared: IsShared
       throw error;
     }
   }
-  const tree = openTree(held.fd, { clone: true, recursive: true });
+  return selfBindInOwnGroup(held.fd, true);
+}
+
+/**
+ * Binds the directory `fd` holds onto itself (with what is mounted beneath it when `recursive`),
+ * out of every peer group, then shared: a mount point with a peer group of its own. Returns a
+ * descriptor of the new mount's root (the caller closes it).
+ */
+export function selfBindInOwnGroup(fd: number, recursive: boolean): number {
+  const self = openTree(fd, { clone: true, recursive });
   try {
-    mountSetattr(tree, { propagation: 'private' });
-    moveMount(tree, held.fd);
+    mountSetattr(self, { propagation: 'private' });
+    moveMount(self, fd);
     // Attached under a shared parent, it joined a group with the copies at the parent's peers.
-    mountSetattr(tree, { propagation: 'private' });
-    mountSetattr(tree, { propagation: 'shared' });
-    return tree;
+    mountSetattr(self, { propagation: 'private' });
+    mountSetattr(self, { propagation: 'shared' });
+    return self;
   } catch (error) {
-    close(tree);
+    close(self);
     throw error;
   }
 }

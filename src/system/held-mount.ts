@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { close, moveMount, mountSetattr, openDirectory, openTree } from './kernel/calls.js';
+import { close, openDirectory } from './kernel/calls.js';
+import { selfBindInOwnGroup } from './held-bind.js';
 import { isErrno } from './kernel/ffi.js';
 import type { MountTree, MountNode, MountView } from './mount-tree.js';
 import { parseMountinfo, propagationOf, type MountEntry } from './mountinfo.js';
@@ -77,22 +78,6 @@ export function entryOfRoot(tree: MountTree, fd: number, view?: MountView): Moun
   return entry;
 }
 
-/** Binds the held directory onto itself, out of every peer group, then shared: a group of its own. */
-function selfBindInOwnGroup(held: Held, recursive: boolean): number {
-  const self = openTree(held.fd, { clone: true, recursive });
-  try {
-    mountSetattr(self, { propagation: 'private' });
-    moveMount(self, held.fd);
-    // Attached under a shared parent, it joined a group with the copies at the parent's peers.
-    mountSetattr(self, { propagation: 'private' });
-    mountSetattr(self, { propagation: 'shared' });
-    return self;
-  } catch (error) {
-    close(self);
-    throw error;
-  }
-}
-
 /**
  * Makes `dir` a shared mount point with a peer group of its own, as `ip netns add` does for
  * /run/netns: a recursive self-bind when it is no mount point yet. A mount point that is not
@@ -104,7 +89,7 @@ export function ensureSharedMountPoint(tree: MountTree, dir: string): { sharedGr
   try {
     const top = held.stack.at(-1);
     if (!top) {
-      const self = selfBindInOwnGroup(held, true);
+      const self = selfBindInOwnGroup(held.fd, true);
       try {
         return [entryOfRoot(tree, self)];
       } finally {
@@ -129,7 +114,7 @@ export function separateMountRoot(tree: MountTree, root: string): void {
   const held = holdMountPoint(tree, root);
   try {
     if (!mountRootShowsTwice(readMountinfoSync(), root)) return;
-    close(selfBindInOwnGroup(held, false));
+    close(selfBindInOwnGroup(held.fd, false));
   } finally {
     close(held.fd);
   }

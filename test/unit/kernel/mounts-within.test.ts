@@ -3,7 +3,7 @@
  * descriptor with no read of the mount table (what lets a Remove skip that read). Real mounts in
  * the unit tier's namespace; the fake the driver's tests use, given the real table, must agree.
  */
-import { readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scanForMounts } from '../../../src/system/mounts-within.js';
 import { MountSystem } from '../../../src/system/mounts.js';
@@ -14,6 +14,7 @@ import {
   describeInNamespace,
   dirIn,
   mountinfo,
+  openFds,
   scratch,
   tmpfsAt,
 } from './namespace.js';
@@ -24,7 +25,6 @@ beforeEach(() => ({ base, cleanup } = scratch()));
 afterEach(() => cleanup());
 
 const dir = (name: string) => dirIn(base, name);
-const openFds = () => readdirSync('/proc/self/fd').length;
 
 /** The walk's answer, the same through both system-call layers, and the fake's from the table. */
 async function within(target: string): Promise<string> {

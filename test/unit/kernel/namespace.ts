@@ -3,7 +3,7 @@
  * namespace of their own (`unshare --user --map-root-user --mount --propagation private`), where
  * every mount vanishes with the namespace. Outside one they fail, saying how to run them.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -92,6 +92,9 @@ export const setPropagation = (target: string, propagation: PropagationType, rec
   withFd(openDirectory(target), (fd) => mountSetattr(fd, { propagation, recursive }));
 
 /** The mounts whose mountinfo source is `name`. */
+/** How many descriptors this process holds: a step that fails must close what it opened. */
+export const openFds = () => readdirSync('/proc/self/fd').length;
+
 export const bySource = (name: string) => mountinfo().filter((e) => e.source === name);
 
 /** Every Mounts implementation, for tests that run the same cases on each. */
