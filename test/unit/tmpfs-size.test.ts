@@ -13,7 +13,13 @@ import {
   tmpfsSizeLimits,
   type TmpfsSizeLimits,
 } from '../../src/model/tmpfs-size.js';
-import { hostMemory, pageSizeFromAuxv } from '../../src/system/host-memory.js';
+import os from 'node:os';
+import {
+  auxvWord,
+  hostMemory,
+  kernelPageSize,
+  pageSizeFromAuxv,
+} from '../../src/system/host-memory.js';
 
 const KiB = 1024n;
 const GiB = KiB ** 3n;
@@ -286,21 +292,21 @@ describe('the host memory', () => {
       });
       expect(pageSizeFromAuxv(buffer, word, le)).toBe(16384);
     }
-    expect(pageSizeFromAuxv(Buffer.alloc(32), 8, true)).toBe(4096);
+    expect(pageSizeFromAuxv(Buffer.alloc(32), 8, true)).toBeUndefined();
     // The last pair, with no AT_NULL after it (a cut read), is read too; half a pair is not.
     const last = Buffer.alloc(16);
     last.writeBigUInt64LE(6n, 0);
     last.writeBigUInt64LE(16384n, 8);
     expect(pageSizeFromAuxv(last, 8, true)).toBe(16384);
-    expect(pageSizeFromAuxv(last.subarray(0, 12), 8, true)).toBe(4096);
+    expect(pageSizeFromAuxv(last.subarray(0, 12), 8, true)).toBeUndefined();
     // Nothing after AT_NULL is read.
     const ended = Buffer.alloc(32);
     ended.writeBigUInt64LE(6n, 16);
     ended.writeBigUInt64LE(65536n, 24);
-    expect(pageSizeFromAuxv(ended, 8, true)).toBe(4096);
+    expect(pageSizeFromAuxv(ended, 8, true)).toBeUndefined();
   });
 
-  it('takes 4096 for an AT_PAGESZ that no kernel gives: not a power of two, below 4 KiB, above 1 MiB', () => {
+  it('takes no AT_PAGESZ that no kernel gives: not a power of two, below 4 KiB, above 1 MiB', () => {
     const auxv = (pageSize: bigint) => {
       const buffer = Buffer.alloc(32);
       buffer.writeBigUInt64LE(6n, 0);
@@ -310,16 +316,33 @@ describe('the host memory', () => {
     expect(pageSizeFromAuxv(auxv(65536n), 8, true)).toBe(65536);
     expect(pageSizeFromAuxv(auxv(1n << 20n), 8, true)).toBe(1 << 20);
     for (const odd of [12288n, 2048n, 0n, 1n << 21n, 6000n]) {
-      expect(pageSizeFromAuxv(auxv(odd), 8, true)).toBe(4096);
+      expect(pageSizeFromAuxv(auxv(odd), 8, true)).toBeUndefined();
     }
+  });
+
+  it('reads words of 8 bytes on 64-bit architectures, of 4 on the others', () => {
+    for (const arch of ['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64', 'mips64el'])
+      expect(auxvWord(arch)).toBe(8);
+    for (const arch of ['ia32', 'arm', 'mips', 'mipsel', 'ppc', 's390'])
+      expect(auxvWord(arch)).toBe(4);
   });
 
   it("is this machine's page size (getconf PAGESIZE) and MemTotal, in whole pages", async () => {
     const { stdout } = await execa('getconf', ['PAGESIZE']);
+    // Read from the kernel's auxiliary vector, not the fallback that happens to match on x86.
+    expect(kernelPageSize()).toBe(Number(stdout.trim()));
     const host = hostMemory();
     expect(host.pageSize).toBe(Number(stdout.trim()));
     const { stdout: meminfo } = await execa('grep', ['^MemTotal:', '/proc/meminfo']);
     const kib = BigInt(/(\d+) kB/.exec(meminfo)?.[1] ?? '0');
     expect(host.memoryBytes).toBe(kib * 1024n);
+  });
+
+  it('counts whole pages of the size the kernel gives, 4096 bytes where it gives none', () => {
+    const total = BigInt(os.totalmem());
+    const large = hostMemory(() => 65536);
+    expect(large.pageSize).toBe(65536);
+    expect(large.memoryBytes).toBe((total / 65536n) * 65536n);
+    expect(hostMemory(() => undefined).pageSize).toBe(4096);
   });
 });
