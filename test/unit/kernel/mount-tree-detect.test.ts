@@ -9,9 +9,14 @@ import { KernelError } from '../../../src/system/kernel/ffi.js';
 
 const { errno } = constants;
 let failWith: keyof typeof errno | undefined;
+/**
+ * A module of src by absolute path, for unstable_mockModule: under Stryker's jest runner a relative
+ * path given to it is not resolved from this file (its dry run fails with "Could not locate module").
+ */
+const source = (name: string) => new URL(`../../../src/${name}.ts`, import.meta.url).pathname;
 // As a 6.8+ kernel answers, whatever this one is: statx gives a unique mount ID, statmount works.
 const calls = await import('../../../src/system/kernel/calls.js');
-jest.unstable_mockModule('../../../src/system/kernel/calls.js', () => ({
+jest.unstable_mockModule(source('system/kernel/calls'), () => ({
   ...calls,
   statx: (fd: number, path?: string, unique?: boolean) => ({
     ...calls.statx(fd, path, unique),
@@ -19,7 +24,7 @@ jest.unstable_mockModule('../../../src/system/kernel/calls.js', () => ({
   }),
 }));
 const statmounts = await import('../../../src/system/kernel/statmount.js');
-jest.unstable_mockModule('../../../src/system/kernel/statmount.js', () => ({
+jest.unstable_mockModule(source('system/kernel/statmount'), () => ({
   ...statmounts,
   statmount: () => {
     if (failWith !== undefined) throw new KernelError('statmount', errno[failWith]);

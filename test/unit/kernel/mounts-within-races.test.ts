@@ -16,8 +16,13 @@ let earlier: ((name: string, truth: Statx) => Statx) | undefined;
 let statxOfRootFails = false;
 let listingFails = false;
 
+/**
+ * A module of src by absolute path, for unstable_mockModule: under Stryker's jest runner a relative
+ * path given to it is not resolved from this file (its dry run fails with "Could not locate module").
+ */
+const source = (name: string) => new URL(`../../../src/${name}.ts`, import.meta.url).pathname;
 const calls = await import('../../../src/system/kernel/calls.js');
-jest.unstable_mockModule('../../../src/system/kernel/calls.js', () => ({
+jest.unstable_mockModule(source('system/kernel/calls'), () => ({
   ...calls,
   statx: (fd: number, name = '', unique?: boolean) => {
     if (name === '' && statxOfRootFails) throw new KernelError('statx', constants.errno.EIO);
