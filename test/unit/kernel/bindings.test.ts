@@ -1,5 +1,5 @@
 /** The system call bindings against the real kernel: each one's success and its errno. */
-import { renameSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as C from '../../../src/system/kernel/constants.js';
 import {
@@ -248,6 +248,30 @@ const hasListmount = (() => {
     expect(listmount(id, 1)).toEqual(all.slice(0, 512));
     expect(listmount(id, 512)).toEqual(all.slice(0, 512));
     expect(listmount(id, 513)).toEqual(all.slice(0, 1_024));
+  });
+
+  it('reads a mount point longer than its buffer (EOVERFLOW: a larger one), as the kernel gives it', () => {
+    // 40 levels of 250-character names: a 10,000-character path, made a level at a time (no
+    // call takes a path that long) and mounted on through a descriptor.
+    const name = 'n'.repeat(250);
+    const cwd = process.cwd();
+    let id: bigint;
+    process.chdir(base);
+    try {
+      for (let i = 0; i < 40; i++) {
+        mkdirSync(name);
+        process.chdir(name);
+      }
+      mkdirSync('m');
+      withFd(openDirectory('m'), (at) => withFd(newTmpfs('size=1m'), (fs) => moveMount(fs, at)));
+      id = withFd(openDirectory('m'), (fd) => statx(fd).uniqueMountId as bigint);
+    } finally {
+      process.chdir(cwd);
+    }
+    const { mountPoint, fsType } = statmount(id);
+    expect(fsType).toBe('tmpfs');
+    expect(mountPoint).toBe(`${base}/${`${name}/`.repeat(40)}m`);
+    expect(mountPoint.length).toBeGreaterThan(10_000);
   });
 });
 
