@@ -56,6 +56,9 @@ export default {
   // A jest worker that ran many mutants holds gigabytes (every run's modules): start a fresh one.
   maxTestRunnerReuse: 200,
   timeoutMS: 20_000,
+  // The dry run (the whole unit tier, with coverage) takes about a minute idle; a loaded machine
+  // can take several times that, past Stryker's default of 5 minutes.
+  dryRunTimeoutMinutes: 20,
   reporters: ['json', 'html', 'clear-text', 'progress'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
