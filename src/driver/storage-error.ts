@@ -1,16 +1,16 @@
 /** Storage failures as the user should see them. */
 import { constants } from 'node:os';
-import { unavailable, VolumeError } from '../model/errors.js';
+import { unavailable } from '../model/errors.js';
 
 const { EDQUOT, ENOSPC, EROFS } = constants.errno;
 
 /**
  * A storage failure as the user should see it: what went wrong, without host paths (they are in
- * the log). Errors the driver already phrased pass through. Told by errno number as well as by
- * code: Node has no name for EDQUOT (its errors say `UNKNOWN`, errno -122).
+ * the log). Told by errno number as well as by code: Node has no name for EDQUOT (its errors say
+ * `UNKNOWN`, errno -122). Any other error passes through as it was, the driver's own included
+ * (they carry no errno).
  */
 export function storageError(error: unknown, what: string): unknown {
-  if (error instanceof VolumeError) return error;
   const { code, errno } = (error ?? {}) as NodeJS.ErrnoException;
   const number = typeof errno === 'number' ? Math.abs(errno) : undefined;
   if (code === 'EROFS' || number === EROFS) {

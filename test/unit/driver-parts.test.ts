@@ -242,6 +242,12 @@ describe('the status view', () => {
     expect(view.list()).toBe(second); // new counts: the same volumes
     registry.delete('v1');
     expect(view.list()).toEqual([]);
+    // A volume gone and another come between two lists: as many volumes, not the same ones.
+    registry.set(recordOf('v2', parseOptions('v2', {})));
+    view.list();
+    registry.delete('v2');
+    registry.set(recordOf('v3', parseOptions('v3', {})));
+    expect(view.list().map((v) => v.name)).toEqual(['v3']);
   });
 });
 

@@ -25,6 +25,7 @@ describe('storageError', () => {
     [{ code: 'E122', errno: 122 }, 'no space left in the data root'],
     [{ code: 'EROFS', errno: 30 }, 'the data root is read-only'],
     [{ errno: -30 }, 'the data root is read-only'],
+    [{ errno: 28 }, 'no space left in the data root'],
   ])('is told by errno number too: %j', (fields, said) => {
     const phrased = storageError(Object.assign(new Error('failed'), fields), 'volume "v1"');
     expect((phrased as VolumeError).message).toBe(`volume "v1": ${said}`);
