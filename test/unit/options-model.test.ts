@@ -5,6 +5,8 @@
 import { optionsSchema, parseOptions, sameOptions } from '../../src/model/options.js';
 import { countsFromJson, optionsToJson, recordFromJson } from '../../src/model/record.js';
 import { parseRecord } from '../../src/state/record-file.js';
+import { statusJsonSchema, type VolumeStatus } from '../../src/model/status.js';
+import { statusJson } from '../../src/protocol/status-json.js';
 
 describe('the options union', () => {
   it('gives each Create its kind', () => {
@@ -121,5 +123,37 @@ describe('volume.json of every version', () => {
       });
       expect(parseRecord(json).options).toEqual(options);
     }
+  });
+});
+
+describe("a volume's Status as JSON", () => {
+  it('is read back as the driver answered it (the CLI reads `docker volume inspect`)', () => {
+    const status: VolumeStatus = {
+      propagation: 'rshared',
+      type: 'tmpfs',
+      size: '64m',
+      activeMounts: 3,
+      mountIds: new Map([
+        ['c1', 2],
+        ['c2', 1],
+      ]),
+      countsSaved: true,
+      mountPoint: 'shared',
+      submounts: [{ path: '/netns/a', fsType: 'nsfs', source: 'nsfs', root: 'net:[4026532]' }],
+    };
+    const read = statusJsonSchema.parse(JSON.parse(JSON.stringify(statusJson(status))));
+    expect(read).toEqual(status);
+    expect(read.mountIds).toBeInstanceOf(Map);
+  });
+
+  it('of a driver that said no type is a directory', () => {
+    const older = {
+      propagation: 'rshared',
+      activeMounts: 0,
+      mountIds: {},
+      mountPoint: 'shared',
+      submounts: [],
+    };
+    expect(statusJsonSchema.parse(older)).toMatchObject({ type: 'directory', mountIds: new Map() });
   });
 });
