@@ -261,7 +261,12 @@ export class FakeMounts implements Mounts {
     this.calls.push(`rmdir ${mountpoint}`);
   }
 
-  async prepareMountRoot(): Promise<void> {}
+  /** The marker each prepareMountRoot wrote in the mount root. */
+  readonly markers: { root: string; name: string; content: string }[] = [];
+
+  async prepareMountRoot(root: string, marker: { name: string; content: string }): Promise<void> {
+    this.markers.push({ root, ...marker });
+  }
 
   async privatizeMountPoint(dir: string): Promise<boolean> {
     const top = this.at(dir).at(-1);

@@ -87,9 +87,17 @@ export class FakeStore implements Store {
   }
 
   bootId = 'boot-1';
+  /** How many times start-up recorded the boot ID as the one its counts belong to. */
+  bootRecorded = 0;
 
   async bootChange(): Promise<BootChange> {
-    return { current: this.bootId, rebooted: this.rebooted, record: async () => undefined };
+    return {
+      current: this.bootId,
+      rebooted: this.rebooted,
+      record: async () => {
+        this.bootRecorded += 1;
+      },
+    };
   }
 
   async loadAll(options = { counts: true }): Promise<LoadResult> {

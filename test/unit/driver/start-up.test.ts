@@ -6,6 +6,7 @@ import { SharedpropDriver } from '../../../src/driver/sharedprop-driver.js';
 import { FakeMounts, FakeStore } from '../../support/driver-fakes.js';
 import { silentLogger } from '../../support/silent-logger.js';
 import type { MountEntry } from '../../../src/system/mountinfo.js';
+import type { VolumeRecord } from '../../../src/model/record.js';
 import { failure, MOUNT_ROOT, mountDelivered, mp, noOptions, setup } from './harness.js';
 
 describe('start-up', () => {
@@ -19,13 +20,39 @@ describe('start-up', () => {
     s.savedCounts.set('v1', new Map([['gone', 1]]));
   };
 
-  it('voids the counts of an earlier boot', async () => {
+  it('voids the counts of an earlier boot, then records this one', async () => {
     const { driver, store } = await setup((s) => {
       held(s);
       s.rebooted = true;
     });
     expect((await driver.get('v1')).status?.activeMounts).toBe(0);
     expect(store.savedCounts.get('v1')?.size).toBe(0);
+    expect(store.bootRecorded).toBe(1);
+  });
+
+  it('marks the mount root as its own, naming its data root (the runtime wrapper reads it)', async () => {
+    const { mounts } = await setup();
+    expect(mounts.markers).toEqual([
+      {
+        root: MOUNT_ROOT,
+        name: '.sharedprop-mountroot',
+        content: `${JSON.stringify({ dataRoot: '/fake/data' })}\n`,
+      },
+    ]);
+  });
+
+  it('mounts again a volume whose view it finds private, and keeps one that is shared (and a slave)', async () => {
+    const { driver, mounts } = await setup((s, m) => {
+      held(s);
+      m.bindOutside(mp('v1'), s.dataDir('v1'));
+      s.volumes.set('v2', { ...(s.volumes.get('v1') as VolumeRecord), name: 'v2' });
+      // As in the managed plugin's namespace: shared, and a slave of the host's copy.
+      m.bindOutside(mp('v2'), s.dataDir('v2'), 12).masterGroup = 4;
+    });
+    await driver.restored();
+    expect(mounts.at(mp('v1')).at(-1)?.sharedGroup).toBeDefined();
+    expect(mounts.calls).toContain(`bind ${mp('v1')}`);
+    expect(mounts.calls.filter((call) => call.includes(mp('v2')))).toEqual([]);
   });
 
   const TRASH = '/fake/data/volumes/.trash-killed';
@@ -177,7 +204,7 @@ describe('start-up', () => {
   });
 
   it('on a read-only data root serves read-only: Mount works, Create is refused', async () => {
-    const { driver } = await setup((s) => {
+    const { driver, store } = await setup((s) => {
       held(s);
       s.readOnly = true;
     });
@@ -185,5 +212,6 @@ describe('start-up', () => {
     const error = await failure(driver.create('v2', noOptions));
     expect(error.kind).toBe('unavailable');
     expect(error.message).toMatch(/read-only/);
+    expect(store.bootRecorded).toBe(0); // nothing is written
   });
 });
