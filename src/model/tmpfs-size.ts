@@ -72,19 +72,19 @@ export function readTmpfsSize(text: string, host: HostMemory): SizeReading {
   const [, digits, suffix] = match as unknown as [string, string, string];
   if (digits.length > MAX_DIGITS) return { ok: false, reason: 'overflow' };
   const number = BigInt(digits);
-  if (number >= U64_LIMIT) return { ok: false, reason: 'overflow' };
   const page = BigInt(host.pageSize);
   let bytes: bigint;
   if (suffix === '%') {
-    const shifted = number * page;
-    const product = shifted * (host.memoryBytes / page);
-    if (shifted >= U64_LIMIT || product >= U64_LIMIT) return { ok: false, reason: 'overflow' };
+    // size << PAGE_SHIFT, times totalram_pages: the product is never below its first factor
+    // (there is at least one page), so it alone tells whether either step wrapped.
+    const product = number * page * (host.memoryBytes / page);
+    if (product >= U64_LIMIT) return { ok: false, reason: 'overflow' };
     bytes = product / 100n;
   } else {
     bytes = number << (SHIFTS[suffix] ?? 0n);
-    if (bytes >= U64_LIMIT) return { ok: false, reason: 'overflow' };
   }
-  // DIV_ROUND_UP adds PAGE_SIZE - 1 first, in 64 bits too.
+  // DIV_ROUND_UP adds PAGE_SIZE - 1 first, in 64 bits too (so any size at or above 2^64 is
+  // refused here as well).
   if (bytes + page - 1n >= U64_LIMIT) return { ok: false, reason: 'overflow' };
   // Never 0 pages here: the digits are at least 1, and 1% of even one page is a byte.
   return { ok: true, bytes: ((bytes + page - 1n) / page) * page };

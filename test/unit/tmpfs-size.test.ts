@@ -241,6 +241,27 @@ describe('readTmpfsSize / parseTmpfsSize: the kernel exactly', () => {
       bytes: 4096n,
     });
   });
+
+  it('takes the last size below 2^64 and refuses the first that wraps, at each step the kernel takes', () => {
+    const overflow = { ok: false, reason: 'overflow' };
+    const ok = (bytes: bigint) => ({ ok: true, bytes });
+    const page = { pageSize: 4096, memoryBytes: 4096n };
+    // Rounding up to whole pages adds PAGE_SIZE - 1 in 64 bits.
+    expect(readTmpfsSize(String(TWO_64 - 4096n), page)).toEqual(ok(TWO_64 - 4096n));
+    expect(readTmpfsSize(String(TWO_64 - 4095n), page)).toEqual(overflow);
+    expect(readTmpfsSize(String(TWO_64 - 1n), page)).toEqual(overflow);
+    // A suffix's shift.
+    expect(readTmpfsSize(`${2n ** 24n - 1n}t`, page)).toEqual(ok(TWO_64 - 2n ** 40n));
+    expect(readTmpfsSize(`${2n ** 24n}t`, page)).toEqual(overflow);
+    // N%: N << PAGE_SHIFT times 2^40 pages reaches 2^64 at N = 4096.
+    const pages = { pageSize: 4096, memoryBytes: 4096n * 2n ** 40n };
+    const last = (4095n * 2n ** 52n) / 100n;
+    expect(readTmpfsSize('4095%', pages)).toEqual(ok(((last + 4095n) / 4096n) * 4096n));
+    expect(readTmpfsSize('4096%', pages)).toEqual(overflow);
+    // More digits than 2^64 has: refused before they are read as a number.
+    expect(readTmpfsSize('1'.padEnd(21, '0'), page)).toEqual(overflow);
+    expect(readTmpfsSize('9'.repeat(10_000), page)).toEqual(overflow);
+  });
 });
 
 describe('serve --tmpfs-max-size', () => {
