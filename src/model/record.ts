@@ -20,8 +20,8 @@ export const storedOptionsSchema = z
   .record(z.string(), z.unknown())
   .transform((stored) => {
     const { type, ...rest } = stored;
-    if (rest.kind !== undefined) return rest;
     const kind = type === 'tmpfs' ? 'tmpfs' : rest.path !== undefined ? 'path' : 'directory';
+    // A record that names its kind keeps it (spread last).
     return { kind, ...rest };
   })
   .pipe(optionsSchema);

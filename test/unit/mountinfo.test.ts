@@ -94,6 +94,7 @@ describe('mountinfo parser', () => {
     expect(isWithin('/a', '/a')).toBe(true);
     expect(isWithin('/ab', '/a')).toBe(false);
     expect(isWithin('/x', '/')).toBe(true);
+    expect(isWithin('x', '/')).toBe(false); // not absolute: beneath nothing
   });
 
   it('escapes paths the way the kernel does', () => {

@@ -2,7 +2,12 @@
  * The options model: a discriminated union by kind, one schema per kind, and records of older
  * versions (no `kind`) that still load into it.
  */
-import { optionsSchema, parseOptions, sameOptions } from '../../src/model/options.js';
+import {
+  describeOptions,
+  optionsSchema,
+  parseOptions,
+  sameOptions,
+} from '../../src/model/options.js';
 import { countsFromJson, optionsToJson, recordFromJson } from '../../src/model/record.js';
 import { parseRecord } from '../../src/state/record-file.js';
 import { statusJsonSchema, type VolumeStatus } from '../../src/model/status.js';
@@ -48,6 +53,13 @@ describe('the options union', () => {
 describe('volume.json of every version', () => {
   const old = (options: Record<string, unknown>) =>
     JSON.stringify({ version: 2, name: 'v', createdAt: 't', options });
+
+  it('takes the kind a record names, whatever else it holds', () => {
+    // A tmpfs written without the `type` older drivers need (by hand, or a later version).
+    expect(parseRecord(old({ kind: 'tmpfs', propagation: 'rshared', size: '8m' })).options).toEqual(
+      { kind: 'tmpfs', propagation: 'rshared', size: '8m' },
+    );
+  });
 
   it('loads a record written before the kind: neither type nor path is a directory', () => {
     expect(parseRecord(old({ propagation: 'rshared', uid: 5, mode: 0o700 })).options).toEqual({
@@ -155,5 +167,37 @@ describe("a volume's Status as JSON", () => {
       submounts: [],
     };
     expect(statusJsonSchema.parse(older)).toMatchObject({ type: 'directory', mountIds: new Map() });
+  });
+});
+
+describe('option path', () => {
+  it('takes a path of up to 4000 bytes, and shows at most 200 characters of one it refuses', () => {
+    const at = (bytes: number) => `/${'a'.repeat(bytes - 1)}`;
+    expect(parseOptions('v', { path: at(4000) })).toMatchObject({ kind: 'path', path: at(4000) });
+    expect(() => parseOptions('v', { path: at(4001) })).toThrow(/is not an absolute, normalised/);
+    const long = `relative/${'b'.repeat(5000)}`;
+    let message = '';
+    try {
+      parseOptions('v', { path: long });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain(`path=${JSON.stringify(long.slice(0, 200))} is not`);
+    expect(message.length).toBeLessThan(400);
+  });
+});
+
+describe('describeOptions', () => {
+  it('writes every option of each kind back as the user gives it, in the documented order', () => {
+    const tmpfs = parseOptions(
+      'v',
+      { type: 'tmpfs', size: '8m', uid: '5', gid: '6', mode: '0750', reap: 'on-unmount' },
+      { tmpfs: { pageSize: 4096, memoryBytes: 1n << 30n } },
+    );
+    expect(describeOptions(tmpfs)).toBe(
+      'propagation=rshared type=tmpfs size=8388608 uid=5 gid=6 mode=0750 reap=on-unmount',
+    );
+    const dir = parseOptions('v', { propagation: 'shared', uid: '1', gid: '2', mode: '0700' });
+    expect(describeOptions(dir)).toBe('propagation=shared uid=1 gid=2 mode=0700');
   });
 });

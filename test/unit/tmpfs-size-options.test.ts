@@ -75,6 +75,20 @@ describe('parseOptions with a tmpfs size', () => {
     );
   });
 
+  it("names the host's memory as the limit when the cap is all of it", () => {
+    const limits = tmpfsSizeLimits(HOST, String(HOST.memoryBytes));
+    expect(limits.maxBytes).toBe(HOST.memoryBytes);
+    expect(
+      refusal(() =>
+        parseOptions(
+          'v',
+          { type: 'tmpfs', size: String(HOST.memoryBytes + 4096n) },
+          { tmpfs: limits },
+        ),
+      ).message,
+    ).toMatch(/the limit is \d+ bytes \(\d+ GiB\), the host's memory$/);
+  });
+
   it('gives a tmpfs created without a size the cap; without a cap, the kernel default stays', () => {
     const limits = tmpfsSizeLimits(HOST, '256m');
     const capped = asTmpfs(parseOptions('v', { type: 'tmpfs' }, { tmpfs: limits }));
