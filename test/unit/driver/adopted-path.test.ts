@@ -33,6 +33,26 @@ describe('a volume that adopts a host directory (-o path=)', () => {
     });
   });
 
+  it('completes at start-up a record an older version wrote without the identity, and saves it', async () => {
+    const { store, mounts } = await setup((s, mounts) => {
+      for (const dir of ['/run/netns', '/var/lib/docker', '/fake/data', MOUNT_ROOT])
+        mounts.directories.add(dir);
+      s.volumes.set('netns', {
+        name: 'netns',
+        createdAt: 't',
+        options: { kind: 'path', propagation: 'rshared', path: '/run/netns' },
+        mounts: new Map(),
+      });
+      // Mounted and sound, as after a restart of the driver alone: nothing to mount again.
+      mounts.bindOutside('/run/netns', '/run/netns', 9);
+      mounts.bindOutside(mp('netns'), '/run/netns', 9);
+    });
+    expect(mounts.calls.filter((call) => call.includes(mp('netns')))).toEqual([]);
+    expect(store.volumes.get('netns')?.options).toMatchObject({
+      identity: { device: '8:1', ino: expect.stringMatching(/^\d+$/), boot: 'boot-1' },
+    });
+  });
+
   it("refuses a missing directory, a symlinked path, and the driver's or dockerd's directories", async () => {
     const { driver, store, mounts } = await withDirectories('/srv/real', '/srv');
     mounts.symlinks.set('/srv/link', '/srv/real');
