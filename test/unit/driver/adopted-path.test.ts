@@ -34,6 +34,7 @@ describe('a volume that adopts a host directory (-o path=)', () => {
   });
 
   it('completes at start-up a record an older version wrote without the identity, and saves it', async () => {
+    const KEPT = { device: '8:1', ino: '77', boot: 'boot-0' };
     const { store, mounts } = await setup((s, mounts) => {
       for (const dir of ['/run/netns', '/var/lib/docker', '/fake/data', MOUNT_ROOT])
         mounts.directories.add(dir);
@@ -43,10 +44,19 @@ describe('a volume that adopts a host directory (-o path=)', () => {
         options: { kind: 'path', propagation: 'rshared', path: '/run/netns' },
         mounts: new Map(),
       });
+      // One that has its identity keeps it as it was recorded.
+      s.volumes.set('kept', {
+        name: 'kept',
+        createdAt: 't',
+        options: { kind: 'path', propagation: 'rshared', path: '/run/netns', identity: KEPT },
+        mounts: new Map(),
+      });
       // Mounted and sound, as after a restart of the driver alone: nothing to mount again.
       mounts.bindOutside('/run/netns', '/run/netns', 9);
       mounts.bindOutside(mp('netns'), '/run/netns', 9);
+      mounts.bindOutside(mp('kept'), '/run/netns', 9);
     });
+    expect(store.volumes.get('kept')?.options).toMatchObject({ identity: KEPT });
     expect(mounts.calls.filter((call) => call.includes(mp('netns')))).toEqual([]);
     expect(store.volumes.get('netns')?.options).toMatchObject({
       identity: { device: '8:1', ino: expect.stringMatching(/^\d+$/), boot: 'boot-1' },
