@@ -214,4 +214,14 @@ describe('start-up', () => {
     expect(error.message).toMatch(/read-only/);
     expect(store.bootRecorded).toBe(0); // nothing is written
   });
+
+  it('on a read-only data root leaves the leftovers of interrupted operations for a later start', async () => {
+    const { driver, store, mounts } = await setup((s) => {
+      s.readOnly = true;
+      s.dirs.set('/fake/data/volumes/.trash-old', undefined);
+    });
+    await driver.deleteLeftovers();
+    expect(store.discarded).toEqual([]);
+    expect(mounts.calls.filter((call) => call.includes('.trash-old'))).toEqual([]);
+  });
 });
