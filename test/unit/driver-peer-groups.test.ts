@@ -161,6 +161,10 @@ describe('the driver and a view cut off from its directory', () => {
 
     regroup(mounts, mp('a1'), 999);
     expect((await driver.get('a1')).status?.mountPoint).toBe(CUT_OFF);
+    // What is mounted in the view changes nothing: the view itself is what is cut off.
+    const sub = mounts.mountOutside(`${mp('a1')}/sub`, 'tmpfs', 999);
+    expect((await driver.get('a1')).status?.mountPoint).toBe(CUT_OFF);
+    mounts.table = mounts.table.filter((e) => e !== sub);
     await driver.mount('a1', 'c1');
     expect(adoptCalls(mounts, 'a1')).toBe(before + 1);
     // Joined again: Get says so, and the next Mount binds nothing.
