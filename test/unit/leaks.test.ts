@@ -44,6 +44,12 @@ describe('overlay super options', () => {
       ['userxattr', undefined],
     ]);
     expect(superOptionPairs('x\\075y=1=2')).toEqual([['x=y', '1=2']]);
+    // Empty options (a trailing or doubled comma) are no pairs.
+    expect(superOptionPairs(',rw,,userxattr,')).toEqual([
+      ['rw', undefined],
+      ['userxattr', undefined],
+    ]);
+    expect(superOptionPairs('')).toEqual([]);
   });
 
   it("undoes overlay's own backslash escapes", () => {
