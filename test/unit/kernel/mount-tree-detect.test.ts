@@ -1,7 +1,8 @@
 /**
  * How the mount tree chooses its way of reading when statmount fails (statx and statmount
  * mocked, so that the test is the same on any kernel): ENOSYS (before 6.8), EPERM (a seccomp
- * filter) and EOPNOTSUPP give the mountinfo fallback; any other failure is let through.
+ * filter) and EOPNOTSUPP give the mountinfo fallback; any other failure is let through. And
+ * how it tells a listmount that lists a mount's children only from one that lists its subtree.
  */
 import { jest } from '@jest/globals';
 import { constants } from 'node:os';
@@ -30,8 +31,11 @@ jest.unstable_mockModule(source('system/kernel/statmount'), () => ({
     if (failWith !== undefined) throw new KernelError('statmount', errno[failWith]);
     return {};
   },
+  // As a kernel whose listmount lists a mount's children only: the root's all have one parent.
+  listmount: () => [11n, 12n, 13n],
+  statmountIfAny: (id: bigint) => (id === 13n ? undefined : { parentId: 1n }),
 }));
-const { MountTree } = await import('../../../src/system/mount-tree.js');
+const { MountTree, listsSubtrees } = await import('../../../src/system/mount-tree.js');
 
 afterEach(() => (failWith = undefined));
 
@@ -48,5 +52,11 @@ describe('MountTree mode on a kernel whose statmount fails', () => {
 
   it('statmount working: listmount', () => {
     expect(new MountTree({ fallback: false }).mode).toBe('listmount');
+  });
+});
+
+describe('listsSubtrees', () => {
+  it('is false where every mount the root lists has the same parent (a mount gone meanwhile skipped)', () => {
+    expect(listsSubtrees()).toBe(false);
   });
 });

@@ -1,14 +1,22 @@
 /**
  * The mount tree's small questions on the real kernel: whether a path leads, now, to the root of
- * a given mount (what every detach checks first), and a statx that carries no mount ID.
+ * a given mount (what every detach checks first), whether a mount has peers here, and a statx
+ * that carries no mount ID.
  */
 import { symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as C from '../../../src/system/kernel/constants.js';
 import type { Statx } from '../../../src/system/kernel/calls.js';
 import { pathLeadsTo } from '../../../src/system/detach.js';
-import { MountTree } from '../../../src/system/mount-tree.js';
-import { describeInNamespace, dirIn, scratch, tmpfsAt } from './namespace.js';
+import { MountTree, type MountNode } from '../../../src/system/mount-tree.js';
+import {
+  bindByPath,
+  describeInNamespace,
+  dirIn,
+  scratch,
+  setPropagation,
+  tmpfsAt,
+} from './namespace.js';
 
 let base: string;
 let cleanup: () => void;
@@ -41,6 +49,25 @@ describeInNamespace.each([
   it('lets any other failure through', () => {
     const tree = new MountTree({ fallback });
     expect(() => pathLeadsTo(tree, `${base}/${'x'.repeat(300)}`, 1)).toThrow(/ENAMETOOLONG/);
+  });
+
+  it('hasPeers: only a shared mount with another of its group in this namespace has peers', () => {
+    const tree = new MountTree({ fallback });
+    const nodeAt = (p: string) => {
+      const id = tree.idOf(tree.stat(C.AT_FDCWD, p));
+      const view = tree.view({ path: p, ids: [id] });
+      return { view, node: view.get(id) as MountNode };
+    };
+    const alone = dirIn(base, 'alone');
+    tmpfsAt(alone, 'sp-alone');
+    let { view, node } = nodeAt(alone);
+    expect(view.hasPeers(node)).toBe(false); // private
+    setPropagation(alone, 'shared');
+    ({ view, node } = nodeAt(alone));
+    expect(view.hasPeers(node)).toBe(false); // shared, in a group of its own
+    bindByPath(alone, dirIn(base, 'peer'));
+    ({ view, node } = nodeAt(alone));
+    expect(view.hasPeers(node)).toBe(true);
   });
 });
 
