@@ -182,6 +182,22 @@ describeInNamespace('on the real kernel', () => {
     expect(reopened).not.toBe(first); // a new descriptor (the old number is only dropped)
   });
 
+  it('any other failure of the poll cannot tell once, and keeps its descriptor', () => {
+    const polled: number[] = [];
+    let failing = true;
+    const changed = pollTableChanges('/proc/self/mountinfo', (fd) => {
+      polled.push(fd);
+      if (failing) {
+        failing = false;
+        throw new KernelError('poll', constants.errno.ENOMEM);
+      }
+      return false;
+    });
+    expect(changed()).toBeUndefined();
+    expect(changed()).toBe(false);
+    expect(polled[1]).toBe(polled[0]);
+  });
+
   it('a descriptor that is not open is an error, never "unchanged"', () => {
     expect(() => pollPriority(999_999)).toThrow(/EBADF/);
   });
