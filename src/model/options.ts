@@ -135,7 +135,8 @@ function parseId(volume: string, key: string, value: string): number {
 }
 
 function parseMode(volume: string, value: string): number {
-  if (!/^0?[0-7]{3,4}$/.test(value) || parseInt(value, 8) > 0o7777) {
+  // At most four octal digits: at most 07777.
+  if (!/^0?[0-7]{3,4}$/.test(value)) {
     throw invalid(
       `volume ${JSON.stringify(volume)}: option mode=${JSON.stringify(value)} is not an octal mode such as 0755`,
     );

@@ -201,3 +201,24 @@ describe('describeOptions', () => {
     expect(describeOptions(dir)).toBe('propagation=shared uid=1 gid=2 mode=0700');
   });
 });
+
+describe('option uid, gid and mode', () => {
+  const refused = (options: Record<string, string>) => () => parseOptions('v', options);
+
+  it('take ids up to 2^32 - 2 (the kernel keeps -1 for "no id"), written in decimal only', () => {
+    expect(parseOptions('v', { uid: '4294967294', gid: '0' })).toMatchObject({
+      uid: 4294967294,
+      gid: 0,
+    });
+    for (const value of ['4294967295', '12a', 'a12', '-1', '1.0', '00000000001'])
+      expect(refused({ uid: value })).toThrow(/is not a numeric id \(0-4294967294\)/);
+  });
+
+  it('take a mode of three or four octal digits, with or without a leading 0', () => {
+    expect(parseOptions('v', { mode: '7777' })).toMatchObject({ mode: 0o7777 });
+    expect(parseOptions('v', { mode: '0755' })).toMatchObject({ mode: 0o755 });
+    expect(parseOptions('v', { mode: '755' })).toMatchObject({ mode: 0o755 });
+    for (const value of ['0755x', 'x0755', '07777 ', '17777', '0800', '75'])
+      expect(refused({ mode: value })).toThrow(/is not an octal mode such as 0755/);
+  });
+});

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { execa } from 'execa';
 import { VolumeError } from '../../src/model/errors.js';
 import {
+  describeBytes,
   defaultTmpfsSize,
   parseTmpfsSize,
   readTmpfsSize,
@@ -365,5 +366,16 @@ describe('the host memory', () => {
     expect(large.pageSize).toBe(65536);
     expect(large.memoryBytes).toBe((total / 65536n) * 65536n);
     expect(hostMemory(() => undefined).pageSize).toBe(4096);
+  });
+});
+
+describe('describeBytes', () => {
+  it('adds the largest binary unit that divides the count, when fewer than 100,000 of it', () => {
+    expect(describeBytes(0n)).toBe('0 bytes');
+    expect(describeBytes(1023n)).toBe('1023 bytes');
+    expect(describeBytes(99_999n * 1024n)).toBe('102398976 bytes (99999 KiB)');
+    expect(describeBytes(100_000n * 1024n)).toBe('102400000 bytes');
+    expect(describeBytes(3n << 30n)).toBe('3221225472 bytes (3 GiB)');
+    expect(describeBytes(1n << 60n)).toBe('1152921504606846976 bytes (1 EiB)');
   });
 });
