@@ -120,6 +120,12 @@ describeInNamespace.each(MOUNT_LAYERS)('%s: a path that is gone', (_name, make) 
     await expect(mounts.removeMountPoint(gone)).resolves.toBeUndefined();
     const nothing = { detached: [], lazy: [] };
     expect(await mounts.detachView(gone)).toEqual(nothing);
+    // A directory that is there but no mount point: no view to detach, and what is mounted
+    // inside it (not the view's) stays.
+    const plain = dirIn(base, 'plain');
+    tmpfsAt(dirIn(plain, 'inside'), 'sp-inside');
+    expect(await mounts.detachView(plain)).toEqual(nothing);
+    expect(mountsAtPath(`${plain}/inside`)).toHaveLength(1);
     expect(await mounts.detachAll(gone, { includeSelf: true })).toEqual(nothing);
     writeFileSync(`${base}/file`, '');
     expect(await mounts.detachAll(`${base}/file/below`, { includeSelf: false })).toEqual(nothing);
