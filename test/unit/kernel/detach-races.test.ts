@@ -5,9 +5,10 @@
  */
 import { closeSync, openSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { detachChecked } from '../../../src/system/detach.js';
+import { detachChecked, detachNodes } from '../../../src/system/detach.js';
+import type { DetachReport } from '../../../src/system/mounts.js';
 import { umount2 } from '../../../src/system/kernel/calls.js';
-import { MountTree, type MountId } from '../../../src/system/mount-tree.js';
+import { MountTree, type MountId, type MountNode } from '../../../src/system/mount-tree.js';
 import { describeInNamespace, dirIn, mountsAtPath, scratch, tmpfsAt } from './namespace.js';
 
 let base: string;
@@ -117,5 +118,22 @@ describeInNamespace('detaching by identity, when the path changes meanwhile', ()
     });
     expect(() => detachChecked(raced, tree.view(), target, first)).toThrow(/ENOENT/);
     expect(sourceAt('away')).toEqual(['first']);
+  });
+
+  it('a walk of several: one unmounted meanwhile is not reported as detached by this walk', async () => {
+    const tree = new MountTree({ fallback: false });
+    const { target } = twoMounts();
+    const other = path.join(base, 'other/m');
+    const nodes = [target, other].map((p) => ({
+      node: tree.view().get(idAt(tree, p)) as MountNode,
+      depth: 1,
+    }));
+    // The newest (`other/m`) is checked first, then unmounted by someone else.
+    const raced = racing(tree, { after: (call) => call === 1 && umount2(other) });
+    const report: DetachReport = { detached: [], lazy: [] };
+    expect(await detachNodes(raced, tree.view(), nodes, report)).toEqual([]);
+    expect(report).toEqual({ detached: [target], lazy: [] });
+    expect(mountsAtPath(target)).toEqual([]);
+    expect(mountsAtPath(other)).toEqual([]);
   });
 });
