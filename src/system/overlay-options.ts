@@ -42,6 +42,7 @@ export function splitOverlayList(text: string): string[] {
   return splitEscaped(text, ':').filter((part) => part !== '');
 }
 
+/** Split at each unescaped `separator` (none when it is '': no character equals it). */
 function splitEscaped(text: string, separator: string): string[] {
   const parts: string[] = [];
   let current = '';
@@ -50,7 +51,7 @@ function splitEscaped(text: string, separator: string): string[] {
     if (c === '\\') {
       i++;
       current += text[i] ?? '';
-    } else if (separator !== '' && c === separator) {
+    } else if (c === separator) {
       parts.push(current);
       current = '';
     } else {

@@ -50,6 +50,11 @@ describe('overlay super options', () => {
       ['userxattr', undefined],
     ]);
     expect(superOptionPairs('')).toEqual([]);
+    // A key may be empty; the first '=' still ends it.
+    expect(superOptionPairs('=x,a==b')).toEqual([
+      ['', 'x'],
+      ['a', '=b'],
+    ]);
   });
 
   it("undoes overlay's own backslash escapes", () => {
