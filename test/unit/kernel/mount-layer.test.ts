@@ -3,6 +3,7 @@
  * has it), the mountinfo fallback when asked, mount(8) when asked or when the system calls cannot
  * be made here, said once at warn with the reason. And the probe that decides it.
  */
+import { readdirSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../../src/log.js';
 import type { Libc } from '../../../src/system/kernel/ffi.js';
@@ -127,8 +128,10 @@ describe('createMountLayer', () => {
 });
 
 describe('probeSyscalls', () => {
-  it('passes on this kernel, with the real C library, changing nothing', () => {
+  it('passes on this kernel, with the real C library, changing nothing and closing what it opened', () => {
+    const fds = readdirSync('/proc/self/fd').length;
     expect(() => probeSyscalls()).not.toThrow();
+    expect(readdirSync('/proc/self/fd')).toHaveLength(fds);
   });
 
   /** A C library whose every call fails: with ENOSYS for `missing`, EBADF for the others. */

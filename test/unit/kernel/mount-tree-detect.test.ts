@@ -7,9 +7,12 @@
 import { jest } from '@jest/globals';
 import { constants } from 'node:os';
 import { KernelError } from '../../../src/system/kernel/ffi.js';
+import { STATX_MNT_ID, STATX_MNT_ID_UNIQUE } from '../../../src/system/kernel/constants.js';
 
 const { errno } = constants;
 let failWith: keyof typeof errno | undefined;
+/** statx answering as before Linux 5.8: no mount ID in its mask. */
+let noMountId = false;
 /**
  * A module of src by absolute path, for unstable_mockModule: under Stryker's jest runner a relative
  * path given to it is not resolved from this file (its dry run fails with "Could not locate module").
@@ -19,10 +22,16 @@ const source = (name: string) => new URL(`../../../src/${name}.ts`, import.meta.
 const calls = await import('../../../src/system/kernel/calls.js');
 jest.unstable_mockModule(source('system/kernel/calls'), () => ({
   ...calls,
-  statx: (fd: number, path?: string, unique?: boolean) => ({
-    ...calls.statx(fd, path, unique),
-    uniqueMountId: 1n,
-  }),
+  statx: (fd: number, path?: string, unique?: boolean) => {
+    const real = calls.statx(fd, path, unique);
+    if (noMountId)
+      return {
+        ...real,
+        mask: real.mask & ~(STATX_MNT_ID | STATX_MNT_ID_UNIQUE),
+        mountId: undefined,
+      };
+    return { ...real, uniqueMountId: 1n };
+  },
 }));
 const statmounts = await import('../../../src/system/kernel/statmount.js');
 jest.unstable_mockModule(source('system/kernel/statmount'), () => ({
@@ -36,8 +45,12 @@ jest.unstable_mockModule(source('system/kernel/statmount'), () => ({
   statmountIfAny: (id: bigint) => (id === 13n ? undefined : { parentId: 1n }),
 }));
 const { MountTree, listsSubtrees } = await import('../../../src/system/mount-tree.js');
+const { probeSyscalls } = await import('../../../src/system/kernel/probe.js');
 
-afterEach(() => (failWith = undefined));
+afterEach(() => {
+  failWith = undefined;
+  noMountId = false;
+});
 
 describe('MountTree mode on a kernel whose statmount fails', () => {
   it.each(['ENOSYS', 'EPERM', 'EOPNOTSUPP'] as const)('%s: the mountinfo fallback', (code) => {
@@ -58,5 +71,12 @@ describe('MountTree mode on a kernel whose statmount fails', () => {
 describe('listsSubtrees', () => {
   it('is false where every mount the root lists has the same parent (a mount gone meanwhile skipped)', () => {
     expect(listsSubtrees()).toBe(false);
+  });
+});
+
+describe('probeSyscalls on a kernel whose statx gives no mount ID (before 5.8)', () => {
+  it('refuses the layer, saying which version it needs', () => {
+    noMountId = true;
+    expect(() => probeSyscalls()).toThrow('statx gives no mount ID (Linux 5.8 or later)');
   });
 });
