@@ -136,4 +136,19 @@ describeInNamespace('detaching by identity, when the path changes meanwhile', ()
     expect(mountsAtPath(target)).toEqual([]);
     expect(mountsAtPath(other)).toEqual([]);
   });
+
+  it('a mount its path never leads to is handed back, after one round that detached nothing', async () => {
+    const tree = new MountTree({ fallback: false });
+    const { target, sourceAt } = twoMounts();
+    const node = tree.view().get(idAt(tree, target)) as MountNode;
+    // Listed at a path that leads elsewhere (another mount, in another directory).
+    const astray = { ...node, mountPoint: path.join(base, 'other/m') };
+    const report: DetachReport = { detached: [], lazy: [] };
+    expect(await detachNodes(tree, tree.view(), [{ node: astray, depth: 1 }], report)).toEqual([
+      astray,
+    ]);
+    expect(report).toEqual({ detached: [], lazy: [] });
+    expect(sourceAt('x')).toEqual(['first']);
+    expect(sourceAt('other')).toEqual(['second']);
+  });
 });
