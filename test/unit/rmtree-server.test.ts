@@ -89,6 +89,23 @@ describe('RmtreeServer', () => {
     );
   });
 
+  it('keeps the first 50 lines of an answer, blank ones included, and reads on to its exit line', async () => {
+    const server = serverOf(
+      await fakeHelper('  echo; for i in $(seq 1 60); do echo "line $i"; done; echo "exit 3"'),
+    );
+    const answer = await server.delete(base, 'many', MINUTE);
+    expect(answer.exitCode).toBe(3);
+    const lines = answer.diagnostics.split('\n');
+    expect(lines).toHaveLength(50);
+    expect(lines[0]).toBe('');
+    expect(lines[49]).toBe('line 49');
+    // The next answer is its own: nothing of the 10 lines left over.
+    expect(await server.delete(base, 'next', MINUTE)).toEqual({
+      exitCode: 3,
+      diagnostics: lines.join('\n'),
+    });
+  });
+
   it('a helper that dies fails only the request it had; the next one gets a new helper', async () => {
     const server = serverOf(
       await fakeHelper(
