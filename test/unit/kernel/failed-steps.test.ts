@@ -5,11 +5,13 @@
  * can be mounted on a deleted directory).
  */
 import { rmdirSync } from 'node:fs';
+import path from 'node:path';
 import { close, openDirectory } from '../../../src/system/kernel/calls.js';
 import { bindTree, selfBindInOwnGroup, sharedMountPointAt } from '../../../src/system/held-bind.js';
 import { holdDirectory } from '../../../src/system/held-directory.js';
 import { holdMountPoint } from '../../../src/system/held-mount.js';
 import { MountTree } from '../../../src/system/mount-tree.js';
+import { SyscallMounts } from '../../../src/system/syscall-mounts.js';
 import {
   describeInNamespace,
   dirIn,
@@ -101,5 +103,34 @@ describeInNamespace('a step the kernel refuses half-way', () => {
     const tree = new MountTree({ fallback: true });
     const elsewhere = tree.view({ path: '/nowhere', ids: [] });
     await failsCleanly(() => holdMountPoint(tree, dir, elsewhere), /is not in the mount table/);
+  });
+
+  it.each([
+    ['listmount', false],
+    ['mountinfo fallback', true],
+  ])('steps that succeed close what they opened too (%s)', async (_name, fallback) => {
+    const mounts = new SyscallMounts({ fallback });
+    const bound = dirIn(base, 'bound');
+    // Each step once first: what a layer keeps open for its life (the mount table's descriptor
+    // it polls) is opened then.
+    const steps = async (round: number) => {
+      await mounts.ensureSharedMount(
+        { kind: 'adopt', directory: dirIn(base, `adopted${round}`) },
+        dirIn(base, `view${round}`),
+        'rshared',
+      );
+      await mounts.ensureSharedMount(
+        { kind: 'bind', directory: bound },
+        dirIn(base, `bind${round}`),
+        'rshared',
+      );
+      await mounts.prepareMountRoot(dirIn(base, `root${round}`), { name: '.m', content: 'x\n' });
+      await mounts.detachAll(path.join(base, `bind${round}`), { includeSelf: true });
+      await mounts.detachView(path.join(base, `view${round}`));
+    };
+    await steps(1);
+    const fds = openFds();
+    await steps(2);
+    expect(openFds()).toBe(fds);
   });
 });
