@@ -89,6 +89,16 @@ describe('RmtreeServer', () => {
     );
   });
 
+  it('sends each request once, to the one helper it keeps running', async () => {
+    const log = path.join(base, 'requests');
+    const server = serverOf(await fakeHelper(`  echo "$$ $name" >> ${log}; echo "exit 0"`));
+    for (const name of ['a', 'b', 'c'])
+      expect((await server.delete(base, name, MINUTE)).exitCode).toBe(0);
+    const lines = (await readFile(log, 'utf8')).trim().split('\n');
+    expect(lines.map((line) => line.split(' ')[1])).toEqual(['a', 'b', 'c']);
+    expect(new Set(lines.map((line) => line.split(' ')[0])).size).toBe(1);
+  });
+
   it('keeps the first 50 lines of an answer, blank ones included, and reads on to its exit line', async () => {
     const server = serverOf(
       await fakeHelper('  echo; for i in $(seq 1 60); do echo "line $i"; done; echo "exit 3"'),
