@@ -28,6 +28,25 @@ describe('MountSnapshot', () => {
     expect((await snapshot.get()).entries[0]?.id).toBe(4);
   });
 
+  it('is current up to maxAgeMs exactly, and starts a read in the background only past half of it', async () => {
+    let reads = 0;
+    let clock = 0;
+    const snapshot = new MountSnapshot(
+      { read: async (): Promise<MountEntry[]> => [line(++reads)] },
+      1000,
+      () => clock,
+    );
+    await snapshot.get();
+    clock = 500; // half its age: served, no read
+    expect((await snapshot.get()).entries[0]?.id).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(reads).toBe(1);
+    clock = 1000; // its full age: still served (and renewed behind it)
+    expect((await snapshot.get()).entries[0]?.id).toBe(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(reads).toBe(2);
+  });
+
   it('after invalidate, never answers from a read that started before it', async () => {
     let reads = 0;
     let release: () => void = () => undefined;
