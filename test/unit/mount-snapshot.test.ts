@@ -3,48 +3,48 @@ import { hostPathOf, parseMountinfoLine, type MountEntry } from '../../src/syste
 
 const line = (id: number) => parseMountinfoLine(`${id} 1 0:1 / /m/${id} rw - tmpfs t rw`);
 
+/** A snapshot of at most 1,000 ms whose reads are counted (each read's entry has its number). */
+function counting() {
+  let reads = 0;
+  let clock = 0;
+  const snapshot = new MountSnapshot(
+    { read: async (): Promise<MountEntry[]> => [line(++reads)] },
+    1000,
+    () => clock,
+  );
+  return { snapshot, reads: () => reads, at: (ms: number) => (clock = ms) };
+}
+
 describe('MountSnapshot', () => {
   it('reads once, serves from the snapshot while it is fresh, and reads afresh when it is stale', async () => {
-    let reads = 0;
-    let clock = 0;
-    const snapshot = new MountSnapshot(
-      { read: async (): Promise<MountEntry[]> => [line(++reads)] },
-      1000,
-      () => clock,
-    );
+    const { snapshot, reads, at } = counting();
     expect((await snapshot.get()).entries[0]?.id).toBe(1);
-    clock = 400;
+    at(400);
     expect((await snapshot.get()).entries[0]?.id).toBe(1);
-    expect(reads).toBe(1);
-    clock = 600; // past half its age: served, and a read starts in the background
+    expect(reads()).toBe(1);
+    at(600); // past half its age: served, and a read starts in the background
     expect((await snapshot.get()).entries[0]?.id).toBe(1);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(reads).toBe(2);
+    expect(reads()).toBe(2);
     expect((await snapshot.get()).entries[0]?.id).toBe(2);
-    clock = 1601;
+    at(1601);
     expect((await snapshot.get()).entries[0]?.id).toBe(3); // never older than maxAgeMs
-    expect(reads).toBe(3);
+    expect(reads()).toBe(3);
     snapshot.invalidate();
     expect((await snapshot.get()).entries[0]?.id).toBe(4);
   });
 
   it('is current up to maxAgeMs exactly, and starts a read in the background only past half of it', async () => {
-    let reads = 0;
-    let clock = 0;
-    const snapshot = new MountSnapshot(
-      { read: async (): Promise<MountEntry[]> => [line(++reads)] },
-      1000,
-      () => clock,
-    );
+    const { snapshot, reads, at } = counting();
     await snapshot.get();
-    clock = 500; // half its age: served, no read
+    at(500); // half its age: served, no read
     expect((await snapshot.get()).entries[0]?.id).toBe(1);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(reads).toBe(1);
-    clock = 1000; // its full age: still served (and renewed behind it)
+    expect(reads()).toBe(1);
+    at(1000); // its full age: still served (and renewed behind it)
     expect((await snapshot.get()).entries[0]?.id).toBe(1);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(reads).toBe(2);
+    expect(reads()).toBe(2);
   });
 
   it('after invalidate, never answers from a read that started before it', async () => {

@@ -5,6 +5,7 @@
  * how it tells a listmount that lists a mount's children only from one that lists its subtree.
  */
 import { jest } from '@jest/globals';
+import { srcModule } from './src-module.js';
 import { constants } from 'node:os';
 import { KernelError } from '../../../src/system/kernel/ffi.js';
 import { STATX_MNT_ID, STATX_MNT_ID_UNIQUE } from '../../../src/system/kernel/constants.js';
@@ -13,14 +14,9 @@ const { errno } = constants;
 let failWith: keyof typeof errno | undefined;
 /** statx answering as before Linux 5.8: no mount ID in its mask. */
 let noMountId = false;
-/**
- * A module of src by absolute path, for unstable_mockModule: under Stryker's jest runner a relative
- * path given to it is not resolved from this file (its dry run fails with "Could not locate module").
- */
-const source = (name: string) => new URL(`../../../src/${name}.ts`, import.meta.url).pathname;
 // As a 6.8+ kernel answers, whatever this one is: statx gives a unique mount ID, statmount works.
 const calls = await import('../../../src/system/kernel/calls.js');
-jest.unstable_mockModule(source('system/kernel/calls'), () => ({
+jest.unstable_mockModule(srcModule('system/kernel/calls'), () => ({
   ...calls,
   statx: (fd: number, path?: string, unique?: boolean) => {
     const real = calls.statx(fd, path, unique);
@@ -34,7 +30,7 @@ jest.unstable_mockModule(source('system/kernel/calls'), () => ({
   },
 }));
 const statmounts = await import('../../../src/system/kernel/statmount.js');
-jest.unstable_mockModule(source('system/kernel/statmount'), () => ({
+jest.unstable_mockModule(srcModule('system/kernel/statmount'), () => ({
   ...statmounts,
   statmount: () => {
     if (failWith !== undefined) throw new KernelError('statmount', errno[failWith]);

@@ -5,6 +5,7 @@
  * each, the answer is `some` where the kernel proves a mount and `unknown` otherwise, never `none`.
  */
 import { jest } from '@jest/globals';
+import { srcModule } from './src-module.js';
 import { constants } from 'node:os';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,13 +17,8 @@ let earlier: ((name: string, truth: Statx) => Statx) | undefined;
 let statxOfRootFails = false;
 let listingFails = false;
 
-/**
- * A module of src by absolute path, for unstable_mockModule: under Stryker's jest runner a relative
- * path given to it is not resolved from this file (its dry run fails with "Could not locate module").
- */
-const source = (name: string) => new URL(`../../../src/${name}.ts`, import.meta.url).pathname;
 const calls = await import('../../../src/system/kernel/calls.js');
-jest.unstable_mockModule(source('system/kernel/calls'), () => ({
+jest.unstable_mockModule(srcModule('system/kernel/calls'), () => ({
   ...calls,
   statx: (fd: number, name = '', unique?: boolean) => {
     if (name === '' && statxOfRootFails) throw new KernelError('statx', constants.errno.EIO);

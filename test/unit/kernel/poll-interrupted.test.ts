@@ -4,11 +4,9 @@
  * since a real one with no timeout is almost never interrupted; every other call is the real one.
  */
 import { jest } from '@jest/globals';
+import { srcModule } from './src-module.js';
 import { openSync, closeSync } from 'node:fs';
 import { constants } from 'node:os';
-
-/** A module of src by absolute path, for unstable_mockModule (see mount-tree-detect.test.ts). */
-const source = (name: string) => new URL(`../../../src/${name}.ts`, import.meta.url).pathname;
 
 /** The errno values the next polls fail with, in order; then the real poll. */
 const failures: number[] = [];
@@ -28,7 +26,7 @@ const interrupting = () => {
     errno: () => lastErrno ?? real.errno(),
   };
 };
-jest.unstable_mockModule(source('system/kernel/ffi'), () => ({
+jest.unstable_mockModule(srcModule('system/kernel/ffi'), () => ({
   ...ffi,
   loadLibc: interrupting,
   check: (result: number | bigint, name: string, path?: string) => {
